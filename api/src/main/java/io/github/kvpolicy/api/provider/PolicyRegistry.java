@@ -1,0 +1,188 @@
+package io.github.kvpolicy.api.provider;
+
+import io.github.kvpolicy.api.CompressionPolicy;
+import io.github.kvpolicy.api.SpiVersion;
+import io.github.kvpolicy.api.Stable;
+import java.net.URL;
+import java.security.CodeSource;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.Iterator;
+import java.util.List;
+import java.util.Map;
+import java.util.ServiceConfigurationError;
+import java.util.ServiceLoader;
+import java.util.TreeMap;
+
+/**
+ * Policy providers by name. Built from {@link ServiceLoader} discoveries (the class path, or one class loader per
+ * plugin JAR). A provider that fails to load, has an invalid name or targets another SPI version becomes a
+ * {@link LoadProblem} and does not stop the others; two providers with one name fail the build naming both
+ * sources. Immutable and thread-safe once built.
+ */
+@Stable
+public final class PolicyRegistry {
+    private static final int MAX_NESTING = 8;
+
+    /** A provider and where it came from (a JAR path, or "class path"). */
+    @Stable
+    public record Registration(PolicyProvider provider, String source) {}
+
+    /** A plugin or provider that could not be loaded, and why. */
+    @Stable
+    public record LoadProblem(String source, String message) {
+        @Override
+        public String toString() {
+            return source + ": " + message;
+        }
+    }
+
+    private final Map<String, Registration> byName;
+    private final List<LoadProblem> problems;
+
+    private PolicyRegistry(Map<String, Registration> byName, List<LoadProblem> problems) {
+        this.byName = Collections.unmodifiableMap(new TreeMap<>(byName));
+        this.problems = List.copyOf(problems);
+    }
+
+    public static Builder builder() {
+        return new Builder();
+    }
+
+    /** The providers visible to {@code loader} through {@link ServiceLoader}. */
+    public static PolicyRegistry fromClassLoader(ClassLoader loader) {
+        return builder().discover(loader, null).build();
+    }
+
+    /** Registered policy names, sorted. */
+    public List<String> names() {
+        return List.copyOf(byName.keySet());
+    }
+
+    public List<Registration> registrations() {
+        return List.copyOf(byName.values());
+    }
+
+    /** Plugins or providers that failed to load. */
+    public List<LoadProblem> problems() {
+        return problems;
+    }
+
+    /** @throws UnknownPolicyException "Unknown policy 'x'. Available policies: a, b" */
+    public PolicyProvider provider(String name) {
+        return registration(name).provider();
+    }
+
+    /** @throws UnknownPolicyException as {@link #provider} */
+    public Registration registration(String name) {
+        Registration r = byName.get(name);
+        if (r == null) {
+            throw new UnknownPolicyException("Unknown policy '" + name + "'. Available policies: "
+                    + (byName.isEmpty() ? "(none)" : String.join(", ", byName.keySet())));
+        }
+        return r;
+    }
+
+    /**
+     * Validates the options of {@code config} (and of nested policies) and creates the policy.
+     *
+     * @throws UnknownPolicyException if a policy name is unknown
+     * @throws InvalidOptionException if an option is unknown or its value not allowed
+     */
+    public CompressionPolicy create(PolicyConfig config) {
+        return create(config, 0);
+    }
+
+    private CompressionPolicy create(PolicyConfig config, int depth) {
+        if (depth > MAX_NESTING) throw new InvalidOptionException("Policy configuration nested deeper than " + MAX_NESTING + " levels at '" + config.policy() + "'");
+        PolicyProvider p = provider(config.policy());
+        PolicyOptions options = p.options().validate(p.name(), config.options());
+        CompressionPolicy policy = p.create(options, nested -> create(nested, depth + 1));
+        if (policy == null) throw new IllegalStateException("Provider of policy '" + p.name() + "' returned no policy");
+        return policy;
+    }
+
+    /** Collects providers; {@link #build()} fails on a duplicate name. */
+    @Stable
+    public static final class Builder {
+        private final Map<String, Registration> byName = new TreeMap<>();
+        private final List<LoadProblem> problems = new ArrayList<>();
+        private final List<String> duplicates = new ArrayList<>();
+
+        private Builder() {}
+
+        /** Adds {@code provider}, found in {@code source}; an invalid name or SPI version becomes a load problem. */
+        public Builder add(PolicyProvider provider, String source) {
+            String name;
+            try {
+                name = AbstractPolicyProvider.checkName(provider.name());
+            } catch (RuntimeException e) {
+                problems.add(new LoadProblem(source, e.getMessage()));
+                return this;
+            }
+            if (provider.spiVersion() != SpiVersion.CURRENT) {
+                problems.add(new LoadProblem(source, "policy '" + name + "' targets SPI version " + provider.spiVersion()
+                        + ", but this kvpolicy implements SPI version " + SpiVersion.CURRENT));
+                return this;
+            }
+            Registration previous = byName.putIfAbsent(name, new Registration(provider, source));
+            if (previous != null) {
+                duplicates.add("Duplicate policy name '" + name + "': provided by " + previous.source() + " and by " + source);
+            }
+            return this;
+        }
+
+        /** Records a plugin that could not be loaded at all. */
+        public Builder problem(String source, String message) {
+            problems.add(new LoadProblem(source, message));
+            return this;
+        }
+
+        /**
+         * Adds every provider {@link ServiceLoader} finds through {@code loader}. Each provider's source is the
+         * location of its class (or {@code source} if given). A provider that cannot be instantiated, or a broken
+         * services file, becomes a load problem.
+         */
+        public Builder discover(ClassLoader loader, String source) {
+            Iterator<ServiceLoader.Provider<PolicyProvider>> it = ServiceLoader.load(PolicyProvider.class, loader).stream().iterator();
+            while (true) {
+                ServiceLoader.Provider<PolicyProvider> sp;
+                try {
+                    if (!it.hasNext()) break;
+                    sp = it.next();
+                } catch (ServiceConfigurationError | LinkageError e) {
+                    problems.add(new LoadProblem(source == null ? "class path" : source, describe(e)));
+                    // a broken services entry ends this loader's iteration only if the iterator cannot continue
+                    if (e instanceof ServiceConfigurationError && e.getMessage() != null && e.getMessage().contains("Error reading")) break;
+                    continue;
+                }
+                String where = source;
+                try {
+                    if (where == null) where = locationOf(sp.type());
+                    add(sp.get(), where);
+                } catch (ServiceConfigurationError | RuntimeException | LinkageError e) {
+                    problems.add(new LoadProblem(where == null ? "class path" : where, describe(e)));
+                }
+            }
+            return this;
+        }
+
+        private static String describe(Throwable e) {
+            StringBuilder sb = new StringBuilder(String.valueOf(e.getMessage()));
+            for (Throwable c = e.getCause(); c != null && c != e; c = c.getCause()) sb.append(": ").append(c);
+            return sb.toString();
+        }
+
+        private static String locationOf(Class<?> type) {
+            CodeSource cs = type.getProtectionDomain().getCodeSource();
+            URL url = cs == null ? null : cs.getLocation();
+            return url == null ? "class path" : url.getPath();
+        }
+
+        /** @throws PolicyLoadException if two providers share a name, naming both sources */
+        public PolicyRegistry build() {
+            if (!duplicates.isEmpty()) throw new PolicyLoadException(String.join("; ", duplicates));
+            return new PolicyRegistry(byName, problems);
+        }
+    }
+}

@@ -1,0 +1,132 @@
+package io.github.kvpolicy.conformance.synthetic;
+
+import io.github.kvpolicy.api.KvCacheView;
+import io.github.kvpolicy.api.MatrixView;
+import io.github.kvpolicy.api.ModelShape;
+import io.github.kvpolicy.api.RetentionPlan;
+import java.util.Arrays;
+
+/**
+ * An in-memory KV cache with explicit keys, values and (post-rotary) queries, for tests and for the
+ * conformance suite's model-free scenarios. Each (row, layer, KV head) holds its own ascending positions.
+ * Mutable only through {@link #compact} and {@link #append}; not thread-safe while mutated.
+ */
+public final class SyntheticCache implements KvCacheView {
+    private final ModelShape shape;
+    private final int rows;
+    private final int[][][][] positions;      // [row][layer][kvHead][i]
+    private final float[][][][] keys;         // [row][layer][kvHead][i*D + d]
+    private final float[][][][] values;
+    private final float[][][][] queries;      // [row][layer][queryHead][position*D + d], over all positions < capacity
+    private final int[] queryCapacity;
+
+    /**
+     * @param keys    {@code [row][layer][kvHead][position * headDim + d]} for positions 0..n-1 (all cached)
+     * @param values  same shape as keys
+     * @param queries {@code [row][layer][queryHead][position * headDim + d]}; positions 0..n-1
+     */
+    public SyntheticCache(ModelShape shape, float[][][][] keys, float[][][][] values, float[][][][] queries) {
+        this.shape = shape;
+        this.rows = keys.length;
+        this.positions = new int[rows][shape.layers()][shape.kvHeads()][];
+        this.keys = new float[rows][shape.layers()][shape.kvHeads()][];
+        this.values = new float[rows][shape.layers()][shape.kvHeads()][];
+        this.queries = queries;
+        this.queryCapacity = new int[rows];
+        int d = shape.headDim();
+        for (int r = 0; r < rows; r++) {
+            queryCapacity[r] = queries[r][0][0].length / d;
+            for (int l = 0; l < shape.layers(); l++) {
+                for (int h = 0; h < shape.kvHeads(); h++) {
+                    int n = keys[r][l][h].length / d;
+                    int[] p = new int[n];
+                    for (int i = 0; i < n; i++) p[i] = i;
+                    this.positions[r][l][h] = p;
+                    this.keys[r][l][h] = keys[r][l][h].clone();
+                    this.values[r][l][h] = values[r][l][h].clone();
+                }
+            }
+        }
+    }
+
+    @Override public ModelShape shape() { return shape; }
+    @Override public int batchSize() { return rows; }
+    @Override public int length(int row, int layer, int kvHead) { return positions[row][layer][kvHead].length; }
+    @Override public int[] positions(int row, int layer, int kvHead) { return positions[row][layer][kvHead].clone(); }
+
+    @Override
+    public MatrixView keys(int row, int layer, int kvHead) {
+        return MatrixView.of(keys[row][layer][kvHead], 0, length(row, layer, kvHead), shape.headDim());
+    }
+
+    @Override
+    public MatrixView values(int row, int layer, int kvHead) {
+        return MatrixView.of(values[row][layer][kvHead], 0, length(row, layer, kvHead), shape.headDim());
+    }
+
+    @Override
+    public long bytes() {
+        long n = 0;
+        for (int r = 0; r < rows; r++) for (int l = 0; l < shape.layers(); l++) for (int h = 0; h < shape.kvHeads(); h++) n += 2L * keys[r][l][h].length * Float.BYTES;
+        return n;
+    }
+
+    /** The post-rotary query of (row, layer, queryHead) at {@code position}, or null if the cache has none for it. */
+    public float[] query(int row, int layer, int queryHead, int position) {
+        if (position < 0 || position >= queryCapacity[row]) return null;
+        int d = shape.headDim();
+        return Arrays.copyOfRange(queries[row][layer][queryHead], position * d, (position + 1) * d);
+    }
+
+    /** Number of positions with a query, per row (positions 0 .. n-1). */
+    public int queryCount(int row) {
+        return queryCapacity[row];
+    }
+
+    /** Keeps only the plan's positions (the plan must be valid for this cache). */
+    public void compact(RetentionPlan plan) {
+        int d = shape.headDim();
+        for (int r = 0; r < rows; r++) {
+            for (int l = 0; l < shape.layers(); l++) {
+                for (int h = 0; h < shape.kvHeads(); h++) {
+                    int[] kept = plan.kept(r, l, h);
+                    int[] old = positions[r][l][h];
+                    float[] nk = new float[kept.length * d];
+                    float[] nv = new float[kept.length * d];
+                    for (int i = 0; i < kept.length; i++) {
+                        int j = Arrays.binarySearch(old, kept[i]);
+                        if (j < 0) throw new IllegalArgumentException("position " + kept[i] + " not cached");
+                        System.arraycopy(keys[r][l][h], j * d, nk, i * d, d);
+                        System.arraycopy(values[r][l][h], j * d, nv, i * d, d);
+                    }
+                    positions[r][l][h] = kept;
+                    keys[r][l][h] = nk;
+                    values[r][l][h] = nv;
+                }
+            }
+        }
+    }
+
+    /**
+     * Appends one token at {@code position} (greater than every cached position) to every layer and head of
+     * {@code row}, with the given keys and values ({@code [layer][kvHead][d]}); its queries must already be present.
+     */
+    public void append(int row, int position, float[][][] k, float[][][] v) {
+        int d = shape.headDim();
+        for (int l = 0; l < shape.layers(); l++) {
+            for (int h = 0; h < shape.kvHeads(); h++) {
+                int[] p = positions[row][l][h];
+                if (p.length > 0 && p[p.length - 1] >= position) throw new IllegalArgumentException("position " + position + " not after " + p[p.length - 1]);
+                int[] np = Arrays.copyOf(p, p.length + 1);
+                np[p.length] = position;
+                float[] nk = Arrays.copyOf(keys[row][l][h], np.length * d);
+                float[] nv = Arrays.copyOf(values[row][l][h], np.length * d);
+                System.arraycopy(k[l][h], 0, nk, p.length * d, d);
+                System.arraycopy(v[l][h], 0, nv, p.length * d, d);
+                positions[row][l][h] = np;
+                keys[row][l][h] = nk;
+                values[row][l][h] = nv;
+            }
+        }
+    }
+}

@@ -1,0 +1,264 @@
+#!/usr/bin/python3
+"""Train the GridVQA model on CPU.
+
+    nice -n 10 /usr/bin/python3 testbed/train.py --steps 2200 --out testbed/model \
+        --log testbed/logs/train.log
+
+Training examples are generated on the fly from gridvqa/task.py (images that
+occur in the eval/dev sets are skipped).  Packing trick (mathematically
+identical to training on separate sequences): each training row holds ONE
+image prefix [<bos> system V_0..V_255] followed by K question/answer segments;
+every segment attends to the whole prefix and causally to itself only, and its
+position ids restart at 261 (= exactly the positions it would have in its own
+single-question sequence).  This amortises the 261-token prefix over K
+questions.
+"""
+import argparse
+import json
+import math
+import os
+import pickle
+import random
+import sys
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from gridvqa import task                      # noqa: E402
+from gridvqa import model as M                # noqa: E402
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def set_seeds(seed):
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+class Batcher:
+    def __init__(self, seed, excluded, family_weights):
+        self.rng = random.Random(seed)
+        self.excluded = excluded
+        self.fams = list(family_weights)
+        self.w = [family_weights[f] for f in self.fams]
+
+    def image(self):
+        while True:
+            objs = task.sample_objects(self.rng)
+            if task.objects_key(objs) not in self.excluded:
+                return objs
+
+    def segment(self, objs):
+        for _ in range(20):
+            fam = self.rng.choices(self.fams, self.w)[0]
+            qa = task.make_question(self.rng, objs, fam)
+            if qa is not None:
+                return fam, qa
+        fam = "count"
+        return fam, task.make_question(self.rng, objs, fam)
+
+    def batch(self, B, K):
+        cells, segs, fams = [], [], []
+        for _ in range(B):
+            objs = self.image()
+            cells.append(task.objects_to_grid(objs))
+            row = []
+            for _ in range(K):
+                fam, (q, a) = self.segment(objs)
+                row.append((task.encode(q + [task.SEP] + a), len(q)))
+                fams.append(fam)
+            segs.append(row)
+        S = max(len(t) for row in segs for t, _ in row)
+        ids = torch.full((B, K * S), task.PAD_ID, dtype=torch.long)
+        tgt = torch.full((B, K * S), -100, dtype=torch.long)
+        fam_idx = torch.full((B, K * S), -1, dtype=torch.long)
+        for b, row in enumerate(segs):
+            for k, (t, qlen) in enumerate(row):
+                o = k * S
+                ids[b, o:o + len(t)] = torch.tensor(t)
+                # position of SEP (index qlen) predicts first answer token, ...
+                for j in range(qlen, len(t) - 1):
+                    tgt[b, o + j] = t[j + 1]
+                    fam_idx[b, o + j] = task.FAMILIES.index(fams[b * K + k])
+        return torch.tensor(cells, dtype=torch.long), ids, tgt, fam_idx, S
+
+
+def packed_mask_and_pos(K, S):
+    P = task.PREFIX_LEN
+    T = P + K * S
+    allow = torch.zeros(T, T, dtype=torch.bool)
+    allow[:P, :P] = torch.tril(torch.ones(P, P, dtype=torch.bool))
+    allow[P:, :P] = True
+    seg = torch.tril(torch.ones(S, S, dtype=torch.bool))
+    for k in range(K):
+        o = P + k * S
+        allow[o:o + S, o:o + S] = seg
+    mask = torch.zeros(T, T)
+    mask[~allow] = float("-inf")
+    pos = torch.cat([torch.arange(P), (P + torch.arange(S)).repeat(K)])
+    return mask, pos
+
+
+def lr_at(step, total, peak, warmup, final_frac):
+    if step < warmup:
+        return peak * (step + 1) / warmup
+    p = (step - warmup) / max(1, total - warmup)
+    return peak * (final_frac + (1 - final_frac) * 0.5 * (1 + math.cos(math.pi * p)))
+
+
+@torch.no_grad()
+def evaluate_rows(model, rows, batch_size=100):
+    """Greedy exact match per family (full KV cache)."""
+    model.eval()
+    res = {}
+    by = {}
+    for r in rows:
+        by.setdefault((r["family"], len(r["question"])), []).append(r)
+    preds = {}
+    for (_, _), lst in sorted(by.items()):
+        for i in range(0, len(lst), batch_size):
+            chunk = lst[i:i + batch_size]
+            cells = torch.tensor([task.objects_to_grid(r["objects"]) for r in chunk])
+            q = torch.tensor([task.encode(r["question"] + [task.SEP]) for r in chunk])
+            outs = M.greedy_decode(model, cells, q)
+            for r, o in zip(chunk, outs):
+                preds[r["id"]] = o
+    for r in rows:
+        ok = preds[r["id"]] == task.encode(r["answer"])
+        c = res.setdefault(r["family"], [0, 0])
+        c[0] += int(ok)
+        c[1] += 1
+    model.train()
+    out = {f: c[0] / c[1] for f, c in res.items()}
+    out["all"] = sum(c[0] for c in res.values()) / sum(c[1] for c in res.values())
+    return out, preds
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--steps", type=int, default=2200)
+    ap.add_argument("--images", type=int, default=16, help="images per batch")
+    ap.add_argument("--qpi", type=int, default=16, help="questions per image (packed)")
+    ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--warmup", type=int, default=100)
+    ap.add_argument("--final_lr_frac", type=float, default=0.05)
+    ap.add_argument("--wd", type=float, default=0.01)
+    ap.add_argument("--seed", type=int, default=1234)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--eval_every", type=int, default=100)
+    ap.add_argument("--ckpt_every", type=int, default=100)
+    ap.add_argument("--family_weights", default="what_at=1,where=1,count=1,read_row=1.5")
+    ap.add_argument("--out", default=os.path.join(HERE, "model"))
+    ap.add_argument("--log", default=os.path.join(HERE, "logs", "train.log"))
+    ap.add_argument("--ckpt", default=os.path.join(HERE, "logs", "ckpt.pt"))
+    ap.add_argument("--resume", action="store_true")
+    args = ap.parse_args()
+
+    torch.set_num_threads(args.threads)
+    set_seeds(args.seed)
+    os.makedirs(args.out, exist_ok=True)
+    os.makedirs(os.path.dirname(args.log), exist_ok=True)
+
+    data_dir = os.path.join(HERE, "data")
+    dev = task.read_jsonl(os.path.join(data_dir, "dev.jsonl"))
+    ev = task.read_jsonl(os.path.join(data_dir, "eval.jsonl"))
+    excluded = {task.objects_key(r["objects"]) for r in dev + ev}
+
+    fw = {kv.split("=")[0]: float(kv.split("=")[1]) for kv in args.family_weights.split(",")}
+    model = M.GridVQAModel(factorized_pos=True)
+    # init: Llama-style N(0, 0.02) for all linear / embedding weights, zero biases
+    for n, p in model.named_parameters():
+        if p.dim() >= 2 and "pos_" not in n:
+            torch.nn.init.normal_(p, std=0.02)
+        elif n.endswith(".bias"):
+            torch.nn.init.zeros_(p)
+    decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
+    no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": args.wd},
+                             {"params": no_decay, "weight_decay": 0.0}],
+                            lr=args.lr, betas=(0.9, 0.98), eps=1e-8)
+    batcher = Batcher(args.seed, excluded, fw)
+    start = 0
+    elapsed0 = 0.0
+    if args.resume and os.path.exists(args.ckpt):
+        ck = torch.load(args.ckpt)
+        model.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["opt"])
+        batcher.rng.setstate(pickle.loads(ck["rng"]))
+        torch.set_rng_state(ck["torch_rng"])
+        start, elapsed0 = ck["step"], ck["elapsed"]
+    nparams = sum(p.numel() for p in model.export_state().values())
+    logf = open(args.log, "a")
+
+    def log(s):
+        print(s, flush=True)
+        logf.write(s + "\n")
+        logf.flush()
+
+    log("# %s start step=%d args=%s params=%d torch=%s threads=%d" % (
+        time.strftime("%Y-%m-%d %H:%M:%S"), start, json.dumps(vars(args)), nparams,
+        torch.__version__, torch.get_num_threads()))
+    t0 = time.time() - elapsed0
+    run_loss, run_n = 0.0, 0
+    fam_loss = torch.zeros(len(task.FAMILIES))
+    fam_cnt = torch.zeros(len(task.FAMILIES))
+    model.train()
+    for step in range(start, args.steps):
+        lr = lr_at(step, args.steps, args.lr, args.warmup, args.final_lr_frac)
+        for g in opt.param_groups:
+            g["lr"] = lr
+        cells, ids, tgt, fam_idx, S = batcher.batch(args.images, args.qpi)
+        # == model.decoder(embed_prompt(cells, ids), pos, mask)[:, PREFIX_LEN:]
+        # with (mask, pos) = packed_mask_and_pos(qpi, S); see check_packing.py
+        logits = model.forward_packed(cells, ids, args.qpi, S)
+        tok_loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), tgt.reshape(-1),
+                                   ignore_index=-100, reduction="none")
+        valid = tgt.reshape(-1) != -100
+        loss = tok_loss[valid].mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        gn = torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        run_loss += loss.item()
+        run_n += 1
+        fi = fam_idx.reshape(-1)[valid]
+        fam_loss.index_add_(0, fi, tok_loss[valid].detach())
+        fam_cnt.index_add_(0, fi, torch.ones_like(fi, dtype=torch.float))
+        s1 = step + 1
+        if s1 % 10 == 0 or s1 == args.steps:
+            fl = " ".join("%s=%.4f" % (f, (fam_loss[i] / max(1, fam_cnt[i])).item())
+                          for i, f in enumerate(task.FAMILIES))
+            log("step %5d loss %.4f lr %.2e gnorm %.2f | %s | %.0fs" % (
+                s1, run_loss / run_n, lr, gn.item(), fl, time.time() - t0))
+            run_loss, run_n = 0.0, 0
+            fam_loss.zero_()
+            fam_cnt.zero_()
+        if s1 % args.eval_every == 0 or s1 == args.steps:
+            em, _ = evaluate_rows(model, dev)
+            log("dev  %5d exact_match %s | %.0fs" % (
+                s1, " ".join("%s=%.3f" % (k, v) for k, v in em.items()), time.time() - t0))
+        if s1 % args.ckpt_every == 0 or s1 == args.steps:
+            torch.save({"model": model.state_dict(), "opt": opt.state_dict(),
+                        "rng": pickle.dumps(batcher.rng.getstate()),
+                        "torch_rng": torch.get_rng_state(), "step": s1,
+                        "elapsed": time.time() - t0}, args.ckpt)
+            save_model(model, args.out, s1)
+    log("# done steps=%d wall=%.0fs" % (args.steps, time.time() - t0))
+
+
+def save_model(model, out, steps):
+    sd = model.export_state()
+    M.save_safetensors(os.path.join(out, "model.safetensors"), sd,
+                       {"format": "pt", "training_steps": steps})
+    with open(os.path.join(out, "config.json"), "w") as f:
+        json.dump(M.hf_config(model.cfg, steps), f, indent=2)
+    with open(os.path.join(out, "vocab.json"), "w") as f:
+        json.dump(task.VOCAB, f, indent=0)
+
+
+if __name__ == "__main__":
+    main()
