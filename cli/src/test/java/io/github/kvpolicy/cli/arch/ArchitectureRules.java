@@ -1,0 +1,45 @@
+package io.github.kvpolicy.cli.arch;
+
+import static com.tngtech.archunit.lang.syntax.ArchRuleDefinition.classes;
+import static com.tngtech.archunit.lang.syntax.ArchRuleDefinition.noClasses;
+import static com.tngtech.archunit.library.dependencies.SlicesRuleDefinition.slices;
+
+import com.tngtech.archunit.lang.ArchRule;
+
+/**
+ * kvpolicy's architecture rules, one named constant each, checked over the production classes of every module by
+ * {@link ArchitectureTest}; {@link ArchitectureRulesCanFailTest} shows each one failing on a violating fixture.
+ */
+public final class ArchitectureRules {
+    private ArchitectureRules() {}
+
+    public static final ArchRule API_DEPENDS_ONLY_ON_THE_JDK = classes()
+            .that().resideInAPackage("io.github.kvpolicy.api..")
+            .should().onlyDependOnClassesThat().resideInAnyPackage("java..", "io.github.kvpolicy.api..")
+            .as("The SPI (io.github.kvpolicy.api) depends only on java.* and on itself");
+
+    public static final ArchRule POLICIES_DEPEND_ONLY_ON_THE_API = classes()
+            .that().resideInAPackage("io.github.kvpolicy.policy..")
+            .should().onlyDependOnClassesThat().resideInAnyPackage("java..", "io.github.kvpolicy.api..", "io.github.kvpolicy.policy..")
+            .as("Policy modules depend only on the SPI and the JDK (never on the runtime, the host, Guice or ONNX Runtime)");
+
+    public static final ArchRule POLICY_MODULES_ARE_INDEPENDENT = slices()
+            .matching("io.github.kvpolicy.policy.(*)..")
+            .should().notDependOnEachOther()
+            .as("Policy modules do not depend on each other");
+
+    public static final ArchRule RUNTIME_DEPENDS_ON_NO_CONCRETE_POLICY = noClasses()
+            .that().resideInAnyPackage("io.github.kvpolicy.runtime..", "io.github.kvpolicy.host..")
+            .should().dependOnClassesThat().resideInAPackage("io.github.kvpolicy.policy..")
+            .as("The runtime and the host depend on no concrete policy (policies arrive through the SPI)");
+
+    public static final ArchRule GUICE_ONLY_IN_COMPOSITION_ROOTS = noClasses()
+            .that().resideOutsideOfPackages("io.github.kvpolicy.cli..", "io.github.kvpolicy.runtime.inject..")
+            .should().dependOnClassesThat().resideInAPackage("com.google.inject..")
+            .as("Guice appears only in the composition roots (cli, runtime.inject)");
+
+    public static final ArchRule NO_PACKAGE_CYCLES = slices()
+            .matching("io.github.kvpolicy.(**)")
+            .should().beFreeOfCycles()
+            .as("kvpolicy's packages are free of cycles");
+}

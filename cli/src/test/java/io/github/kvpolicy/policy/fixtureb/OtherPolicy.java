@@ -1,0 +1,4 @@
+package io.github.kvpolicy.policy.fixtureb;
+
+/** Test fixture: a second "policy module". */
+public class OtherPolicy {}
