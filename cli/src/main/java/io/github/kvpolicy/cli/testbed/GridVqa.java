@@ -1,0 +1,138 @@
+package io.github.kvpolicy.cli.testbed;
+
+import io.github.kvpolicy.api.RowLayout;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import org.snakeyaml.engine.v2.api.Load;
+import org.snakeyaml.engine.v2.api.LoadSettings;
+
+/**
+ * The GridVQA task as the Java side sees it (the one definition is {@code testbed/gridvqa/task.py}): the
+ * vocabulary, the prompt layout {@code <bos> you see the grid <image> question… answer:} with the
+ * {@code <image>} placeholder replaced by the G×G visual tokens, and the evaluation set. Immutable.
+ */
+public final class GridVqa {
+    /** Grid side; visual tokens per image = GRID². */
+    public static final int GRID = 16;
+    public static final int CELLS = GRID * GRID;
+    private static final List<String> SYSTEM = List.of("you", "see", "the", "grid");
+
+    private final List<String> vocab;
+    private final Map<String, Integer> ids = new HashMap<>();
+
+    private GridVqa(List<String> vocab) {
+        this.vocab = List.copyOf(vocab);
+        for (int i = 0; i < vocab.size(); i++) ids.put(vocab.get(i), i);
+        for (String t : List.of("<bos>", "<eos>", "answer:")) id(t);
+    }
+
+    /** Loads {@code vocab.json} (a JSON list of token strings; id = index). */
+    public static GridVqa load(Path vocabJson) {
+        Object doc = parse(read(vocabJson), vocabJson.toString());
+        if (!(doc instanceof List<?> l) || l.isEmpty()) throw new IllegalArgumentException(vocabJson + ": expected a JSON list of token strings");
+        List<String> v = new ArrayList<>();
+        for (Object o : l) v.add(String.valueOf(o));
+        return new GridVqa(v);
+    }
+
+    public int id(String token) {
+        Integer i = ids.get(token);
+        if (i == null) throw new IllegalArgumentException("token '" + token + "' is not in the GridVQA vocabulary (" + vocab.size() + " tokens)");
+        return i;
+    }
+
+    public String token(int id) {
+        return id >= 0 && id < vocab.size() ? vocab.get(id) : "<" + id + ">";
+    }
+
+    public int eosId() {
+        return id("<eos>");
+    }
+
+    public int vocabSize() {
+        return vocab.size();
+    }
+
+    /** One evaluation example. {@code objects[i] = {row, col, shape, colour, glyph}}. */
+    public record Example(String id, String family, int[][] objects, List<String> question, List<String> answer) {}
+
+    /** The text before the image: {@code <bos> you see the grid}. */
+    public long[] prefixIds() {
+        long[] out = new long[1 + SYSTEM.size()];
+        out[0] = id("<bos>");
+        for (int i = 0; i < SYSTEM.size(); i++) out[1 + i] = id(SYSTEM.get(i));
+        return out;
+    }
+
+    /** The text after the image: the question and {@code answer:}. */
+    public long[] suffixIds(Example e) {
+        long[] out = new long[e.question().size() + 1];
+        for (int i = 0; i < e.question().size(); i++) out[i] = id(e.question().get(i));
+        out[out.length - 1] = id("answer:");
+        return out;
+    }
+
+    /** The expected answer ids, ending with {@code <eos>}. */
+    public int[] answerIds(Example e) {
+        return e.answer().stream().mapToInt(this::id).toArray();
+    }
+
+    /** The row layout: 5 system tokens, 256 visual tokens, the question and the separator. */
+    public RowLayout layout(Example e) {
+        return RowLayout.builder().text(1 + SYSTEM.size()).image(CELLS).text(e.question().size() + 1).build();
+    }
+
+    /** {@code [CELLS][3]} (shape, colour, glyph) per cell, row-major, flattened; background cells are 0. */
+    public static long[] pixelAttributes(Example e) {
+        long[] a = new long[CELLS * 3];
+        for (int[] o : e.objects()) {
+            int cell = o[0] * GRID + o[1];
+            a[cell * 3] = o[2];
+            a[cell * 3 + 1] = o[3];
+            a[cell * 3 + 2] = o[4];
+        }
+        return a;
+    }
+
+    /** Reads a JSONL evaluation file. */
+    public static List<Example> readExamples(Path jsonl) {
+        List<Example> out = new ArrayList<>();
+        int line = 0;
+        for (String s : read(jsonl).split("\n")) {
+            line++;
+            if (s.isBlank()) continue;
+            try {
+                Map<?, ?> m = (Map<?, ?>) parse(s, jsonl + ":" + line);
+                List<?> objs = (List<?>) m.get("objects");
+                int[][] o = new int[objs.size()][];
+                for (int i = 0; i < o.length; i++) o[i] = ((List<?>) objs.get(i)).stream().mapToInt(x -> ((Number) x).intValue()).toArray();
+                out.add(new Example((String) m.get("id"), (String) m.get("family"), o, strings(m.get("question")), strings(m.get("answer"))));
+            } catch (RuntimeException ex) {
+                throw new IllegalArgumentException(jsonl + ":" + line + ": malformed GridVQA example (expected id, family, objects, question, answer): " + ex.getMessage(), ex);
+            }
+        }
+        return out;
+    }
+
+    private static List<String> strings(Object o) {
+        return ((List<?>) o).stream().map(String::valueOf).toList();
+    }
+
+    private static Object parse(String json, String label) {
+        return new Load(LoadSettings.builder().setLabel(label).build()).loadFromString(json);
+    }
+
+    private static String read(Path p) {
+        try {
+            return Files.readString(p);
+        } catch (IOException e) {
+            throw new UncheckedIOException("Cannot read " + p, e);
+        }
+    }
+}
