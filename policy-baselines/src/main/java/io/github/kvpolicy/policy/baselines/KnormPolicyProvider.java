@@ -1,0 +1,66 @@
+package io.github.kvpolicy.policy.baselines;
+
+import io.github.kvpolicy.api.Capability;
+import io.github.kvpolicy.api.CompressionPolicy;
+import io.github.kvpolicy.api.MatrixView;
+import io.github.kvpolicy.api.ModelShape;
+import io.github.kvpolicy.api.PolicyContext;
+import io.github.kvpolicy.api.TokenScores;
+import io.github.kvpolicy.api.provider.AbstractPolicyProvider;
+import io.github.kvpolicy.api.provider.CreationContext;
+import io.github.kvpolicy.api.provider.OptionSchema;
+import io.github.kvpolicy.api.provider.PolicyOptions;
+import java.util.Arrays;
+import java.util.Set;
+
+/**
+ * {@code knorm} — Devoto et al., "A Simple and Effective L2 Norm-Based Strategy for KV Cache Compression", EMNLP 2024,
+ * arXiv 2406.11430.
+ *
+ * <p>Rule: a candidate's score is the negated L2 norm of its cached (post-rotary) key in its (layer, KV head), so each
+ * head keeps the {@code B} candidates with the lowest key norms (low-norm keys draw high attention). Uniform budgets,
+ * no attention needed; acts once after prefill (the {@code decoding} wrapper makes it act during decoding).
+ */
+public final class KnormPolicyProvider extends AbstractPolicyProvider {
+    public KnormPolicyProvider() {
+        super("knorm", CommonOptions.VERSION, "Knorm: keeps the tokens whose keys have the lowest L2 norm (Devoto et al., EMNLP 2024, arXiv 2406.11430).");
+    }
+
+    @Override
+    public OptionSchema options() {
+        return OptionSchema.of(CommonOptions.scope());
+    }
+
+    @Override
+    public Set<Capability> capabilities() {
+        return Set.of(Capability.DETERMINISTIC, Capability.BATCH, Capability.THREAD_SAFE, Capability.ALL_TOKEN_SCOPE);
+    }
+
+    @Override
+    public CompressionPolicy create(PolicyOptions options, CreationContext context) {
+        return ComposedPolicy.of(name(), KnormPolicyProvider::negatedKeyNorms).withScope(CommonOptions.scope(options));
+    }
+
+    static TokenScores negatedKeyNorms(PolicyContext ctx) {
+        ModelShape s = ctx.shape();
+        TokenScores out = TokenScores.forContext(ctx);
+        float[] row = new float[s.headDim()];
+        for (int r = 0; r < ctx.layout().batchSize(); r++)
+            for (int l = 0; l < s.layers(); l++)
+                for (int h = 0; h < s.kvHeads(); h++) {
+                    int[] cached = ctx.cache().positions(r, l, h);
+                    MatrixView keys = ctx.cache().keys(r, l, h);
+                    int[] cand = ctx.candidates(r, l, h);
+                    float[] sc = new float[cand.length];
+                    for (int i = 0; i < cand.length; i++) {
+                        int j = Arrays.binarySearch(cached, cand[i]);
+                        keys.copyRow(j, row, 0);
+                        double sq = 0;
+                        for (float x : row) sq += (double) x * x;
+                        sc[i] = (float) -Math.sqrt(sq);
+                    }
+                    out.set(r, l, h, Attention.sanitize(sc));
+                }
+        return out;
+    }
+}

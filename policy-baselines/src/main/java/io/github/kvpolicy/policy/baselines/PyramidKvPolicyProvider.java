@@ -1,0 +1,52 @@
+package io.github.kvpolicy.policy.baselines;
+
+import io.github.kvpolicy.api.Capability;
+import io.github.kvpolicy.api.CompressionPolicy;
+import io.github.kvpolicy.api.Scope;
+import io.github.kvpolicy.api.provider.AbstractPolicyProvider;
+import io.github.kvpolicy.api.provider.CreationContext;
+import io.github.kvpolicy.api.provider.OptionSchema;
+import io.github.kvpolicy.api.provider.OptionSpec;
+import io.github.kvpolicy.api.provider.PolicyOptions;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Set;
+
+/**
+ * {@code pyramidkv} — Cai et al., "PyramidKV: Dynamic KV Cache Compression based on Pyramidal Information Funneling",
+ * arXiv 2406.02069, 2024.
+ *
+ * <p>Rule: SnapKV scoring ({@link SnapKvScorer}, same options and defaults) with the pyramid layer schedule
+ * ({@link Allocations#pyramid}): with {@code B} the per-head budget (candidates; SnapKV's window is protected and outside
+ * it), {@code min = B/β}, {@code max = 2B − min}, linear from {@code max} at the first layer to {@code min} at the last,
+ * β = 20; the fall-backs of the reference code for short inputs (uniform when {@code n + w < 2B}, {@code max} clamped to
+ * the candidates {@code n}). The layer totals are split exactly ({@code BudgetAllocation.proportional}) and evenly over
+ * the KV heads of a layer. Acts once after prefill.
+ */
+public final class PyramidKvPolicyProvider extends AbstractPolicyProvider {
+    public PyramidKvPolicyProvider() {
+        super("pyramidkv", CommonOptions.VERSION,
+                "PyramidKV: SnapKV scores with budgets decreasing linearly from the first to the last layer (Cai et al., arXiv 2406.02069, 2024).");
+    }
+
+    @Override
+    public OptionSchema options() {
+        List<OptionSpec> specs = new ArrayList<>(SnapKvPolicyProvider.snapOptions());
+        specs.add(OptionSpec.decimal("beta", 20.0, 1.0, 1_000_000.0, "Pyramid steepness β: the last layer keeps B/β tokens per head, the first 2B − B/β."));
+        return OptionSchema.of(specs.toArray(OptionSpec[]::new));
+    }
+
+    @Override
+    public Set<Capability> capabilities() {
+        return Set.of(Capability.DETERMINISTIC, Capability.BATCH, Capability.THREAD_SAFE, Capability.ALL_TOKEN_SCOPE, Capability.LAYER_WISE_BUDGETS);
+    }
+
+    @Override
+    public CompressionPolicy create(PolicyOptions options, CreationContext context) {
+        ComposedPolicy snap = SnapKvPolicyProvider.build(name(), options);
+        double beta = options.getDouble("beta");
+        int w = snap.scope() == Scope.ALL ? options.getInt("window") : 0;
+        return snap.withAllocator((ctx, scores) -> Allocations.layerWise(ctx,
+                r -> Allocations.pyramid(ctx.shape().layers(), ctx.budgetTokens(r), Allocations.meanCandidates(ctx, r), beta, w)));
+    }
+}

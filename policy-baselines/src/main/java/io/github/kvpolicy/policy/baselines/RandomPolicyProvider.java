@@ -1,0 +1,54 @@
+package io.github.kvpolicy.policy.baselines;
+
+import io.github.kvpolicy.api.Capability;
+import io.github.kvpolicy.api.CompressionPolicy;
+import io.github.kvpolicy.api.ModelShape;
+import io.github.kvpolicy.api.TokenScores;
+import io.github.kvpolicy.api.provider.AbstractPolicyProvider;
+import io.github.kvpolicy.api.provider.CreationContext;
+import io.github.kvpolicy.api.provider.OptionSchema;
+import io.github.kvpolicy.api.provider.PolicyOptions;
+import java.util.Set;
+import java.util.SplittableRandom;
+
+/**
+ * {@code random} — the chance baseline.
+ *
+ * <p>Rule: every candidate gets an independent uniform score in [0, 1) from a generator seeded with
+ * {@code ctx.seed()} mixed with (row, layer, KV head, decode step), so each (layer, KV head) keeps a uniformly random
+ * subset of {@code B} candidates (uniform budgets, top-k eviction); the same seed gives the same plan.
+ */
+public final class RandomPolicyProvider extends AbstractPolicyProvider {
+    public RandomPolicyProvider() {
+        super("random", CommonOptions.VERSION, "Random: keeps a seeded, uniformly random subset of the candidates (chance baseline).");
+    }
+
+    @Override
+    public OptionSchema options() {
+        return OptionSchema.of(CommonOptions.scope());
+    }
+
+    @Override
+    public Set<Capability> capabilities() {
+        return Set.of(Capability.DETERMINISTIC, Capability.BATCH, Capability.THREAD_SAFE, Capability.ALL_TOKEN_SCOPE);
+    }
+
+    @Override
+    public CompressionPolicy create(PolicyOptions options, CreationContext context) {
+        return ComposedPolicy.of(name(), ctx -> {
+            ModelShape s = ctx.shape();
+            TokenScores out = TokenScores.forContext(ctx);
+            for (int r = 0; r < ctx.layout().batchSize(); r++)
+                for (int l = 0; l < s.layers(); l++)
+                    for (int h = 0; h < s.kvHeads(); h++) {
+                        long mix = ctx.seed();
+                        for (long v : new long[] {r, l, h, ctx.decodeStep()}) mix = mix * 0x9E3779B97F4A7C15L + v + 1;
+                        SplittableRandom rnd = new SplittableRandom(mix);
+                        float[] sc = new float[ctx.candidates(r, l, h).length];
+                        for (int i = 0; i < sc.length; i++) sc[i] = (float) rnd.nextDouble();
+                        out.set(r, l, h, sc);
+                    }
+            return out;
+        }).withScope(CommonOptions.scope(options));
+    }
+}

@@ -1,0 +1,12 @@
+package io.github.kvpolicy.policy.baselines;
+
+import io.github.kvpolicy.api.provider.PolicyProvider;
+import io.github.kvpolicy.conformance.PolicyConformanceTestCase;
+
+/** The kvpolicy conformance suite (contract level and up) applied to the shipped 'streamingllm' policy with its default options. */
+class StreamingLlmConformanceTest extends PolicyConformanceTestCase {
+    @Override
+    protected PolicyProvider provider() {
+        return new StreamingLlmPolicyProvider();
+    }
+}
