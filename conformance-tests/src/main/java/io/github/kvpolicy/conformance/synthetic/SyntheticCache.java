@@ -19,6 +19,7 @@ public final class SyntheticCache implements KvCacheView {
     private final float[][][][] values;
     private final float[][][][] queries;      // [row][layer][queryHead][position*D + d], over all positions < capacity
     private final int[] queryCapacity;
+    private final int[] nextPosition;         // per row: 1 + the last position ever cached or appended
 
     /**
      * @param keys    {@code [row][layer][kvHead][position * headDim + d]} for positions 0..n-1 (all cached)
@@ -33,9 +34,11 @@ public final class SyntheticCache implements KvCacheView {
         this.values = new float[rows][shape.layers()][shape.kvHeads()][];
         this.queries = queries;
         this.queryCapacity = new int[rows];
+        this.nextPosition = new int[rows];
         int d = shape.headDim();
         for (int r = 0; r < rows; r++) {
             queryCapacity[r] = queries[r][0][0].length / d;
+            nextPosition[r] = keys[r][0][0].length / d;
             for (int l = 0; l < shape.layers(); l++) {
                 for (int h = 0; h < shape.kvHeads(); h++) {
                     int n = keys[r][l][h].length / d;
@@ -47,6 +50,62 @@ public final class SyntheticCache implements KvCacheView {
                 }
             }
         }
+    }
+
+    private SyntheticCache(SyntheticCache o) {
+        this.shape = o.shape;
+        this.rows = o.rows;
+        this.positions = deepCopy(o.positions);
+        this.keys = deepCopy(o.keys);
+        this.values = deepCopy(o.values);
+        this.queries = deepCopy(o.queries);
+        this.queryCapacity = o.queryCapacity.clone();
+        this.nextPosition = o.nextPosition.clone();
+    }
+
+    /** A deep copy: later {@link #compact}s or {@link #append}s of either cache do not affect the other. */
+    public SyntheticCache copy() {
+        return new SyntheticCache(this);
+    }
+
+    /**
+     * True if {@code other} holds exactly the same positions, keys, values and queries (bitwise), e.g. to prove
+     * that a policy call did not modify its input.
+     */
+    public boolean sameContent(SyntheticCache other) {
+        return other != null && shape.equals(other.shape) && rows == other.rows
+                && Arrays.deepEquals(positions, other.positions) && Arrays.deepEquals(keys, other.keys)
+                && Arrays.deepEquals(values, other.values) && Arrays.deepEquals(queries, other.queries)
+                && Arrays.equals(queryCapacity, other.queryCapacity) && Arrays.equals(nextPosition, other.nextPosition);
+    }
+
+    /** The next position of {@code row}: one past the last prompt or appended position. */
+    public int nextPosition(int row) {
+        return nextPosition[row];
+    }
+
+    private static int[][][][] deepCopy(int[][][][] a) {
+        int[][][][] c = new int[a.length][][][];
+        for (int i = 0; i < a.length; i++) {
+            c[i] = new int[a[i].length][][];
+            for (int j = 0; j < a[i].length; j++) {
+                c[i][j] = new int[a[i][j].length][];
+                for (int k = 0; k < a[i][j].length; k++) c[i][j][k] = a[i][j][k].clone();
+            }
+        }
+        return c;
+    }
+
+    private static float[][][][] deepCopy(float[][][][] a) {
+        float[][][][] c = new float[a.length][][][];
+        for (int i = 0; i < a.length; i++) {
+            c[i] = new float[a[i].length][][];
+            for (int j = 0; j < a[i].length; j++) {
+                c[i][j] = new float[a[i][j].length][];
+                for (int k = 0; k < a[i][j].length; k++) c[i][j][k] = a[i][j][k].clone();
+            }
+        }
+        return c;
     }
 
     @Override public ModelShape shape() { return shape; }
@@ -78,9 +137,12 @@ public final class SyntheticCache implements KvCacheView {
         return Arrays.copyOfRange(queries[row][layer][queryHead], position * d, (position + 1) * d);
     }
 
-    /** Number of positions with a query, per row (positions 0 .. n-1). */
+    /**
+     * Number of positions with a query that has been reached, per row (positions 0 .. n-1): the queries given at
+     * construction, but never beyond {@link #nextPosition} (queries prepared for tokens not yet generated stay hidden).
+     */
     public int queryCount(int row) {
-        return queryCapacity[row];
+        return Math.min(queryCapacity[row], nextPosition[row]);
     }
 
     /** Keeps only the plan's positions (the plan must be valid for this cache). */
@@ -128,5 +190,6 @@ public final class SyntheticCache implements KvCacheView {
                 values[row][l][h] = nv;
             }
         }
+        nextPosition[row] = Math.max(nextPosition[row], position + 1);
     }
 }

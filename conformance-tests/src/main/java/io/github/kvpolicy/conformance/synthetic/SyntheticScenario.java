@@ -19,16 +19,29 @@ public final class SyntheticScenario {
     private final TokenLayout layout;
     private final SyntheticCache cache;
     private final long seed;
+    private final int maxGenerated;
 
-    private SyntheticScenario(ModelShape shape, TokenLayout layout, SyntheticCache cache, long seed) {
+    private SyntheticScenario(ModelShape shape, TokenLayout layout, SyntheticCache cache, long seed, int maxGenerated) {
         this.shape = shape;
         this.layout = layout;
         this.cache = cache;
         this.seed = seed;
+        this.maxGenerated = maxGenerated;
     }
 
     /** Random tensors for every prompt position of every row, from {@code seed}. */
     public static SyntheticScenario random(ModelShape shape, TokenLayout layout, long seed) {
+        return random(shape, layout, seed, 0);
+    }
+
+    /**
+     * As {@link #random(ModelShape, TokenLayout, long)} (identical prompt tensors), plus queries prepared for
+     * {@code maxGenerated ≥ 0} generated positions per row, so that {@link #appendGenerated()} can drive a
+     * decoding-time policy over that many steps. Prepared queries become visible to the probe only once their
+     * token has been appended.
+     */
+    public static SyntheticScenario random(ModelShape shape, TokenLayout layout, long seed, int maxGenerated) {
+        if (maxGenerated < 0) throw new IllegalArgumentException("maxGenerated must be >= 0, got " + maxGenerated);
         SplittableRandom rnd = new SplittableRandom(seed);
         int rows = layout.batchSize(), d = shape.headDim();
         float[][][][] k = new float[rows][shape.layers()][shape.kvHeads()][];
@@ -46,12 +59,68 @@ public final class SyntheticScenario {
                 for (int h = 0; h < shape.queryHeads(); h++) q[r][l][h] = gaussian(rnd, n, d, null);
             }
         }
-        return new SyntheticScenario(shape, layout, new SyntheticCache(shape, k, v, q), seed);
+        if (maxGenerated > 0) {
+            // a separate stream, so the prompt tensors do not depend on maxGenerated
+            SplittableRandom gen = new SplittableRandom(seed ^ 0x9E3779B97F4A7C15L);
+            for (int r = 0; r < rows; r++) {
+                for (int l = 0; l < shape.layers(); l++) {
+                    for (int h = 0; h < shape.queryHeads(); h++) {
+                        float[] extra = gaussian(gen, maxGenerated, d, null);
+                        float[] all = java.util.Arrays.copyOf(q[r][l][h], q[r][l][h].length + extra.length);
+                        System.arraycopy(extra, 0, all, q[r][l][h].length, extra.length);
+                        q[r][l][h] = all;
+                    }
+                }
+            }
+        }
+        return new SyntheticScenario(shape, layout, new SyntheticCache(shape, k, v, q), seed, maxGenerated);
     }
 
     /** Wraps explicit tensors (see {@link SyntheticCache}). */
     public static SyntheticScenario of(ModelShape shape, TokenLayout layout, SyntheticCache cache, long seed) {
-        return new SyntheticScenario(shape, layout, cache, seed);
+        return new SyntheticScenario(shape, layout, cache, seed, 0);
+    }
+
+    /** A deep copy (its own cache), e.g. to compare against after a policy call. */
+    public SyntheticScenario copy() {
+        return new SyntheticScenario(shape, layout, cache.copy(), seed, maxGenerated);
+    }
+
+    /** How many generated positions per row have prepared queries (see {@link #random(ModelShape, TokenLayout, long, int)}). */
+    public int maxGenerated() {
+        return maxGenerated;
+    }
+
+    /** Tokens generated so far in {@code row} (appended after the prompt). */
+    public int generated(int row) {
+        return cache.nextPosition(row) - layout.row(row).promptLength();
+    }
+
+    /**
+     * Appends one generated token to every row, at the row's next position, with keys and values drawn from
+     * (seed, row, position) — so the same scenario generates the same tokens whatever the policy evicted.
+     *
+     * @throws IllegalStateException if a row has used up its {@link #maxGenerated()} prepared queries
+     */
+    public void appendGenerated() {
+        int d = shape.headDim();
+        for (int r = 0; r < layout.batchSize(); r++) {
+            int pos = cache.nextPosition(r);
+            if (generated(r) >= maxGenerated) {
+                throw new IllegalStateException("row " + r + " has generated " + generated(r) + " tokens, the scenario prepared queries for " + maxGenerated);
+            }
+            SplittableRandom rnd = new SplittableRandom(seed * 0x632BE59BD9B4E019L + r * 0x85EBCA77C2B2AE63L + pos);
+            float[] salience = {(float) (rnd.nextDouble() < 0.1 ? 2.5 : 0.6)};
+            float[][][] k = new float[shape.layers()][shape.kvHeads()][];
+            float[][][] v = new float[shape.layers()][shape.kvHeads()][];
+            for (int l = 0; l < shape.layers(); l++) {
+                for (int h = 0; h < shape.kvHeads(); h++) {
+                    k[l][h] = gaussian(rnd, 1, d, salience);
+                    v[l][h] = gaussian(rnd, 1, d, null);
+                }
+            }
+            cache.append(r, pos, k, v);
+        }
     }
 
     private static float[] gaussian(SplittableRandom rnd, int n, int d, float[] rowScale) {
@@ -76,7 +145,10 @@ public final class SyntheticScenario {
         return context(policy, budget, Phase.PREFILL, 0);
     }
 
-    /** A context for {@code policy}; the probe offers the queries of the policy's window (and every generated position). */
+    /**
+     * A context for {@code policy}; the probe offers the queries of the policy's window (and every generated
+     * position reached so far); sequence lengths are the rows' next positions.
+     */
     public PolicyContext context(CompressionPolicy policy, Budget budget, Phase phase, int decodeStep) {
         int rows = layout.batchSize();
         int[][] available = new int[rows][];
@@ -90,7 +162,7 @@ public final class SyntheticScenario {
             System.arraycopy(window, 0, all, 0, window.length);
             for (int p = prompt; p < total; p++) all[window.length + p - prompt] = p;
             available[r] = all;
-            seqLens[r] = Math.max(prompt, total);
+            seqLens[r] = Math.max(prompt, cache.nextPosition(r));
         }
         return SimplePolicyContext.builder()
                 .layout(layout).cache(cache).probe(new SyntheticProbe(cache, available)).budget(budget)
