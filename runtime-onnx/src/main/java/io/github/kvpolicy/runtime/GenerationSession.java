@@ -1,0 +1,460 @@
+package io.github.kvpolicy.runtime;
+
+import io.github.kvpolicy.api.AttentionProbe;
+import io.github.kvpolicy.api.Budget;
+import io.github.kvpolicy.api.BudgetMode;
+import io.github.kvpolicy.api.Candidates;
+import io.github.kvpolicy.api.CompressionPolicy;
+import io.github.kvpolicy.api.KvCacheView;
+import io.github.kvpolicy.api.ModelShape;
+import io.github.kvpolicy.api.Phase;
+import io.github.kvpolicy.api.PlanValidator;
+import io.github.kvpolicy.api.PolicyContext;
+import io.github.kvpolicy.api.QueryWindow;
+import io.github.kvpolicy.api.RetentionPlan;
+import io.github.kvpolicy.api.RowLayout;
+import io.github.kvpolicy.api.Schedule;
+import io.github.kvpolicy.api.Scope;
+import io.github.kvpolicy.api.SimplePolicyContext;
+import io.github.kvpolicy.api.TokenLayout;
+import io.github.kvpolicy.runtime.cache.CompactionReport;
+import io.github.kvpolicy.runtime.cache.KvCache;
+import io.github.kvpolicy.runtime.decode.ModelSessions;
+import io.github.kvpolicy.runtime.decode.PastTensors;
+import io.github.kvpolicy.runtime.probe.CpuAttentionProbe;
+import io.github.kvpolicy.runtime.probe.QueryStore;
+
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.SplittableRandom;
+import java.util.TreeSet;
+
+/**
+ * One request, step by step: {@link #prefill()}, then {@link #step()} until it returns false, with the policy applied
+ * at its schedule ({@link #run()} does all of it; {@link Generator#generate} calls {@code run}). The stepwise methods,
+ * {@link #cache()}, {@link #probe()}, {@link #context} and {@link #applyPlan} let a test or the conformance suite drive
+ * a policy against a real cache.
+ *
+ * <p><b>Positions.</b> A row's prompt token {@code i} has rotary position {@code i}; its {@code g}-th generated token
+ * position {@code promptLength + g}. Compaction never renumbers: kept tokens keep their positions, new tokens continue
+ * at the row's next original position.
+ *
+ * <p><b>Queries for the probe.</b> Prefill exports the queries of the request's {@link QueryWindow} (the policy's
+ * window ∪ the request's extra window), per row; while the policy acts during decoding, each step also exports the
+ * new token's queries, dropped again after each decoding-time action.
+ *
+ * <p>Not thread-safe (one request, one thread). Owns the off-heap KV cache: {@link #close()} frees it.
+ */
+public final class GenerationSession implements AutoCloseable {
+    private final ModelSessions model;
+    private final GeneratorConfig config;
+    private final GenerationRequest request;
+    private final ModelShape shape;
+    private final TokenLayout layout;
+    private final int batch, hidden, vocab;
+    private final int[] promptLength;
+    private final int[][] window;           // per row, prompt query positions to keep
+    private final CompressionPolicy policy; // may be null
+    private final boolean decodeQueries;
+    private final KvCache cache;
+    private final QueryStore queries;
+    private final CpuAttentionProbe probe;
+    private final PastTensors past;
+
+    private final List<List<Long>> generated = new ArrayList<>();
+    private final List<List<float[]>> logits = new ArrayList<>();
+    private final FinishReason[] finish;
+    private final long[] pending;       // per row, the sampled token not yet fed (valid while active)
+    private final int[] fedGenerated;   // per row, generated tokens already in the cache
+    private final SplittableRandom[] rngs;
+    private int steps;
+    private boolean prefilled;
+    private boolean closed;
+
+    private double prefillMs, policyMs, compactionMs;
+    private final List<Double> decodeMs = new ArrayList<>();
+    private final List<PolicyAction> actions = new ArrayList<>();
+
+    // decoding-time over-budget trigger
+    private final int[] budgetTokens;
+    private final int[] candidateBound; // per row, an upper bound of the largest candidate count over (layer, head)
+    private int boundStep;
+
+    GenerationSession(ModelSessions model, GeneratorConfig config, GenerationRequest request) {
+        this.model = model;
+        this.config = config;
+        this.request = request;
+        this.shape = model.shape();
+        this.layout = request.layout();
+        this.batch = request.batchSize();
+        this.hidden = model.hiddenSize();
+        this.vocab = model.vocabSize();
+        this.policy = request.policy();
+        this.promptLength = new int[batch];
+        this.window = new int[batch][];
+        QueryWindow w = request.queryWindow();
+        for (int r = 0; r < batch; r++) {
+            promptLength[r] = request.rows().get(r).length();
+            window[r] = w.positions(layout.row(r));
+            for (Prompt.Segment s : request.rows().get(r).segments()) {
+                if (s.imageEmbeddings() != null && s.imageEmbeddings()[0].length != hidden) {
+                    throw new IllegalArgumentException("row " + r + ": image embeddings have " + s.imageEmbeddings()[0].length + " values per token, the model's hidden size is " + hidden);
+                }
+                if (s.pixelAttributes() != null && !model.hasVision()) {
+                    throw new IllegalArgumentException("row " + r + ": an image is given as pixel attributes but the model at " + model.directory()
+                            + " has no vision.onnx; give it as embeddings instead");
+                }
+                if (s.tokenIds() != null) {
+                    for (long id : s.tokenIds()) {
+                        if (id >= vocab) throw new IllegalArgumentException("row " + r + ": token id " + id + " is outside the vocabulary [0, " + vocab + ")");
+                    }
+                }
+            }
+        }
+        Schedule sch = policy == null ? null : policy.schedule();
+        this.decodeQueries = sch != null && sch.actsDuringDecoding();
+        this.finish = new FinishReason[batch];
+        this.pending = new long[batch];
+        this.fedGenerated = new int[batch];
+        this.rngs = new SplittableRandom[batch];
+        for (int r = 0; r < batch; r++) {
+            generated.add(new ArrayList<>());
+            logits.add(new ArrayList<>());
+            rngs[r] = new SplittableRandom(request.sampling().seed() * 0x9E3779B97F4A7C15L + r);
+        }
+        this.budgetTokens = new int[batch];
+        this.candidateBound = new int[batch];
+        Arrays.fill(candidateBound, Integer.MAX_VALUE / 4); // unknown until counted
+        if (policy != null) {
+            for (int r = 0; r < batch; r++) {
+                budgetTokens[r] = request.budget().resolve(Candidates.atPrefill(layout.row(r), policy.scope(), policy.protection()));
+            }
+        }
+        this.cache = new KvCache(shape, batch, 1);
+        this.queries = new QueryStore(shape, batch);
+        this.probe = new CpuAttentionProbe(cache, queries);
+        this.past = new PastTensors(model.env(), cache);
+    }
+
+    // ------------------------------------------------------------------ read access
+
+    public GenerationRequest request() { return request; }
+
+    public TokenLayout layout() { return layout; }
+
+    /** The live KV cache (a view valid until the next mutation). */
+    public KvCacheView cache() { return cache; }
+
+    /** The runtime-side cache, with memory accounting. */
+    public KvCache kvCache() { return cache; }
+
+    public AttentionProbe probe() { return probe; }
+
+    /** The kept queries behind {@link #probe()} (e.g. to build a probe with another kernel). */
+    public QueryStore queries() { return queries; }
+
+    /** Decoding steps run so far (= generated tokens in the cache of a row that is still active). */
+    public int steps() { return steps; }
+
+    /** The next original position of every row (prompt length + generated tokens cached). */
+    public int[] sequenceLengths() {
+        int[] n = new int[batch];
+        for (int r = 0; r < batch; r++) n[r] = promptLength[r] + fedGenerated[r];
+        return n;
+    }
+
+    /** True while at least one row still generates. */
+    public boolean hasActiveRows() {
+        for (FinishReason f : finish) if (f == null) return true;
+        return false;
+    }
+
+    // ------------------------------------------------------------------ the whole request
+
+    /** Prefill, the policy after prefill (if scheduled), decoding with the policy at its triggers; then the result. */
+    public GenerationResult run() {
+        prefill();
+        if (policy != null && policy.schedule().afterPrefill()) applyPolicy(Phase.PREFILL);
+        while (step()) {
+            if (policy != null && hasActiveRows() && decodeTrigger()) applyPolicy(Phase.DECODE);
+        }
+        return result();
+    }
+
+    // ------------------------------------------------------------------ prefill
+
+    /** Embeds the prompts, runs the decoder over them in chunks, caches their K/V and samples each row's first token. */
+    public void prefill() {
+        checkOpen();
+        if (prefilled) throw new IllegalStateException("prefill() was already called");
+        prefilled = true;
+        long t0 = System.nanoTime();
+        float[][] emb = embedPrompts();
+        int maxLen = Arrays.stream(promptLength).max().orElseThrow();
+        int chunk = config.prefillChunk();
+        float[][] lastLogits = new float[batch][];
+        for (int c0 = 0; c0 < maxLen; c0 += chunk) {
+            int s = Math.min(chunk, maxLen - c0);
+            int[] counts = new int[batch];
+            int[][] pos = new int[batch][];
+            float[] embeds = new float[batch * s * hidden];
+            long[] positionIds = new long[batch * s];
+            float[] inputMask = new float[batch * s];
+            long[] logitsIndex = new long[batch];
+            TreeSet<Integer> qset = new TreeSet<>();
+            for (int r = 0; r < batch; r++) {
+                int n = Math.max(0, Math.min(s, promptLength[r] - c0));
+                counts[r] = n;
+                pos[r] = new int[n];
+                for (int i = 0; i < s; i++) {
+                    positionIds[r * s + i] = c0 + i;
+                    if (i < n) pos[r][i] = c0 + i;
+                    else inputMask[r * s + i] = KvCache.MASKED;
+                }
+                if (n > 0) System.arraycopy(emb[r], c0 * hidden, embeds, r * s * hidden, n * hidden);
+                int last = promptLength[r] - 1 - c0;
+                logitsIndex[r] = last >= 0 && last < s ? last : 0;
+                for (int p : window[r]) if (p >= c0 && p < c0 + n) qset.add(p - c0);
+            }
+            long[] queryIndex = qset.stream().mapToLong(Integer::longValue).toArray();
+            ModelSessions.DecoderOutputs out = model.decode(batch, s, embeds, positionIds, inputMask, queryIndex, logitsIndex, past.current());
+            for (int l = 0; l < shape.layers(); l++) cache.append(l, out.presentKeys()[l], out.presentValues()[l], s, counts, pos);
+            if (queryIndex.length > 0) {
+                for (int r = 0; r < batch; r++) {
+                    for (int p : window[r]) {
+                        if (p >= c0 && p < c0 + counts[r]) queries.add(r, p, out.queries(), queryIndex.length, Arrays.binarySearch(queryIndex, p - c0));
+                    }
+                }
+            }
+            for (int r = 0; r < batch; r++) {
+                int last = promptLength[r] - 1 - c0;
+                if (last >= 0 && last < s) lastLogits[r] = Arrays.copyOfRange(out.logits(), r * vocab, (r + 1) * vocab);
+            }
+        }
+        cache.reserve(Math.min(config.decodeReserve(), Math.max(0, request.maxNewTokens() - 1)));
+        for (int r = 0; r < batch; r++) {
+            if (request.maxNewTokens() == 0) finish[r] = FinishReason.LENGTH;
+            else choose(r, lastLogits[r]);
+        }
+        prefillMs = ms(t0);
+    }
+
+    private float[][] embedPrompts() {
+        int maxLen = Arrays.stream(promptLength).max().orElseThrow();
+        long[] ids = new long[batch * maxLen];
+        boolean[][] isText = new boolean[batch][maxLen];
+        for (int r = 0; r < batch; r++) {
+            int p = 0;
+            for (Prompt.Segment s : request.rows().get(r).segments()) {
+                if (s.tokenIds() != null) {
+                    for (long id : s.tokenIds()) {
+                        ids[r * maxLen + p] = id;
+                        isText[r][p++] = true;
+                    }
+                } else {
+                    p += s.length();
+                }
+            }
+        }
+        float[] text = model.embed(ids, batch, maxLen);
+        float[][] emb = new float[batch][];
+        for (int r = 0; r < batch; r++) {
+            emb[r] = new float[promptLength[r] * hidden];
+            for (int p = 0; p < promptLength[r]; p++) {
+                if (isText[r][p]) System.arraycopy(text, (r * maxLen + p) * hidden, emb[r], p * hidden, hidden);
+            }
+            int p = 0;
+            for (Prompt.Segment s : request.rows().get(r).segments()) {
+                if (s.pixelAttributes() != null) {
+                    float[] v = model.vision(s.pixelAttributes());
+                    if (v.length != s.length() * hidden) {
+                        throw new IllegalStateException("vision.onnx returned " + v.length + " floats for " + s.length() + " cells, expected " + s.length() + " × " + hidden);
+                    }
+                    System.arraycopy(v, 0, emb[r], p * hidden, v.length);
+                } else if (s.imageEmbeddings() != null) {
+                    for (int i = 0; i < s.length(); i++) System.arraycopy(s.imageEmbeddings()[i], 0, emb[r], (p + i) * hidden, hidden);
+                }
+                p += s.length();
+            }
+        }
+        return emb;
+    }
+
+    // ------------------------------------------------------------------ decoding
+
+    /**
+     * Feeds every active row's last sampled token (one decoder call for the batch), caches its K/V and samples the
+     * next token.
+     *
+     * @return false (and does nothing) if no row is active any more
+     */
+    public boolean step() {
+        checkOpen();
+        if (!prefilled) throw new IllegalStateException("call prefill() first");
+        if (!hasActiveRows()) return false;
+        long t0 = System.nanoTime();
+        long[] ids = new long[batch];
+        int[] counts = new int[batch];
+        int[][] pos = new int[batch][];
+        long[] positionIds = new long[batch];
+        float[] inputMask = new float[batch];
+        for (int r = 0; r < batch; r++) {
+            int p = promptLength[r] + fedGenerated[r];
+            positionIds[r] = p;
+            if (finish[r] == null) {
+                ids[r] = pending[r];
+                counts[r] = 1;
+                pos[r] = new int[] {p};
+            } else {
+                pos[r] = new int[0];
+                inputMask[r] = KvCache.MASKED;
+            }
+        }
+        float[] embeds = model.embed(ids, batch, 1);
+        long[] queryIndex = decodeQueries ? new long[] {0} : new long[0];
+        ModelSessions.DecoderOutputs out = model.decode(batch, 1, embeds, positionIds, inputMask, queryIndex, new long[batch], past.current());
+        for (int l = 0; l < shape.layers(); l++) cache.append(l, out.presentKeys()[l], out.presentValues()[l], 1, counts, pos);
+        steps++;
+        for (int r = 0; r < batch; r++) {
+            if (counts[r] == 0) continue;
+            if (decodeQueries) queries.add(r, pos[r][0], out.queries(), 1, 0);
+            fedGenerated[r]++;
+            choose(r, Arrays.copyOfRange(out.logits(), r * vocab, (r + 1) * vocab));
+        }
+        decodeMs.add(ms(t0));
+        return true;
+    }
+
+    private void choose(int r, float[] rowLogits) {
+        int t = Sampler.pick(rowLogits, 0, vocab, request.sampling(), rngs[r]);
+        if (request.recordLogits()) logits.get(r).add(rowLogits);
+        if (request.isStop(t)) {
+            finish[r] = FinishReason.STOP;
+            return;
+        }
+        generated.get(r).add((long) t);
+        pending[r] = t;
+        if (generated.get(r).size() >= request.maxNewTokens()) finish[r] = FinishReason.LENGTH;
+    }
+
+    /** Whether the request's policy is due during decoding now (every N steps, or over budget + slack). */
+    public boolean decodeTrigger() {
+        if (policy == null) return false;
+        Schedule sch = policy.schedule();
+        if (sch.everySteps() > 0 && steps > 0 && steps % sch.everySteps() == 0) return true;
+        return sch.whenOverBudget() && overBudget(sch.slack());
+    }
+
+    private boolean overBudget(int slack) {
+        // each step adds at most one candidate per (row, layer, head): only recount when the bound could be exceeded
+        // (with the VISUAL scope generated tokens are never candidates, so the count cannot grow)
+        int grown = policy.scope() == Scope.VISUAL ? 0 : steps - boundStep;
+        boolean maybe = false;
+        for (int r = 0; r < batch; r++) if (candidateBound[r] + grown > budgetTokens[r] + slack) maybe = true;
+        if (!maybe) return false;
+        boolean over = false;
+        for (int r = 0; r < batch; r++) {
+            RowLayout row = layout.row(r);
+            int max = 0;
+            for (int l = 0; l < shape.layers(); l++) {
+                for (int h = 0; h < shape.kvHeads(); h++) {
+                    max = Math.max(max, Candidates.split(row, cache.positions(r, l, h), policy.scope(), policy.protection())[0].length);
+                }
+            }
+            candidateBound[r] = max;
+            if (max > budgetTokens[r] + slack) over = true;
+        }
+        boundStep = steps;
+        return over;
+    }
+
+    // ------------------------------------------------------------------ policies and plans
+
+    /** A {@link SimplePolicyContext} of the current cache for {@code p} with {@code budget}. */
+    public PolicyContext context(CompressionPolicy p, Budget budget, Phase phase) {
+        checkOpen();
+        return SimplePolicyContext.builder().layout(layout).cache(cache).probe(probe).budget(budget).phase(phase).decodeStep(steps)
+                .seed(request.policySeed()).policy(p).sequenceLengths(sequenceLengths()).build();
+    }
+
+    /**
+     * Runs the request's policy now: context, {@code compress}, validation, compaction; records the action.
+     *
+     * @throws PolicyFailureException if the policy throws (naming it); the cache is unchanged
+     * @throws io.github.kvpolicy.api.InvalidPlanException if its plan breaks the SPI's rules; the cache is unchanged
+     */
+    public PolicyAction applyPolicy(Phase phase) {
+        checkOpen();
+        if (policy == null) throw new IllegalStateException("the request has no policy");
+        long t0 = System.nanoTime();
+        PolicyContext ctx = context(policy, request.budget(), phase);
+        RetentionPlan plan;
+        try {
+            plan = policy.compress(ctx);
+        } catch (RuntimeException | StackOverflowError | OutOfMemoryError e) {
+            String where = phase == Phase.PREFILL ? "after prefill" : "at decoding step " + steps;
+            throw new PolicyFailureException(policy.name(), "policy '" + policy.name() + "' failed " + where + ": " + e, e);
+        }
+        PlanValidator.check(policy.name(), plan, ctx, policy.budgetMode());
+        double pm = ms(t0);
+        long t1 = System.nanoTime();
+        CompactionReport report = cache.compact(plan, reserveNow());
+        double cm = ms(t1);
+        if (phase == Phase.DECODE) for (int r = 0; r < batch; r++) queries.truncateFrom(r, promptLength[r]);
+        policyMs += pm;
+        compactionMs += cm;
+        PolicyAction a = new PolicyAction(phase, steps, plan, pm, cm, report);
+        actions.add(a);
+        boundStep = steps;
+        Arrays.fill(candidateBound, Integer.MAX_VALUE / 4); // unknown until recounted
+        return a;
+    }
+
+    /**
+     * Validates {@code plan} against {@code ctx} (made by {@link #context} for the current cache) and compacts the cache
+     * to it. An invalid plan throws the validator's {@link io.github.kvpolicy.api.InvalidPlanException} and leaves
+     * the cache untouched.
+     */
+    public CompactionReport applyPlan(String policyName, RetentionPlan plan, PolicyContext ctx, BudgetMode mode) {
+        checkOpen();
+        if (ctx.cache() != cache) throw new IllegalArgumentException("the context was not made for this session's cache");
+        PlanValidator.check(policyName, plan, ctx, mode);
+        return cache.compact(plan, reserveNow());
+    }
+
+    private int reserveNow() {
+        int remaining = hasActiveRows() ? Math.max(0, request.maxNewTokens() - 1 - steps) : 0;
+        return Math.min(config.decodeReserve(), remaining);
+    }
+
+    // ------------------------------------------------------------------ result
+
+    /** The result so far (complete after {@link #step()} returned false). */
+    public GenerationResult result() {
+        List<long[]> tokens = new ArrayList<>();
+        List<FinishReason> reasons = new ArrayList<>();
+        for (int r = 0; r < batch; r++) {
+            tokens.add(generated.get(r).stream().mapToLong(Long::longValue).toArray());
+            reasons.add(finish[r] == null ? FinishReason.LENGTH : finish[r]);
+        }
+        return new GenerationResult(tokens, reasons, new Timings(prefillMs, decodeMs, policyMs, compactionMs), actions, cache.layerBytes(), logits);
+    }
+
+    private void checkOpen() {
+        if (closed) throw new IllegalStateException("the generation session was closed");
+    }
+
+    private static double ms(long t0) {
+        return (System.nanoTime() - t0) / 1e6;
+    }
+
+    /** Frees the KV cache and its tensors; idempotent. */
+    @Override
+    public void close() {
+        if (closed) return;
+        closed = true;
+        past.close();
+        cache.close();
+    }
+}

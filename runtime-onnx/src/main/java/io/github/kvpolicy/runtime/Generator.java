@@ -1,0 +1,110 @@
+package io.github.kvpolicy.runtime;
+
+import io.github.kvpolicy.api.ModelShape;
+import io.github.kvpolicy.runtime.decode.ModelSessions;
+import io.github.kvpolicy.runtime.model.ModelPackage;
+
+import java.nio.file.Path;
+import java.util.Objects;
+
+/**
+ * Generates text with one model that follows the decoder contract, optionally compressing the KV cache with a
+ * {@link io.github.kvpolicy.api.CompressionPolicy}. Holds the ONNX Runtime sessions; every request gets its own KV
+ * cache, so one generator may serve requests from several threads at once (a policy instance is only called from the
+ * thread of its request). A failing request (a policy that throws, an invalid plan) leaves the generator usable.
+ * Usable without any dependency-injection framework:
+ *
+ * <pre>{@code
+ * try (Generator g = Generator.open(modelDir, GeneratorConfig.defaults())) {
+ *     GenerationResult r = g.generate(GenerationRequest.builder()
+ *             .row(Prompt.builder().text(1, 2, 3).image(cells).text(7, 8).build())
+ *             .maxNewTokens(8).stopTokens(2)
+ *             .policy(policy, Budget.ratio(0.1))
+ *             .build());
+ * }
+ * }</pre>
+ */
+public final class Generator implements AutoCloseable {
+    private final ModelSessions model;
+    private final GeneratorConfig config;
+
+    private Generator(ModelSessions model, GeneratorConfig config) {
+        this.model = model;
+        this.config = config;
+    }
+
+    /**
+     * Opens the model in {@code modelDir} ({@code decoder.onnx}, {@code embed.onnx}, optional {@code vision.onnx}).
+     *
+     * @throws IllegalStateException if a file is missing, the graph does not follow the contract, or
+     *                               {@code device=cuda} is asked but unavailable (naming the available providers)
+     */
+    public static Generator open(Path modelDir, GeneratorConfig config) {
+        Objects.requireNonNull(config, "config");
+        return new Generator(ModelSessions.open(modelDir, config.device() == Device.CUDA, config.cudaDeviceId(), config.intraOpThreads()), config);
+    }
+
+    /** Opens explicit files ({@code vision} may be null). */
+    public static Generator open(Path decoder, Path embed, Path vision, GeneratorConfig config) {
+        return new Generator(ModelSessions.open(decoder, embed, vision, config.device() == Device.CUDA, config.cudaDeviceId(), config.intraOpThreads()), config);
+    }
+
+    /** Opens a model built by {@link ModelPackage#ensureBuilt()}. */
+    public static Generator open(ModelPackage.BuiltModel built, GeneratorConfig config) {
+        return open(built.decoder(), built.embed(), built.vision().orElse(null), config);
+    }
+
+    /** Builds {@code pkg}'s graphs if needed ({@link ModelPackage#ensureBuilt()}) and opens them. */
+    public static Generator open(ModelPackage pkg, GeneratorConfig config) {
+        return open(pkg.ensureBuilt(), config);
+    }
+
+    /**
+     * Opens {@code dir} whichever form it has: a model package ({@code config.json} + safetensors; its graphs are built
+     * into {@code dir/onnx} if missing or stale) or a folder of built graphs ({@code decoder.onnx}, {@code embed.onnx},
+     * optional {@code vision.onnx}).
+     *
+     * @throws IllegalArgumentException if {@code dir} is neither, naming what it looked for
+     */
+    public static Generator openModel(Path dir, GeneratorConfig config) {
+        if (java.nio.file.Files.isRegularFile(dir.resolve("config.json"))) return open(ModelPackage.open(dir), config);
+        if (java.nio.file.Files.isRegularFile(dir.resolve("decoder.onnx"))) return open(dir, config);
+        throw new IllegalArgumentException(dir + " is not a model: expected config.json (a model package) or decoder.onnx + embed.onnx (built graphs)");
+    }
+
+    public ModelShape shape() { return model.shape(); }
+
+    public int hiddenSize() { return model.hiddenSize(); }
+
+    public int vocabSize() { return model.vocabSize(); }
+
+    public boolean hasVision() { return model.hasVision(); }
+
+    public GeneratorConfig config() { return config; }
+
+    /** The sessions (for direct graph calls, e.g. references in tests). */
+    public ModelSessions sessions() { return model; }
+
+    /**
+     * Runs {@code request} to the end.
+     *
+     * @throws PolicyFailureException if the policy throws (the message names it)
+     * @throws io.github.kvpolicy.api.InvalidPlanException if the policy's plan is invalid (the validator's message)
+     * @throws IllegalArgumentException if the request does not fit the model (naming what)
+     */
+    public GenerationResult generate(GenerationRequest request) {
+        try (GenerationSession s = newSession(request)) {
+            return s.run();
+        }
+    }
+
+    /** A session for stepwise control; the caller closes it. */
+    public GenerationSession newSession(GenerationRequest request) {
+        return new GenerationSession(model, config, request);
+    }
+
+    @Override
+    public void close() {
+        model.close();
+    }
+}

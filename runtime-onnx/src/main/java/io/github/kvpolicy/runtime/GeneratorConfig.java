@@ -1,0 +1,37 @@
+package io.github.kvpolicy.runtime;
+
+/**
+ * How a {@link Generator} runs its sessions. Immutable.
+ *
+ * @param device          execution provider
+ * @param cudaDeviceId    CUDA device ordinal when {@code device == CUDA}, ≥ 0
+ * @param intraOpThreads  ONNX Runtime intra-op threads; 0 = ONNX Runtime's default (one per core)
+ * @param prefillChunk    maximum new tokens per decoder call during prefill (chunked prefill), ≥ 1
+ * @param decodeReserve   slots reserved per layer for tokens still to be generated when the cache is allocated or
+ *                        compacted (capped by the tokens actually still to come), ≥ 0; avoids a re-allocation on the
+ *                        first decoding step after a compaction, and is reported as padding
+ */
+public record GeneratorConfig(Device device, int cudaDeviceId, int intraOpThreads, int prefillChunk, int decodeReserve) {
+    public GeneratorConfig {
+        if (device == null) throw new IllegalArgumentException("device must be set (cpu or cuda)");
+        if (cudaDeviceId < 0) throw new IllegalArgumentException("cudaDeviceId must be >= 0, got " + cudaDeviceId);
+        if (intraOpThreads < 0) throw new IllegalArgumentException("intraOpThreads must be >= 0, got " + intraOpThreads);
+        if (prefillChunk < 1) throw new IllegalArgumentException("prefillChunk must be >= 1, got " + prefillChunk);
+        if (decodeReserve < 0) throw new IllegalArgumentException("decodeReserve must be >= 0, got " + decodeReserve);
+    }
+
+    /** CPU, default threads, prefill chunks of 512 tokens, a decoding reserve of 64 slots. */
+    public static GeneratorConfig defaults() {
+        return new GeneratorConfig(Device.CPU, 0, 0, 512, 64);
+    }
+
+    public GeneratorConfig withDevice(Device d) { return new GeneratorConfig(d, cudaDeviceId, intraOpThreads, prefillChunk, decodeReserve); }
+
+    public GeneratorConfig withCudaDeviceId(int id) { return new GeneratorConfig(device, id, intraOpThreads, prefillChunk, decodeReserve); }
+
+    public GeneratorConfig withIntraOpThreads(int n) { return new GeneratorConfig(device, cudaDeviceId, n, prefillChunk, decodeReserve); }
+
+    public GeneratorConfig withPrefillChunk(int n) { return new GeneratorConfig(device, cudaDeviceId, intraOpThreads, n, decodeReserve); }
+
+    public GeneratorConfig withDecodeReserve(int n) { return new GeneratorConfig(device, cudaDeviceId, intraOpThreads, prefillChunk, n); }
+}

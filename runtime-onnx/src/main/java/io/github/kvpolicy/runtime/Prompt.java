@@ -1,0 +1,107 @@
+package io.github.kvpolicy.runtime;
+
+import io.github.kvpolicy.api.RowLayout;
+
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * The prompt of one batch row: text and image segments in prompt order. Its {@link RowLayout} follows from the
+ * segments (text after the last image is instruction text, other text system text). Immutable; arrays are copied in.
+ *
+ * <p>An image is given either as the testbed's grid cells ({@code pixel_attributes}, {@code N × 3} int64, embedded by
+ * the model's {@code vision.onnx}) or directly as {@code N × hidden} float embeddings (spliced into
+ * {@code inputs_embeds} as they are).
+ */
+public final class Prompt {
+    /** One segment. Exactly one of the arrays is non-null. */
+    public record Segment(long[] tokenIds, long[][] pixelAttributes, float[][] imageEmbeddings) {
+        /** Number of positions. */
+        public int length() {
+            return tokenIds != null ? tokenIds.length : pixelAttributes != null ? pixelAttributes.length : imageEmbeddings.length;
+        }
+
+        public boolean isImage() {
+            return tokenIds == null;
+        }
+    }
+
+    private final List<Segment> segments;
+    private final RowLayout layout;
+    private final int length;
+
+    private Prompt(List<Segment> segments) {
+        this.segments = List.copyOf(segments);
+        RowLayout.Builder b = RowLayout.builder();
+        int n = 0;
+        for (Segment s : segments) {
+            if (s.isImage()) b.image(s.length());
+            else b.text(s.length());
+            n += s.length();
+        }
+        this.layout = b.build();
+        this.length = n;
+    }
+
+    /** A text-only prompt. */
+    public static Prompt ofTokens(long... ids) {
+        return builder().text(ids).build();
+    }
+
+    public static Builder builder() {
+        return new Builder();
+    }
+
+    public List<Segment> segments() { return segments; }
+
+    public RowLayout layout() { return layout; }
+
+    /** Number of prompt positions. */
+    public int length() { return length; }
+
+    /** Appends segments in prompt order. */
+    public static final class Builder {
+        private final List<Segment> segments = new ArrayList<>();
+
+        private Builder() {}
+
+        /** Text token ids (≥ 1 of them, each ≥ 0; the model checks the vocabulary bound). */
+        public Builder text(long... ids) {
+            if (ids.length == 0) throw new IllegalArgumentException("a text segment needs at least one token id");
+            for (long id : ids) if (id < 0) throw new IllegalArgumentException("token id " + id + " < 0");
+            segments.add(new Segment(ids.clone(), null, null));
+            return this;
+        }
+
+        /** One image as grid cells: {@code N ≥ 1} rows of 3 attributes (shape, colour, glyph ids), run through {@code vision.onnx}. */
+        public Builder image(long[][] pixelAttributes) {
+            if (pixelAttributes.length == 0) throw new IllegalArgumentException("an image needs at least one cell");
+            long[][] c = new long[pixelAttributes.length][];
+            for (int i = 0; i < c.length; i++) {
+                if (pixelAttributes[i].length != 3) {
+                    throw new IllegalArgumentException("pixel_attributes row " + i + " has " + pixelAttributes[i].length + " values, expected 3 (shape, colour, glyph)");
+                }
+                c[i] = pixelAttributes[i].clone();
+            }
+            segments.add(new Segment(null, c, null));
+            return this;
+        }
+
+        /** One image as {@code N ≥ 1} visual-token embeddings of the model's hidden size. */
+        public Builder imageEmbeddings(float[][] embeddings) {
+            if (embeddings.length == 0) throw new IllegalArgumentException("an image needs at least one visual token");
+            float[][] c = new float[embeddings.length][];
+            for (int i = 0; i < c.length; i++) {
+                if (embeddings[i].length != embeddings[0].length) throw new IllegalArgumentException("image embedding rows differ in length");
+                c[i] = embeddings[i].clone();
+            }
+            segments.add(new Segment(null, null, c));
+            return this;
+        }
+
+        public Prompt build() {
+            if (segments.isEmpty()) throw new IllegalArgumentException("a prompt needs at least one segment");
+            return new Prompt(segments);
+        }
+    }
+}

@@ -1,0 +1,203 @@
+package io.github.kvpolicy.runtime.bench;
+
+import io.github.kvpolicy.api.AttentionQuery;
+import io.github.kvpolicy.api.Budget;
+import io.github.kvpolicy.api.CompressionPolicy;
+import io.github.kvpolicy.api.HeadMapping;
+import io.github.kvpolicy.api.ModelShape;
+import io.github.kvpolicy.api.Reduction;
+import io.github.kvpolicy.runtime.Device;
+import io.github.kvpolicy.runtime.GenerationRequest;
+import io.github.kvpolicy.runtime.GenerationResult;
+import io.github.kvpolicy.runtime.GenerationSession;
+import io.github.kvpolicy.runtime.Generator;
+import io.github.kvpolicy.runtime.GeneratorConfig;
+import io.github.kvpolicy.runtime.PolicyAction;
+import io.github.kvpolicy.runtime.Prompt;
+import io.github.kvpolicy.runtime.Timings;
+import io.github.kvpolicy.runtime.model.ModelPackage;
+import io.github.kvpolicy.runtime.probe.CpuAttentionProbe;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Random;
+
+/**
+ * The runtime benchmark (not part of the test suite): on a random-weights model, prefill time, decoding ms/token with
+ * the cache compressed to several ratios, and the policy's cost (scoring + validation, compaction) as a share of
+ * prefill. Every figure is the median over {@code --reps} repetitions after {@code --warmup} discarded ones.
+ *
+ * <pre>
+ * Bench [--preset small-100m] [--seed 1] [--dir target/bench-models] [--prompt 2048] [--decode 32]
+ *       [--ratios 0.1,0.25,0.5,1.0] [--reps 3] [--warmup 1] [--chunk 512] [--threads 0] [--device cpu]
+ *       [--probe-window 32] [--out FILE]
+ * </pre>
+ */
+public final class Bench {
+    /** Benchmark options; see the class comment for the flags. */
+    public record Options(String preset, long seed, Path dir, int prompt, int decode, List<Double> ratios, int reps, int warmup,
+                          int chunk, int threads, Device device, int probeWindow, Path out) {
+        public static Options defaults() {
+            return new Options("small-100m", 1, Path.of("target/bench-models"), 2048, 32, List.of(0.1, 0.25, 0.5, 1.0), 3, 1, 512, 0, Device.CPU, 32, null);
+        }
+
+        static Options parse(String[] args) {
+            Options o = defaults();
+            for (int i = 0; i < args.length; i++) {
+                String a = args[i];
+                if (i + 1 >= args.length) throw new IllegalArgumentException("option " + a + " needs a value");
+                String v = args[++i];
+                o = switch (a) {
+                    case "--preset" -> new Options(v, o.seed, o.dir, o.prompt, o.decode, o.ratios, o.reps, o.warmup, o.chunk, o.threads, o.device, o.probeWindow, o.out);
+                    case "--seed" -> new Options(o.preset, Long.parseLong(v), o.dir, o.prompt, o.decode, o.ratios, o.reps, o.warmup, o.chunk, o.threads, o.device, o.probeWindow, o.out);
+                    case "--dir" -> new Options(o.preset, o.seed, Path.of(v), o.prompt, o.decode, o.ratios, o.reps, o.warmup, o.chunk, o.threads, o.device, o.probeWindow, o.out);
+                    case "--prompt" -> new Options(o.preset, o.seed, o.dir, Integer.parseInt(v), o.decode, o.ratios, o.reps, o.warmup, o.chunk, o.threads, o.device, o.probeWindow, o.out);
+                    case "--decode" -> new Options(o.preset, o.seed, o.dir, o.prompt, Integer.parseInt(v), o.ratios, o.reps, o.warmup, o.chunk, o.threads, o.device, o.probeWindow, o.out);
+                    case "--ratios" -> new Options(o.preset, o.seed, o.dir, o.prompt, o.decode,
+                            java.util.Arrays.stream(v.split(",")).map(String::trim).map(Double::parseDouble).toList(), o.reps, o.warmup, o.chunk, o.threads, o.device, o.probeWindow, o.out);
+                    case "--reps" -> new Options(o.preset, o.seed, o.dir, o.prompt, o.decode, o.ratios, Integer.parseInt(v), o.warmup, o.chunk, o.threads, o.device, o.probeWindow, o.out);
+                    case "--warmup" -> new Options(o.preset, o.seed, o.dir, o.prompt, o.decode, o.ratios, o.reps, Integer.parseInt(v), o.chunk, o.threads, o.device, o.probeWindow, o.out);
+                    case "--chunk" -> new Options(o.preset, o.seed, o.dir, o.prompt, o.decode, o.ratios, o.reps, o.warmup, Integer.parseInt(v), o.threads, o.device, o.probeWindow, o.out);
+                    case "--threads" -> new Options(o.preset, o.seed, o.dir, o.prompt, o.decode, o.ratios, o.reps, o.warmup, o.chunk, Integer.parseInt(v), o.device, o.probeWindow, o.out);
+                    case "--device" -> new Options(o.preset, o.seed, o.dir, o.prompt, o.decode, o.ratios, o.reps, o.warmup, o.chunk, o.threads, Device.parse(v), o.probeWindow, o.out);
+                    case "--probe-window" -> new Options(o.preset, o.seed, o.dir, o.prompt, o.decode, o.ratios, o.reps, o.warmup, o.chunk, o.threads, o.device, Integer.parseInt(v), o.out);
+                    case "--out" -> new Options(o.preset, o.seed, o.dir, o.prompt, o.decode, o.ratios, o.reps, o.warmup, o.chunk, o.threads, o.device, o.probeWindow, Path.of(v));
+                    default -> throw new IllegalArgumentException("unknown option " + a + "; known: --preset --seed --dir --prompt --decode --ratios --reps --warmup --chunk --threads --device --probe-window --out");
+                };
+            }
+            if (o.reps < 1 || o.warmup < 0 || o.prompt < 8 || o.decode < 2) throw new IllegalArgumentException("need --reps >= 1, --warmup >= 0, --prompt >= 8, --decode >= 2");
+            return o;
+        }
+    }
+
+    /** One ratio's medians. Bytes are summed over layers, keys + values. */
+    public record RatioRow(double ratio, double decodeMsPerToken, double policyMs, double compactionMs,
+                           long allocatedBefore, long allocatedAfter, long liveBefore, long liveAfter, int keptPerHead) {}
+
+    /** Everything measured. */
+    public record Report(Options options, ModelShape shape, long params, double prefillMs, List<RatioRow> ratios,
+                         double probePolicyMs, double probeCompactionMs, double probeAxpyMs, double probeDotMs, String markdown) {}
+
+    private Bench() {}
+
+    public static void main(String[] args) throws IOException {
+        Report r = run(Options.parse(args), System.out::println);
+        System.out.println();
+        System.out.println(r.markdown());
+        if (r.options().out() != null) {
+            Files.writeString(r.options().out(), r.markdown());
+            System.out.println("written to " + r.options().out());
+        }
+    }
+
+    /** Runs the benchmark; {@code log} receives progress lines. */
+    public static Report run(Options o, java.util.function.Consumer<String> log) {
+        log.accept("building/opening random model '" + o.preset() + "' (seed " + o.seed() + ") under " + o.dir());
+        ModelPackage pkg = ModelPackage.random(o.preset(), o.seed(), o.dir().resolve(o.preset() + "-" + o.seed()));
+        ModelPackage.BuiltModel built = pkg.ensureBuilt();
+        GeneratorConfig cfg = GeneratorConfig.defaults().withDevice(o.device()).withIntraOpThreads(o.threads()).withPrefillChunk(o.chunk());
+        long[] prompt = new Random(o.seed() + 17).longs(o.prompt(), 3, built.config().vocabSize()).toArray();
+        Prompt p = Prompt.ofTokens(prompt);
+        List<Double> prefill = new ArrayList<>();
+        Map<Double, List<double[]>> perRatio = new LinkedHashMap<>();
+        Map<Double, long[]> bytes = new LinkedHashMap<>();
+        List<double[]> probePolicy = new ArrayList<>();
+        List<Double> axpy = new ArrayList<>(), dot = new ArrayList<>();
+        try (Generator g = Generator.open(built, cfg)) {
+            for (int rep = 0; rep < o.warmup() + o.reps(); rep++) {
+                boolean measured = rep >= o.warmup();
+                String tag = measured ? "rep " + (rep - o.warmup() + 1) + "/" + o.reps() : "warm-up " + (rep + 1) + "/" + o.warmup();
+                for (double ratio : o.ratios()) {
+                    GenerationResult res = g.generate(GenerationRequest.builder().row(p).maxNewTokens(o.decode() + 1)
+                            .policy(BenchPolicies.sinkAndRecent(), Budget.ratio(ratio)).build());
+                    Timings t = res.timings();
+                    PolicyAction a = res.actions().getFirst();
+                    log.accept(String.format(Locale.ROOT, "%s ratio %.2f: prefill %.0f ms, decode median %.2f ms/token, policy %.2f ms, compaction %.2f ms",
+                            tag, ratio, t.prefillMs(), t.medianDecodeMs(), a.policyMs(), a.compactionMs()));
+                    if (!measured) continue;
+                    prefill.add(t.prefillMs());
+                    perRatio.computeIfAbsent(ratio, k -> new ArrayList<>()).add(new double[] {t.medianDecodeMs(), a.policyMs(), a.compactionMs()});
+                    bytes.put(ratio, new long[] {a.memory().allocatedBefore(), a.memory().allocatedAfter(), a.memory().liveBefore(), a.memory().liveAfter(),
+                            a.plan().keptCount(0, 0, 0)});
+                }
+                // a probe-based policy at the smallest ratio, and the probe kernels on its cache
+                double small = o.ratios().stream().mapToDouble(Double::doubleValue).min().orElse(0.1);
+                CompressionPolicy probePol = BenchPolicies.probeTopK(o.probeWindow());
+                try (GenerationSession s = g.newSession(GenerationRequest.builder().row(p).maxNewTokens(1).policy(probePol, Budget.ratio(small)).build())) {
+                    s.prefill();
+                    int[] qs = s.probe().queryPositions(0);
+                    int[] keys = s.cache().positions(0, 0, 0);
+                    AttentionQuery q = new AttentionQuery(0, new int[0], qs, keys, Reduction.MEAN, HeadMapping.KV_MEAN);
+                    // alternate the two kernels 5 times each, take the medians
+                    List<Double> axs = new ArrayList<>(), dts = new ArrayList<>();
+                    for (int i = 0; i < 5; i++) {
+                        axs.add(time(() -> new CpuAttentionProbe(s.cache(), s.queries(), CpuAttentionProbe.Kernel.AXPY).attention(q)));
+                        dts.add(time(() -> new CpuAttentionProbe(s.cache(), s.queries(), CpuAttentionProbe.Kernel.DOT).attention(q)));
+                    }
+                    double ax = Timings.median(axs), dt = Timings.median(dts);
+                    PolicyAction a = s.applyPolicy(io.github.kvpolicy.api.Phase.PREFILL);
+                    log.accept(String.format(Locale.ROOT, "%s probe policy (window %d, ratio %.2f): policy %.1f ms, compaction %.2f ms; probe axpy %.1f ms, dot %.1f ms",
+                            tag, o.probeWindow(), small, a.policyMs(), a.compactionMs(), ax, dt));
+                    if (measured) {
+                        probePolicy.add(new double[] {a.policyMs(), a.compactionMs()});
+                        axpy.add(ax);
+                        dot.add(dt);
+                    }
+                }
+            }
+            double prefillMs = Timings.median(prefill);
+            List<RatioRow> rows = new ArrayList<>();
+            for (var e : perRatio.entrySet()) {
+                long[] b = bytes.get(e.getKey());
+                rows.add(new RatioRow(e.getKey(), median(e.getValue(), 0), median(e.getValue(), 1), median(e.getValue(), 2), b[0], b[1], b[2], b[3], (int) b[4]));
+            }
+            long params = built.config().decoderParamCount();
+            double ppm = median(probePolicy, 0), pcm = median(probePolicy, 1);
+            String md = markdown(o, g.shape(), params, prefillMs, rows, ppm, pcm, Timings.median(axpy), Timings.median(dot));
+            return new Report(o, g.shape(), params, prefillMs, rows, ppm, pcm, Timings.median(axpy), Timings.median(dot), md);
+        }
+    }
+
+    private static double time(Runnable r) {
+        long t0 = System.nanoTime();
+        r.run();
+        return (System.nanoTime() - t0) / 1e6;
+    }
+
+    private static double median(List<double[]> xs, int i) {
+        return Timings.median(xs.stream().map(a -> a[i]).toList());
+    }
+
+    private static String markdown(Options o, ModelShape s, long params, double prefillMs, List<RatioRow> rows, double ppm, double pcm, double axpy, double dot) {
+        StringBuilder sb = new StringBuilder();
+        sb.append(String.format(Locale.ROOT, "Model: random `%s` (%s, %.1fM decoder parameters), prompt %d tokens (chunks of %d), %d decoded tokens, "
+                        + "device %s, intra-op threads %s; medians of %d repetitions after %d warm-up.%n%n",
+                o.preset(), s, params / 1e6, o.prompt(), o.chunk(), o.decode(), o.device().name().toLowerCase(Locale.ROOT),
+                o.threads() == 0 ? "default" : Integer.toString(o.threads()), o.reps(), o.warmup()));
+        sb.append(String.format(Locale.ROOT, "Prefill: **%.0f ms** (%.2f ms/token)%n%n", prefillMs, prefillMs / o.prompt()));
+        sb.append("| kept | tokens per (layer, head) | decode ms/token | policy ms | compaction ms | (policy+compaction) / prefill | KV allocated before → after | KV live before → after |\n");
+        sb.append("|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+        for (RatioRow r : rows) {
+            sb.append(String.format(Locale.ROOT, "| %.0f%% | %d | %.2f | %.2f | %.2f | %.2f%% | %s → %s | %s → %s |%n", r.ratio() * 100, r.keptPerHead(),
+                    r.decodeMsPerToken(), r.policyMs(), r.compactionMs(), 100 * (r.policyMs() + r.compactionMs()) / prefillMs,
+                    mib(r.allocatedBefore()), mib(r.allocatedAfter()), mib(r.liveBefore()), mib(r.liveAfter())));
+        }
+        double small = o.ratios().stream().mapToDouble(Double::doubleValue).min().orElse(0.1);
+        sb.append(String.format(Locale.ROOT, "%nProbe-based policy (mean attention of the last %d queries over all %d keys, every layer, KV_MEAN; top-k to %.0f%%): "
+                        + "policy (probe + scoring + validation) **%.1f ms**, compaction %.2f ms = **%.2f%%** of prefill.%n",
+                o.probeWindow(), o.prompt(), small * 100, ppm, pcm, 100 * (ppm + pcm) / prefillMs));
+        sb.append(String.format(Locale.ROOT, "Probe kernel on that query (%d layers × %d query heads × %d queries × %d keys × %d dims): axpy %.1f ms, dot %.1f ms.%n",
+                s.layers(), s.queryHeads(), o.probeWindow(), o.prompt(), s.headDim(), axpy, dot));
+        return sb.toString();
+    }
+
+    private static String mib(long b) {
+        return String.format(Locale.ROOT, "%.1f MiB", b / 1048576.0);
+    }
+}

@@ -1,0 +1,300 @@
+package io.github.kvpolicy.runtime.decode;
+
+import ai.onnxruntime.NodeInfo;
+import ai.onnxruntime.OnnxTensor;
+import ai.onnxruntime.OnnxValue;
+import ai.onnxruntime.OrtEnvironment;
+import ai.onnxruntime.OrtException;
+import ai.onnxruntime.OrtProvider;
+import ai.onnxruntime.OrtSession;
+import io.github.kvpolicy.api.ModelShape;
+
+import java.nio.FloatBuffer;
+import java.nio.LongBuffer;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.EnumSet;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * The ONNX Runtime sessions of one model that follows the decoder contract (version {@value #CONTRACT}):
+ * {@code decoder.onnx}, {@code embed.onnx} and optionally {@code vision.onnx}. Reads the model shape from the
+ * decoder's metadata and checks the graph's inputs and outputs. Thread-safe: ONNX Runtime sessions may run
+ * concurrently; every method allocates its own tensors.
+ */
+public final class ModelSessions implements AutoCloseable {
+    /** The decoder contract version this runtime implements. */
+    public static final String CONTRACT = "1";
+
+    private final OrtEnvironment env;
+    private final OrtSession decoder, embed, vision;
+    private final ModelShape shape;
+    private final int hidden, vocab;
+    private final Path dir;
+
+    private ModelSessions(OrtEnvironment env, OrtSession decoder, OrtSession embed, OrtSession vision, ModelShape shape, int hidden, int vocab, Path dir) {
+        this.env = env;
+        this.decoder = decoder;
+        this.embed = embed;
+        this.vision = vision;
+        this.shape = shape;
+        this.hidden = hidden;
+        this.vocab = vocab;
+        this.dir = dir;
+    }
+
+    /**
+     * Opens the sessions.
+     *
+     * @param decoderPath    {@code decoder.onnx}
+     * @param embedPath      {@code embed.onnx}
+     * @param visionPath     {@code vision.onnx}, or null for a text-only model
+     * @param cuda           use the CUDA execution provider
+     * @param cudaDevice     CUDA device ordinal
+     * @param intraOpThreads 0 = ONNX Runtime's default
+     * @throws IllegalStateException if CUDA is asked but not available (naming the available providers), a file is
+     *                               missing, or the decoder does not follow the contract
+     */
+    public static ModelSessions open(Path decoderPath, Path embedPath, Path visionPath, boolean cuda, int cudaDevice, int intraOpThreads) {
+        for (Path p : new Path[] {decoderPath, embedPath, visionPath}) {
+            if (p != null && !Files.isRegularFile(p)) throw new IllegalStateException("model file " + p + " does not exist");
+        }
+        OrtEnvironment env = OrtEnvironment.getEnvironment();
+        if (cuda) {
+            EnumSet<OrtProvider> available = OrtEnvironment.getAvailableProviders();
+            if (!available.contains(OrtProvider.CUDA)) {
+                throw new IllegalStateException("device=cuda was requested but ONNX Runtime's CUDA execution provider is not available; available providers: "
+                        + available + " (build with the 'gpu' Maven profile, which uses com.microsoft.onnxruntime:onnxruntime_gpu, on a machine with CUDA)");
+            }
+        }
+        List<OrtSession> opened = new ArrayList<>();
+        try (OrtSession.SessionOptions opts = new OrtSession.SessionOptions()) {
+            opts.setOptimizationLevel(OrtSession.SessionOptions.OptLevel.ALL_OPT);
+            if (intraOpThreads > 0) opts.setIntraOpNumThreads(intraOpThreads);
+            if (cuda) opts.addCUDA(cudaDevice);
+            OrtSession dec = env.createSession(decoderPath.toString(), opts);
+            opened.add(dec);
+            OrtSession emb = env.createSession(embedPath.toString(), opts);
+            opened.add(emb);
+            OrtSession vis = null;
+            if (visionPath != null) {
+                vis = env.createSession(visionPath.toString(), opts);
+                opened.add(vis);
+            }
+            Map<String, String> meta = dec.getMetadata().getCustomMetadata();
+            String contract = meta.get("kvpolicy.contract");
+            if (contract == null) {
+                throw new IllegalStateException(decoderPath + " has no 'kvpolicy.contract' metadata: it was not built for the kvpolicy decoder contract (this runtime knows version " + CONTRACT + ")");
+            }
+            if (!CONTRACT.equals(contract.trim())) {
+                throw new IllegalStateException(decoderPath + " follows decoder contract version " + contract + ", but this runtime knows version " + CONTRACT);
+            }
+            ModelShape shape = new ModelShape(intMeta(meta, "kvpolicy.layers", decoderPath), intMeta(meta, "kvpolicy.query_heads", decoderPath),
+                    intMeta(meta, "kvpolicy.kv_heads", decoderPath), intMeta(meta, "kvpolicy.head_dim", decoderPath));
+            int hidden = intMeta(meta, "kvpolicy.hidden_size", decoderPath);
+            int vocab = intMeta(meta, "kvpolicy.vocab_size", decoderPath);
+            checkNames(decoderPath, "input", dec.getInputInfo(), expectedInputs(shape.layers()));
+            checkNames(decoderPath, "output", dec.getOutputInfo(), expectedOutputs(shape.layers()));
+            checkNames(embedPath, "input", emb.getInputInfo(), Set.of("input_ids"));
+            if (vis != null) checkNames(visionPath, "input", vis.getInputInfo(), Set.of("pixel_attributes"));
+            return new ModelSessions(env, dec, emb, vis, shape, hidden, vocab, decoderPath.getParent());
+        } catch (OrtException e) {
+            closeAll(opened);
+            throw new IllegalStateException("ONNX Runtime could not open the model at " + decoderPath.getParent() + ": " + e.getMessage(), e);
+        } catch (RuntimeException e) {
+            closeAll(opened);
+            throw e;
+        }
+    }
+
+    /** Opens {@code dir/decoder.onnx}, {@code dir/embed.onnx} and, if present, {@code dir/vision.onnx}. */
+    public static ModelSessions open(Path dir, boolean cuda, int cudaDevice, int intraOpThreads) {
+        Path vision = dir.resolve("vision.onnx");
+        return open(dir.resolve("decoder.onnx"), dir.resolve("embed.onnx"), Files.isRegularFile(vision) ? vision : null, cuda, cudaDevice, intraOpThreads);
+    }
+
+    private static void closeAll(List<OrtSession> sessions) {
+        for (OrtSession s : sessions) {
+            try {
+                s.close();
+            } catch (OrtException ignored) {
+                // best effort
+            }
+        }
+    }
+
+    private static int intMeta(Map<String, String> meta, String key, Path where) {
+        String v = meta.get(key);
+        if (v == null) throw new IllegalStateException(where + " lacks the metadata key '" + key + "' that decoder contract " + CONTRACT + " requires");
+        try {
+            return Integer.parseInt(v.trim());
+        } catch (NumberFormatException e) {
+            throw new IllegalStateException(where + ": metadata '" + key + "' = '" + v + "' is not an integer");
+        }
+    }
+
+    private static Set<String> expectedInputs(int layers) {
+        Set<String> s = new HashSet<>(Set.of("inputs_embeds", "position_ids", "input_mask", "query_index", "logits_index"));
+        for (int i = 0; i < layers; i++) {
+            s.add("past_key." + i);
+            s.add("past_value." + i);
+            s.add("past_mask." + i);
+        }
+        return s;
+    }
+
+    private static Set<String> expectedOutputs(int layers) {
+        Set<String> s = new HashSet<>(Set.of("logits"));
+        for (int i = 0; i < layers; i++) {
+            s.add("present_key." + i);
+            s.add("present_value." + i);
+            s.add("queries." + i);
+        }
+        return s;
+    }
+
+    private static void checkNames(Path where, String kind, Map<String, NodeInfo> actual, Set<String> expected) {
+        Set<String> missing = new HashSet<>(expected);
+        missing.removeAll(actual.keySet());
+        if (!missing.isEmpty()) {
+            throw new IllegalStateException(where + " lacks the " + kind + "s " + new java.util.TreeSet<>(missing) + " of decoder contract " + CONTRACT
+                    + "; it has " + new java.util.TreeSet<>(actual.keySet()));
+        }
+    }
+
+    public OrtEnvironment env() { return env; }
+
+    public ModelShape shape() { return shape; }
+
+    public int hiddenSize() { return hidden; }
+
+    public int vocabSize() { return vocab; }
+
+    public boolean hasVision() { return vision != null; }
+
+    /** The folder holding the model files. */
+    public Path directory() { return dir; }
+
+    /** {@code embed.onnx}: ids {@code [b, s]} (row-major) → embeddings {@code [b, s, H]}. */
+    public float[] embed(long[] ids, int b, int s) {
+        for (long id : ids) {
+            if (id < 0 || id >= vocab) throw new IllegalArgumentException("token id " + id + " is outside the vocabulary [0, " + vocab + ")");
+        }
+        try (OnnxTensor t = OnnxTensor.createTensor(env, LongBuffer.wrap(ids), new long[] {b, s});
+             OrtSession.Result r = embed.run(Map.of("input_ids", t))) {
+            return floats(r.get(0));
+        } catch (OrtException e) {
+            throw new IllegalStateException("embed.onnx failed: " + e.getMessage(), e);
+        }
+    }
+
+    /** {@code vision.onnx}: one image's cells {@code [N, 3]} → visual embeddings {@code [N, H]}. */
+    public float[] vision(long[][] cells) {
+        if (vision == null) {
+            throw new IllegalArgumentException("the model at " + dir + " has no vision.onnx: give the image as embeddings (Prompt.Builder.imageEmbeddings) instead of pixel attributes");
+        }
+        long[] flat = new long[cells.length * 3];
+        for (int i = 0; i < cells.length; i++) System.arraycopy(cells[i], 0, flat, i * 3, 3);
+        try (OnnxTensor t = OnnxTensor.createTensor(env, LongBuffer.wrap(flat), new long[] {1, cells.length, 3});
+             OrtSession.Result r = vision.run(Map.of("pixel_attributes", t))) {
+            return floats(r.get(0));
+        } catch (OrtException e) {
+            throw new IllegalStateException("vision.onnx failed on an image of " + cells.length + " cells: " + e.getMessage(), e);
+        }
+    }
+
+    /** The outputs of one decoder call, copied out of ONNX Runtime (heap buffers, position 0). */
+    public record DecoderOutputs(float[] logits, FloatBuffer[] presentKeys, FloatBuffer[] presentValues, FloatBuffer[] queries) {}
+
+    /**
+     * One {@code decoder.onnx} call.
+     *
+     * @param b           rows
+     * @param s           new tokens per row
+     * @param embeds      {@code [b, s, H]}
+     * @param positionIds {@code [b, s]}
+     * @param inputMask   {@code [b, s]} additive
+     * @param queryIndex  {@code [W]}
+     * @param logitsIndex {@code [b]}
+     * @param past        per layer the {@code past_key}, {@code past_value}, {@code past_mask} tensors (not closed here)
+     */
+    public DecoderOutputs decode(int b, int s, float[] embeds, long[] positionIds, float[] inputMask, long[] queryIndex, long[] logitsIndex,
+                                 OnnxTensor[][] past) {
+        int layers = shape.layers();
+        List<OnnxTensor> own = new ArrayList<>();
+        try {
+            Map<String, OnnxTensor> in = new LinkedHashMap<>();
+            in.put("inputs_embeds", track(own, OnnxTensor.createTensor(env, FloatBuffer.wrap(embeds), new long[] {b, s, hidden})));
+            in.put("position_ids", track(own, OnnxTensor.createTensor(env, LongBuffer.wrap(positionIds), new long[] {b, s})));
+            in.put("input_mask", track(own, OnnxTensor.createTensor(env, FloatBuffer.wrap(inputMask), new long[] {b, s})));
+            in.put("query_index", track(own, OnnxTensor.createTensor(env, LongBuffer.wrap(queryIndex), new long[] {queryIndex.length})));
+            in.put("logits_index", track(own, OnnxTensor.createTensor(env, LongBuffer.wrap(logitsIndex), new long[] {b})));
+            for (int i = 0; i < layers; i++) {
+                in.put("past_key." + i, past[i][0]);
+                in.put("past_value." + i, past[i][1]);
+                in.put("past_mask." + i, past[i][2]);
+            }
+            Set<String> outs = new HashSet<>();
+            outs.add("logits");
+            for (int i = 0; i < layers; i++) {
+                outs.add("present_key." + i);
+                outs.add("present_value." + i);
+                if (queryIndex.length > 0) outs.add("queries." + i);
+            }
+            try (OrtSession.Result r = decoder.run(in, outs)) {
+                float[] logits = floats(r.get("logits").orElseThrow());
+                FloatBuffer[] k = new FloatBuffer[layers], v = new FloatBuffer[layers], q = new FloatBuffer[layers];
+                for (int i = 0; i < layers; i++) {
+                    k[i] = buffer(r.get("present_key." + i).orElseThrow());
+                    v[i] = buffer(r.get("present_value." + i).orElseThrow());
+                    if (queryIndex.length > 0) q[i] = buffer(r.get("queries." + i).orElseThrow());
+                }
+                return new DecoderOutputs(logits, k, v, queryIndex.length > 0 ? q : null);
+            }
+        } catch (OrtException e) {
+            throw new IllegalStateException("decoder.onnx failed (B=" + b + ", S=" + s + "): " + e.getMessage(), e);
+        } finally {
+            for (OnnxTensor t : own) t.close();
+        }
+    }
+
+    private static OnnxTensor track(List<OnnxTensor> own, OnnxTensor t) {
+        own.add(t);
+        return t;
+    }
+
+    private static FloatBuffer buffer(OnnxValue v) {
+        return ((OnnxTensor) v).getFloatBuffer();
+    }
+
+    private static float[] floats(OnnxValue v) {
+        FloatBuffer fb = ((OnnxTensor) v).getFloatBuffer();
+        float[] a = new float[fb.remaining()];
+        fb.get(a);
+        return a;
+    }
+
+    @Override
+    public void close() {
+        List<OrtSession> all = new ArrayList<>(List.of(decoder, embed));
+        if (vision != null) all.add(vision);
+        closeAll(all);
+    }
+
+    /** Names and shapes of the decoder's inputs, for diagnostics. */
+    public Map<String, String> decoderInputs() {
+        try {
+            Map<String, String> m = new HashMap<>();
+            for (var e : decoder.getInputInfo().entrySet()) m.put(e.getKey(), e.getValue().getInfo().toString());
+            return m;
+        } catch (OrtException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+}

@@ -1,0 +1,8 @@
+/**
+ * The runtime's library API, usable without Guice: {@link io.github.kvpolicy.runtime.Generator} (ONNX Runtime sessions
+ * of one decoder-contract model; thread-safe), {@link io.github.kvpolicy.runtime.GenerationRequest} (prompts with their
+ * layouts, sampling, stop tokens, policy and budget), {@link io.github.kvpolicy.runtime.GenerationResult} (tokens,
+ * timings, the policy's actions with KV bytes before/after) and {@link io.github.kvpolicy.runtime.GenerationSession}
+ * for stepwise control (prefill, policy, step) over a real cache.
+ */
+package io.github.kvpolicy.runtime;

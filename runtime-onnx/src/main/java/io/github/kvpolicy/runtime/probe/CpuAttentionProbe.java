@@ -1,0 +1,227 @@
+package io.github.kvpolicy.runtime.probe;
+
+import io.github.kvpolicy.api.AttentionMap;
+import io.github.kvpolicy.api.AttentionProbe;
+import io.github.kvpolicy.api.AttentionQuery;
+import io.github.kvpolicy.api.HeadMapping;
+import io.github.kvpolicy.api.KvCacheView;
+import io.github.kvpolicy.api.MatrixView;
+import io.github.kvpolicy.api.ModelShape;
+import io.github.kvpolicy.api.Reduction;
+
+import java.util.Arrays;
+import java.util.stream.IntStream;
+
+/**
+ * Exact attention on the CPU from the kept queries ({@link QueryStore}) and the cached keys ({@link KvCacheView}),
+ * as {@link AttentionQuery} defines it: for layer ℓ, query head h, query position q, the softmax of
+ * {@code q·k/√D} over K = {requested keys cached in (row, ℓ, kvHeadOf(h)) with k ≤ q}; other requested keys get 0;
+ * then the reduction over queries (MEAN divides by the number of queries asked) and the head mapping.
+ *
+ * <p>Cost: gathering the requested keys of each (layer, KV head) once ({@code keys × D}), then
+ * {@code layers × query heads × queries × keys × D} multiply-adds in an {@code axpy}-shaped inner loop over keys
+ * (contiguous, no reduction, so HotSpot's superword pass vectorises it), plus one {@code exp} per score.
+ * Layers are computed in parallel (common fork-join pool) when the work is large. Scores are accumulated in
+ * float, the softmax normaliser in double.
+ *
+ * <p>Thread-safe as long as the cache and the query store are not mutated during a call (the runtime never does
+ * during a policy call).
+ */
+public final class CpuAttentionProbe implements AttentionProbe {
+    private static final long PARALLEL_THRESHOLD = 1L << 20; // multiply-adds
+
+    /** The inner score loop: {@link #AXPY} (default, vectorised) or {@link #DOT} (one dot product per key; for comparison). */
+    public enum Kernel { AXPY, DOT }
+
+    private final KvCacheView cache;
+    private final QueryStore queries;
+    private final Kernel kernel;
+
+    public CpuAttentionProbe(KvCacheView cache, QueryStore queries) {
+        this(cache, queries, Kernel.AXPY);
+    }
+
+    public CpuAttentionProbe(KvCacheView cache, QueryStore queries, Kernel kernel) {
+        if (cache.batchSize() != queries.batchSize()) {
+            throw new IllegalArgumentException("cache has " + cache.batchSize() + " rows, query store " + queries.batchSize());
+        }
+        this.cache = cache;
+        this.queries = queries;
+        this.kernel = kernel;
+    }
+
+    @Override
+    public int[] queryPositions(int row) {
+        checkRow(row);
+        return queries.positions(row);
+    }
+
+    @Override
+    public AttentionMap attention(AttentionQuery query) {
+        int row = query.row();
+        checkRow(row);
+        ModelShape s = cache.shape();
+        int[] layers = query.layers();
+        if (layers.length == 0) layers = IntStream.range(0, s.layers()).toArray();
+        for (int l : layers) {
+            if (l >= s.layers()) throw new IllegalArgumentException("layer " + l + " does not exist: the model has layers 0.." + (s.layers() - 1));
+        }
+        int[] qpos = query.queries();
+        int[] qidx = new int[qpos.length];
+        for (int i = 0; i < qpos.length; i++) {
+            qidx[i] = queries.indexOf(row, qpos[i]);
+            if (qidx[i] < 0) {
+                throw new IllegalArgumentException("query position " + qpos[i] + " of row " + row + " is not available to the attention probe; available: "
+                        + describe(queries.positions(row)) + " (the policy's QueryWindow decides which prompt queries are kept)");
+            }
+        }
+        int[] keys = query.keys();
+        int outHeads = query.heads() == HeadMapping.QUERY_HEADS ? s.queryHeads() : s.kvHeads();
+        float[][][] out = new float[layers.length][outHeads][keys.length];
+        long work = (long) layers.length * s.queryHeads() * qpos.length * keys.length * s.headDim();
+        int[] ls = layers;
+        IntStream idx = IntStream.range(0, layers.length);
+        if (work >= PARALLEL_THRESHOLD && layers.length > 1) idx = idx.parallel();
+        idx.forEach(li -> layer(row, ls[li], qpos, qidx, keys, query.reduction(), query.heads(), out[li]));
+        return new AttentionMap(layers, keys, out);
+    }
+
+    private void layer(int row, int layer, int[] qpos, int[] qidx, int[] keys, Reduction reduction, HeadMapping mapping, float[][] out) {
+        ModelShape s = cache.shape();
+        int d = s.headDim(), group = s.groupSize(), hq = s.queryHeads();
+        float scale = (float) (1.0 / Math.sqrt(d));
+        float[] qdata = queries.data(row, layer);
+        float[] qv = new float[d];
+        float[] tmp = new float[d];
+        for (int g = 0; g < s.kvHeads(); g++) {
+            int[] cached = cache.positions(row, layer, g);
+            // requested keys that are cached here: their index into keys, position and slot
+            int[] keyIdx = new int[keys.length], kp = new int[keys.length], slot = new int[keys.length];
+            int m = 0;
+            for (int i = 0, j = 0; i < keys.length; i++) {
+                while (j < cached.length && cached[j] < keys[i]) j++;
+                if (j < cached.length && cached[j] == keys[i]) {
+                    keyIdx[m] = i;
+                    kp[m] = keys[i];
+                    slot[m++] = j;
+                }
+            }
+            // keys transposed, [D][m], so the score loop runs over contiguous keys
+            float[] kt = new float[d * m];
+            MatrixView kv = cache.keys(row, layer, g);
+            for (int j = 0; j < m; j++) {
+                if (kernel == Kernel.DOT) {
+                    kv.copyRow(slot[j], kt, j * d); // row-major [m][D] for the dot kernel
+                    continue;
+                }
+                kv.copyRow(slot[j], tmp, 0);
+                for (int c = 0; c < d; c++) kt[c * m + j] = tmp[c];
+            }
+            float[] scores = new float[m];
+            float[][] acc = new float[group][m];
+            for (int t = 0; t < group; t++) {
+                int h = g * group + t;
+                float[] a = acc[t];
+                for (int qi = 0; qi < qpos.length; qi++) {
+                    int c = upperBound(kp, m, qpos[qi]);
+                    if (c == 0) continue;
+                    int qo = (qidx[qi] * hq + h) * d;
+                    for (int x = 0; x < d; x++) qv[x] = qdata[qo + x] * scale;
+                    if (kernel == Kernel.AXPY) scores(qv, kt, m, c, scores);
+                    else dotScores(qv, kt, m, c, scores);
+                    float max = Float.NEGATIVE_INFINITY;
+                    for (int j = 0; j < c; j++) max = Math.max(max, scores[j]);
+                    double sum = 0;
+                    for (int j = 0; j < c; j++) {
+                        double e = Math.exp(scores[j] - max);
+                        scores[j] = (float) e;
+                        sum += e;
+                    }
+                    float inv = (float) (1.0 / sum);
+                    if (reduction == Reduction.MAX) {
+                        for (int j = 0; j < c; j++) a[j] = Math.max(a[j], scores[j] * inv);
+                    } else {
+                        for (int j = 0; j < c; j++) a[j] += scores[j] * inv;
+                    }
+                }
+                if (reduction == Reduction.MEAN && qpos.length > 0) {
+                    float inv = 1f / qpos.length;
+                    for (int j = 0; j < m; j++) a[j] *= inv;
+                }
+            }
+            // scatter into key order and map heads
+            switch (mapping) {
+                case QUERY_HEADS -> {
+                    for (int t = 0; t < group; t++) for (int j = 0; j < m; j++) out[g * group + t][keyIdx[j]] = acc[t][j];
+                }
+                case KV_SUM, KV_MEAN -> {
+                    float f = mapping == HeadMapping.KV_MEAN ? 1f / group : 1f;
+                    for (int j = 0; j < m; j++) {
+                        float v = 0;
+                        for (int t = 0; t < group; t++) v += acc[t][j];
+                        out[g][keyIdx[j]] = v * f;
+                    }
+                }
+                case KV_MAX -> {
+                    for (int j = 0; j < m; j++) {
+                        float v = 0;
+                        for (int t = 0; t < group; t++) v = Math.max(v, acc[t][j]);
+                        out[g][keyIdx[j]] = v;
+                    }
+                }
+            }
+        }
+    }
+
+    /** {@code scores[j] = Σ_x q[x] · kt[x·m + j]} for {@code j < c}: an axpy per dimension, vectorised by the JIT. */
+    static void scores(float[] q, float[] kt, int m, int c, float[] scores) {
+        Arrays.fill(scores, 0, c, 0f);
+        for (int x = 0, d = q.length; x < d; x++) {
+            float qx = q[x];
+            int base = x * m;
+            for (int j = 0; j < c; j++) scores[j] += qx * kt[base + j];
+        }
+    }
+
+    /** The same scores as {@link #scores} from row-major keys {@code [m][D]}: one dot product per key (a float reduction, which the JIT does not vectorise). */
+    static void dotScores(float[] q, float[] k, int m, int c, float[] scores) {
+        int d = q.length;
+        for (int j = 0; j < c; j++) {
+            float acc = 0;
+            int base = j * d;
+            for (int x = 0; x < d; x++) acc += q[x] * k[base + x];
+            scores[j] = acc;
+        }
+    }
+
+    /** Number of the first {@code m} (ascending) entries of {@code a} that are ≤ {@code v}. */
+    private static int upperBound(int[] a, int m, int v) {
+        int lo = 0, hi = m;
+        while (lo < hi) {
+            int mid = (lo + hi) >>> 1;
+            if (a[mid] <= v) lo = mid + 1;
+            else hi = mid;
+        }
+        return lo;
+    }
+
+    private void checkRow(int row) {
+        if (row < 0 || row >= cache.batchSize()) throw new IllegalArgumentException("row " + row + " does not exist: the batch has rows 0.." + (cache.batchSize() - 1));
+    }
+
+    /** Ranges like {@code [0..9, 15, 20..22]}. */
+    static String describe(int[] p) {
+        if (p.length == 0) return "none";
+        StringBuilder sb = new StringBuilder("[");
+        int i = 0;
+        while (i < p.length) {
+            int j = i;
+            while (j + 1 < p.length && p[j + 1] == p[j] + 1) j++;
+            if (i > 0) sb.append(", ");
+            sb.append(p[i]);
+            if (j > i) sb.append("..").append(p[j]);
+            i = j + 1;
+        }
+        return sb.append(']').toString();
+    }
+}

@@ -1,0 +1,33 @@
+package io.github.kvpolicy.runtime;
+
+import io.github.kvpolicy.runtime.model.ModelConfig;
+import io.github.kvpolicy.runtime.model.ModelPackage;
+import io.github.kvpolicy.runtime.model.RandomWeights;
+
+import java.nio.file.Path;
+import java.util.concurrent.ConcurrentHashMap;
+
+/** Random-weights models for the tests, written once per JVM under target/test-models (rebuilt if stale). */
+public final class TestModels {
+    private static final ConcurrentHashMap<String, ModelPackage.BuiltModel> BUILT = new ConcurrentHashMap<>();
+
+    private TestModels() {}
+
+    /** The builder's {@code preset} model with {@code seed}, built. */
+    public static ModelPackage.BuiltModel built(String preset, long seed) {
+        return BUILT.computeIfAbsent(preset + "-" + seed, k -> ModelPackage.random(preset, seed, dir(k)).ensureBuilt());
+    }
+
+    /** A model of {@code cfg} with {@code seed}, built; {@code name} names its folder. */
+    public static ModelPackage.BuiltModel built(String name, ModelConfig cfg, long seed) {
+        return BUILT.computeIfAbsent(name + "-" + seed, k -> ModelPackage.random(cfg, seed, dir(k)).ensureBuilt());
+    }
+
+    public static ModelConfig preset(String name) {
+        return RandomWeights.preset(name);
+    }
+
+    static Path dir(String name) {
+        return Path.of(System.getProperty("kvpolicy.testModels", "target/test-models")).toAbsolutePath().resolve(name);
+    }
+}
