@@ -85,6 +85,16 @@ public final class GenerationRequest {
     /** Whether the result keeps the logits of every generated token (memory: tokens × vocabulary floats per row). */
     public boolean recordLogits() { return recordLogits; }
 
+    /**
+     * This request with another policy and budget (null for neither), everything else equal; used to fork a prefilled
+     * session for several policies.
+     */
+    public GenerationRequest withPolicy(CompressionPolicy p, Budget b) {
+        Builder copy = builder().rows(rows).maxNewTokens(maxNewTokens).stopTokens(stopTokens).sampling(sampling)
+                .policySeed(policySeed).extraQueryWindow(extraQueryWindow).recordLogits(recordLogits);
+        return copy.policy(p, b).build();
+    }
+
     public static final class Builder {
         private final List<Prompt> rows = new ArrayList<>();
         private int maxNewTokens = 16;

@@ -137,6 +137,67 @@ public final class GenerationSession implements AutoCloseable {
         this.past = new PastTensors(model.env(), cache);
     }
 
+    /** A copy of {@code base}'s state (cache, queries, generated tokens, timings) running {@code forked}. */
+    private GenerationSession(GenerationSession base, GenerationRequest forked) {
+        this.model = base.model;
+        this.config = base.config;
+        this.request = forked;
+        this.shape = base.shape;
+        this.layout = base.layout;
+        this.batch = base.batch;
+        this.hidden = base.hidden;
+        this.vocab = base.vocab;
+        this.promptLength = base.promptLength.clone();
+        this.window = base.window.clone();
+        this.policy = forked.policy();
+        Schedule sch = policy == null ? null : policy.schedule();
+        this.decodeQueries = sch != null && sch.actsDuringDecoding();
+        this.finish = base.finish.clone();
+        this.pending = base.pending.clone();
+        this.fedGenerated = base.fedGenerated.clone();
+        this.rngs = new SplittableRandom[batch];
+        for (int r = 0; r < batch; r++) {
+            generated.add(new ArrayList<>(base.generated.get(r)));
+            logits.add(new ArrayList<>(base.logits.get(r)));
+            // a fork re-seeds its samplers from (seed, row, step), so every fork of one base continues alike
+            rngs[r] = new SplittableRandom((forked.sampling().seed() * 0x9E3779B97F4A7C15L + r) ^ (0xBF58476D1CE4E5B9L * (base.steps + 1)));
+        }
+        this.steps = base.steps;
+        this.prefilled = base.prefilled;
+        this.prefillMs = base.prefillMs;
+        this.policyMs = base.policyMs;
+        this.compactionMs = base.compactionMs;
+        this.decodeMs.addAll(base.decodeMs);
+        this.actions.addAll(base.actions);
+        this.budgetTokens = new int[batch];
+        this.candidateBound = new int[batch];
+        Arrays.fill(candidateBound, Integer.MAX_VALUE / 4);
+        if (policy != null) {
+            for (int r = 0; r < batch; r++) {
+                budgetTokens[r] = forked.budget().resolve(Candidates.atPrefill(layout.row(r), policy.scope(), policy.protection()));
+            }
+        }
+        this.boundStep = base.boundStep;
+        this.cache = base.cache.copy();
+        this.queries = base.queries.copy();
+        this.probe = new CpuAttentionProbe(cache, queries);
+        this.past = new PastTensors(model.env(), cache);
+    }
+
+    /**
+     * An independent session that continues from this one's current state (typically right after {@link #prefill()})
+     * with {@code policy} and {@code budget} instead of the request's: the cache, kept queries and generated tokens are
+     * copied, so one prefill can be evaluated under many policies. The probe of the fork offers the queries this
+     * session kept (prefill with {@link GenerationRequest.Builder#extraQueryWindow} {@code all()} to serve any policy).
+     * Policy actions already applied here stay applied. The caller closes the fork; this session is unchanged.
+     *
+     * @param policy the fork's policy, or null for none (then {@code budget} must be null too)
+     */
+    public GenerationSession fork(CompressionPolicy policy, Budget budget) {
+        checkOpen();
+        return new GenerationSession(this, request.withPolicy(policy, budget));
+    }
+
     // ------------------------------------------------------------------ read access
 
     public GenerationRequest request() { return request; }
@@ -175,7 +236,20 @@ public final class GenerationSession implements AutoCloseable {
     /** Prefill, the policy after prefill (if scheduled), decoding with the policy at its triggers; then the result. */
     public GenerationResult run() {
         prefill();
-        if (policy != null && policy.schedule().afterPrefill()) applyPolicy(Phase.PREFILL);
+        return runToEnd();
+    }
+
+    /**
+     * Continues a prefilled session to the end: the policy after prefill (if scheduled and not yet applied after
+     * prefill), then decoding with the policy at its triggers; returns the result.
+     */
+    public GenerationResult runToEnd() {
+        checkOpen();
+        if (!prefilled) throw new IllegalStateException("call prefill() first");
+        if (policy != null && policy.schedule().afterPrefill() && steps == 0
+                && actions.stream().noneMatch(a -> a.phase() == Phase.PREFILL)) {
+            applyPolicy(Phase.PREFILL);
+        }
         while (step()) {
             if (policy != null && hasActiveRows() && decodeTrigger()) applyPolicy(Phase.DECODE);
         }

@@ -94,6 +94,28 @@ public final class KvCache implements KvCacheView, AutoCloseable {
         layer.version++;
     }
 
+    /**
+     * An independent deep copy (same capacities, slots, positions and masks) with its own memory; the copy is owned
+     * by the caller and must be closed.
+     */
+    public KvCache copy() {
+        if (closed) throw new IllegalStateException("the KV cache was closed");
+        KvCache c = new KvCache(shape, batch, 1);
+        for (int l = 0; l < layers.length; l++) {
+            Layer src = layers[l], dst = c.layers[l];
+            dst.arena.close();
+            c.allocate(dst, src.capacity);
+            MemorySegment.copy(src.k, 0, dst.k, 0, src.k.byteSize());
+            MemorySegment.copy(src.v, 0, dst.v, 0, src.v.byteSize());
+            MemorySegment.copy(src.mask, 0, dst.mask, 0, src.mask.byteSize());
+            for (int r = 0; r < batch; r++) {
+                dst.length[r] = src.length[r].clone();
+                for (int h = 0; h < shape.kvHeads(); h++) dst.positions[r][h] = src.positions[r][h].clone();
+            }
+        }
+        return c;
+    }
+
     // ---------------------------------------------------------------- KvCacheView
 
     @Override public ModelShape shape() { return shape; }

@@ -28,6 +28,17 @@ public final class QueryStore {
         this.data = new float[batch][shape.layers()][0];
     }
 
+    /** An independent deep copy. */
+    public QueryStore copy() {
+        QueryStore c = new QueryStore(shape, count.length);
+        for (int r = 0; r < count.length; r++) {
+            c.positions[r] = positions[r].clone();
+            c.count[r] = count[r];
+            for (int l = 0; l < data[r].length; l++) c.data[r][l] = data[r][l].clone();
+        }
+        return c;
+    }
+
     public ModelShape shape() { return shape; }
 
     public int batchSize() { return count.length; }
