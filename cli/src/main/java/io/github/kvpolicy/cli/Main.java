@@ -6,7 +6,7 @@ import picocli.CommandLine.Command;
 /** The {@code kvpolicy} command-line tool. */
 @Command(name = "kvpolicy", mixinStandardHelpOptions = true, version = "kvpolicy 0.1.0",
         description = "KV-cache compression policies for vision-language model inference.",
-        subcommands = {PoliciesCommand.class})
+        subcommands = {DemoCommand.class, GenerateCommand.class, EvalCommand.class, PoliciesCommand.class, ValidateCommand.class, BenchCommand.class})
 public final class Main {
     private Main() {}
 

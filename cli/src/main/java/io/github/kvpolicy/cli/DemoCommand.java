@@ -1,0 +1,131 @@
+package io.github.kvpolicy.cli;
+
+import com.google.inject.Guice;
+import io.github.kvpolicy.api.Budget;
+import io.github.kvpolicy.api.CompressionPolicy;
+import io.github.kvpolicy.api.RetentionPlan;
+import io.github.kvpolicy.api.RowLayout;
+import io.github.kvpolicy.api.provider.PolicyConfig;
+import io.github.kvpolicy.api.provider.PolicyRegistry;
+import io.github.kvpolicy.cli.testbed.Charts;
+import io.github.kvpolicy.cli.testbed.Evaluation;
+import io.github.kvpolicy.cli.testbed.GridVqa;
+import io.github.kvpolicy.cli.testbed.TestbedPaths;
+import io.github.kvpolicy.host.config.KvPolicyConfig;
+import io.github.kvpolicy.runtime.GenerationResult;
+import io.github.kvpolicy.runtime.GenerationSession;
+import io.github.kvpolicy.runtime.Generator;
+import io.github.kvpolicy.runtime.GeneratorConfig;
+import io.github.kvpolicy.runtime.model.ModelPackage;
+import java.io.PrintWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.concurrent.Callable;
+import java.util.stream.Collectors;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+
+/** The README's first command: one GridVQA example with the configured policy (AirCache at 10% by default) next to the full cache. */
+@Command(name = "demo", mixinStandardHelpOptions = true,
+        description = "Run a GridVQA testbed example with the configured policy (default AirCache at 10% of the visual cache) next to the full cache.")
+public final class DemoCommand implements Callable<Integer> {
+    @Mixin ConfigOptions config;
+    @Spec CommandSpec spec;
+
+    @Option(names = "--example", description = "Example id (default: ${DEFAULT-VALUE}).", defaultValue = "eval-read_row-000")
+    String example;
+
+    @Option(names = "--out", description = "Where the heatmap goes (default: ${DEFAULT-VALUE}).", defaultValue = "out/demo")
+    Path out;
+
+    @Override
+    public Integer call() throws Exception {
+        PrintWriter w = spec.commandLine().getOut();
+        KvPolicyConfig cfg = config.load();
+        PolicyRegistry registry = Guice.createInjector(new KvPolicyModule(cfg)).getInstance(PolicyRegistry.class);
+        CompressionPolicy policy = registry.create(cfg.policy());
+        Budget budget = cfg.budget();
+        Path modelDir = TestbedPaths.requireModel(TestbedPaths.model());
+        GridVqa task = GridVqa.load(modelDir.resolve("vocab.json"));
+        GridVqa.Example ex = GridVqa.readExamples(TestbedPaths.evalSet()).stream().filter(e -> e.id().equals(example)).findFirst()
+                .orElseThrow(() -> new IllegalArgumentException("no example '" + example + "' in " + TestbedPaths.evalSet()));
+        ModelPackage pkg = ModelPackage.open(modelDir);
+        try (Generator g = Generator.open(pkg, GeneratorConfig.defaults().withIntraOpThreads(1))) {
+            Evaluation eval = new Evaluation(g, task, registry);
+            w.printf("GridVQA testbed (%s) — example %s%n", g.shape(), ex.id());
+            w.printf("  image: %d×%d grid, %d objects: %s%n", GridVqa.GRID, GridVqa.GRID, ex.objects().length, describe(ex));
+            w.printf("  question: %s%n  expected: %s%n%n", String.join(" ", ex.question()), String.join(" ", ex.answer()));
+            RowLayout layout = task.layout(ex);
+            RetentionPlan plan = null;
+            try (GenerationSession base = eval.generatorSession(ex)) {
+                base.prefill();
+                GenerationResult full, compressed;
+                for (int warm = 0; warm < 3; warm++) { // JIT and ONNX Runtime warm-up, so the decode times compare like for like
+                    try (GenerationSession s = base.fork(null, null); GenerationSession c = base.fork(policy, budget)) {
+                        s.runToEnd();
+                        c.runToEnd();
+                    }
+                }
+                try (GenerationSession s = base.fork(null, null)) {
+                    full = s.runToEnd();
+                }
+                try (GenerationSession s = base.fork(policy, budget)) {
+                    compressed = s.runToEnd();
+                }
+                long fullLive = base.kvCache().layerBytes().stream().mapToLong(b -> b.liveBytes()).sum();
+                line(w, task, ex, "full cache", full, fullLive, "all " + layout.visualPositions().length + " visual tokens in every layer");
+                if (!compressed.actions().isEmpty()) {
+                    var a = compressed.actions().get(0);
+                    plan = a.plan();
+                    int[] perLayer = new int[plan.layers()];
+                    double[][] grid = Evaluation.keptGrid(plan, layout);
+                    for (int l = 0; l < plan.layers(); l++) perLayer[l] = (int) Math.round(Arrays.stream(grid[l]).sum());
+                    line(w, task, ex, policy.name() + " @ " + budget, compressed, a.memory().liveAfter(),
+                            "visual tokens kept per layer " + Arrays.toString(perLayer) + " of " + layout.visualPositions().length
+                                    + String.format(Locale.ROOT, "; policy %.2f ms, compaction %.2f ms", a.policyMs(), a.compactionMs()));
+                } else {
+                    line(w, task, ex, policy.name() + " @ " + budget, compressed, fullLive, "the policy did not act");
+                }
+            }
+            if (plan != null) {
+                Files.createDirectories(out);
+                Path png = out.resolve("kept_tokens_heatmap.png");
+                LinkedHashMap<String, double[][]> kept = new LinkedHashMap<>();
+                kept.put(policy.name() + " " + budget, Evaluation.keptGrid(plan, layout));
+                List<int[]> cells = new ArrayList<>();
+                for (int[] o : ex.objects()) cells.add(new int[] {o[0], o[1]});
+                Charts.keptHeatmap(png, ex.id() + ": " + String.join(" ", ex.question()) + " → " + String.join(" ", ex.answer()) + "  (red: objects)",
+                        GridVqa.GRID, cells, kept);
+                w.printf("%nkept-token heatmap: %s%n", png.toAbsolutePath());
+            }
+        }
+        w.flush();
+        return 0;
+    }
+
+    private static void line(PrintWriter w, GridVqa task, GridVqa.Example ex, String label, GenerationResult r, long liveBytes, String detail) {
+        long[] gen = r.tokens(0);
+        String text = Arrays.stream(gen).mapToObj(t -> task.token((int) t)).collect(Collectors.joining(" "));
+        List<String> expected = ex.answer().subList(0, ex.answer().size() - 1);
+        boolean ok = text.equals(String.join(" ", expected));
+        w.printf(Locale.ROOT, "%-22s answer: %-24s %s  KV %s, decode %.3f ms/token (median)%n%22s %s%n", label, '"' + text + '"', ok ? "correct" : "WRONG",
+                GenerateCommand.mib(liveBytes), r.timings().medianDecodeMs(), "", detail);
+    }
+
+    private static String describe(GridVqa.Example ex) {
+        String[] shapes = {"", "circle", "square", "triangle", "star", "heart", "diamond"};
+        String[] colours = {"", "red", "green", "blue", "yellow", "purple", "orange"};
+        String[] glyphs = "0 1 2 3 4 5 6 7 8 9 A B C D E F".split(" ");
+        return Arrays.stream(ex.objects()).map(o -> colours[o[3]] + " " + shapes[o[2]] + " " + glyphs[o[4] - 1] + "@(" + o[0] + "," + o[1] + ")")
+                .collect(Collectors.joining(", "));
+    }
+
+}

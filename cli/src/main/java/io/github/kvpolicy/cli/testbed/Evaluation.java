@@ -1,0 +1,165 @@
+package io.github.kvpolicy.cli.testbed;
+
+import io.github.kvpolicy.api.Budget;
+import io.github.kvpolicy.api.CompressionPolicy;
+import io.github.kvpolicy.api.QueryWindow;
+import io.github.kvpolicy.api.RetentionPlan;
+import io.github.kvpolicy.api.RowLayout;
+import io.github.kvpolicy.api.provider.PolicyConfig;
+import io.github.kvpolicy.api.provider.PolicyRegistry;
+import io.github.kvpolicy.runtime.FinishReason;
+import io.github.kvpolicy.runtime.GenerationRequest;
+import io.github.kvpolicy.runtime.GenerationResult;
+import io.github.kvpolicy.runtime.GenerationSession;
+import io.github.kvpolicy.runtime.Generator;
+import io.github.kvpolicy.runtime.PolicyAction;
+import io.github.kvpolicy.runtime.Prompt;
+import io.github.kvpolicy.runtime.Sampling;
+import java.io.PrintStream;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.function.Consumer;
+
+/**
+ * Accuracy of policies against visual retention on GridVQA. Each example is prefilled once (full cache, every prompt
+ * query kept for the probe); its session is then forked for every (policy, retention), compressed by that policy and
+ * decoded greedily. The first answer token comes from the prefill logits, before any compression, as in the papers.
+ * Not thread-safe; one evaluation at a time per generator.
+ */
+public final class Evaluation {
+    /** A policy under evaluation: a label (as plotted) and its configuration. */
+    public record Contender(String label, PolicyConfig config) {}
+
+    /** The outcome of one example under one (policy, retention). */
+    public record Outcome(String exampleId, String family, String policy, double retention, boolean exact, int correctTokens,
+                          int answerTokens, long[] generated, double policyMs, double decodeMsMedian, long keptVisual, long totalVisual) {}
+
+    private final Generator generator;
+    private final GridVqa task;
+    private final PolicyRegistry registry;
+
+    public Evaluation(Generator generator, GridVqa task, PolicyRegistry registry) {
+        this.generator = generator;
+        this.task = task;
+        this.registry = registry;
+    }
+
+    /** The prompt of {@code e}: text prefix, the image as grid cells, the question and separator. */
+    public Prompt prompt(GridVqa.Example e) {
+        long[] attrs = GridVqa.pixelAttributes(e);
+        long[][] cells = new long[GridVqa.CELLS][];
+        for (int i = 0; i < cells.length; i++) cells[i] = new long[] {attrs[i * 3], attrs[i * 3 + 1], attrs[i * 3 + 2]};
+        return Prompt.builder().text(task.prefixIds()).image(cells).text(task.suffixIds(e)).build();
+    }
+
+    public GridVqa task() {
+        return task;
+    }
+
+    /** A session (not yet prefilled) for {@code e}; the caller closes it. */
+    public GenerationSession generatorSession(GridVqa.Example e) {
+        return generator.newSession(request(e, 16));
+    }
+
+    /** A greedy request for {@code e} without a policy, keeping all prompt queries so any policy can be forked in. */
+    public GenerationRequest request(GridVqa.Example e, int maxNewTokens) {
+        return GenerationRequest.builder().row(prompt(e)).maxNewTokens(maxNewTokens).stopTokens(task.eosId())
+                .sampling(Sampling.greedyDecoding()).extraQueryWindow(QueryWindow.all()).build();
+    }
+
+    /**
+     * Runs every contender at every retention on every example.
+     *
+     * @param sink receives each outcome as it is produced
+     */
+    public void run(List<GridVqa.Example> examples, List<Contender> contenders, List<Double> retentions, Consumer<Outcome> sink, PrintStream progress) {
+        Map<String, CompressionPolicy> policies = new LinkedHashMap<>();
+        for (Contender c : contenders) policies.put(c.label(), registry.create(c.config()));
+        int maxAnswer = 16;
+        long start = System.nanoTime();
+        for (int i = 0; i < examples.size(); i++) {
+            GridVqa.Example e = examples.get(i);
+            int[] answer = task.answerIds(e);
+            try (GenerationSession base = generator.newSession(request(e, maxAnswer))) {
+                base.prefill();
+                for (Map.Entry<String, CompressionPolicy> p : policies.entrySet()) {
+                    for (double r : retentions) {
+                        try (GenerationSession s = base.fork(p.getValue(), Budget.ratio(r))) {
+                            GenerationResult res = s.runToEnd();
+                            sink.accept(outcome(e, p.getKey(), r, answer, res));
+                        }
+                    }
+                }
+            }
+            if (progress != null) progress(progress, i + 1, examples.size(), start);
+        }
+        if (progress != null) progress.println();
+    }
+
+    private Outcome outcome(GridVqa.Example e, String policy, double retention, int[] answer, GenerationResult res) {
+        long[] gen = res.tokens(0);
+        boolean stopped = res.finishReasons().get(0) == FinishReason.STOP;
+        // compare token by token with the answer (which ends with <eos>); a stop counts as producing <eos>
+        int correct = 0;
+        for (int k = 0; k < answer.length; k++) {
+            long produced = k < gen.length ? gen[k] : (k == gen.length && stopped ? task.eosId() : -1);
+            if (produced == answer[k]) correct++;
+        }
+        boolean exact = stopped && gen.length == answer.length - 1 && correct == answer.length;
+        long kept = 0, total = 0;
+        double policyMs = 0;
+        if (!res.actions().isEmpty()) {
+            PolicyAction a = res.actions().get(0);
+            policyMs = a.policyMs();
+            RowLayout row = task.layout(e);
+            int[] visual = row.visualPositions();
+            RetentionPlan plan = a.plan();
+            for (int l = 0; l < plan.layers(); l++) {
+                for (int h = 0; h < plan.kvHeads(); h++) {
+                    int[] k = plan.kept(0, l, h);
+                    for (int v : visual) if (java.util.Arrays.binarySearch(k, v) >= 0) kept++;
+                    total += visual.length;
+                }
+            }
+        }
+        return new Outcome(e.id(), e.family(), policy, retention, exact, correct, answer.length, gen, policyMs,
+                res.timings().medianDecodeMs(), kept, total);
+    }
+
+    static void progress(PrintStream out, int done, int total, long startNanos) {
+        int width = 30;
+        int filled = (int) ((long) done * width / Math.max(1, total));
+        double elapsed = (System.nanoTime() - startNanos) / 1e9;
+        double eta = done == 0 ? 0 : elapsed / done * (total - done);
+        out.printf("\r[%s%s] %d/%d examples  %.0fs elapsed, ETA %.0fs ", "#".repeat(filled), ".".repeat(width - filled), done, total, elapsed, eta);
+        out.flush();
+    }
+
+    /** The kept-visual-token share per layer and grid cell (averaged over KV heads) of {@code plan}. */
+    public static double[][] keptGrid(RetentionPlan plan, RowLayout row) {
+        int[] visual = row.visualPositions();
+        double[][] out = new double[plan.layers()][visual.length];
+        for (int l = 0; l < plan.layers(); l++) {
+            for (int h = 0; h < plan.kvHeads(); h++) {
+                int[] k = plan.kept(0, l, h);
+                for (int c = 0; c < visual.length; c++) if (java.util.Arrays.binarySearch(k, visual[c]) >= 0) out[l][c] += 1.0 / plan.kvHeads();
+            }
+        }
+        return out;
+    }
+
+    /** Helper for callers: the default contenders (every shipped policy at its defaults). */
+    public static List<Contender> defaultContenders(PolicyRegistry registry) {
+        List<Contender> out = new ArrayList<>();
+        for (String n : List.of("full", "aircache", "snapkv", "pyramidkv", "adakv", "h2o", "vl-cache", "prefixkv", "tova", "streamingllm", "knorm", "random")) {
+            if (registry.names().contains(n)) out.add(new Contender(n, PolicyConfig.of(n)));
+        }
+        for (String n : registry.names()) {
+            boolean builtIn = out.stream().anyMatch(c -> c.label().equals(n)) || n.equals("decoding") || n.equals("layer-budgets");
+            if (!builtIn) out.add(new Contender(n, PolicyConfig.of(n)));
+        }
+        return out;
+    }
+}

@@ -1,0 +1,148 @@
+package io.github.kvpolicy.cli.testbed;
+
+import io.github.kvpolicy.api.provider.PolicyConfig;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.TreeMap;
+
+/** Aggregates evaluation outcomes per (policy, retention) and per family; writes CSV, JSON and a text table. */
+public final class Results {
+    /** One aggregated cell. */
+    public record Cell(String policy, double retention, String family, int n, double exactMatch, double tokenAccuracy,
+                       double keptVisualShare, double medianPolicyMs, double medianDecodeMs) {}
+
+    private final List<Evaluation.Outcome> outcomes;
+
+    public Results(List<Evaluation.Outcome> outcomes) {
+        this.outcomes = List.copyOf(outcomes);
+    }
+
+    public List<Evaluation.Outcome> outcomes() {
+        return outcomes;
+    }
+
+    /** Per (policy, retention), over all families ({@code family = "all"}) and per family; in first-seen policy order. */
+    public List<Cell> cells() {
+        Map<String, List<Evaluation.Outcome>> groups = new LinkedHashMap<>();
+        for (Evaluation.Outcome o : outcomes) {
+            groups.computeIfAbsent(key(o.policy(), o.retention(), "all"), k -> new ArrayList<>()).add(o);
+            groups.computeIfAbsent(key(o.policy(), o.retention(), o.family()), k -> new ArrayList<>()).add(o);
+        }
+        List<Cell> cells = new ArrayList<>();
+        for (List<Evaluation.Outcome> g : groups.values()) {
+            Evaluation.Outcome f = g.get(0);
+            String family = groups.entrySet().stream().filter(e -> e.getValue() == g).findFirst().orElseThrow().getKey().split("\u0000")[2];
+            int n = g.size();
+            double exact = g.stream().filter(Evaluation.Outcome::exact).count() / (double) n;
+            double tok = g.stream().mapToInt(Evaluation.Outcome::correctTokens).sum() / (double) g.stream().mapToInt(Evaluation.Outcome::answerTokens).sum();
+            long kept = g.stream().mapToLong(Evaluation.Outcome::keptVisual).sum(), total = g.stream().mapToLong(Evaluation.Outcome::totalVisual).sum();
+            cells.add(new Cell(f.policy(), f.retention(), family, n, exact, tok, total == 0 ? 1.0 : kept / (double) total,
+                    median(g.stream().mapToDouble(Evaluation.Outcome::policyMs).toArray()), median(g.stream().mapToDouble(Evaluation.Outcome::decodeMsMedian).toArray())));
+        }
+        return cells;
+    }
+
+    private static String key(String p, double r, String fam) {
+        return p + "\u0000" + r + "\u0000" + fam;
+    }
+
+    static double median(double[] a) {
+        double[] s = java.util.Arrays.stream(a).filter(x -> !Double.isNaN(x)).sorted().toArray();
+        if (s.length == 0) return Double.NaN;
+        return s.length % 2 == 1 ? s[s.length / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+    }
+
+    /** policy → (retention → exact match) over all families. */
+    public Map<String, Map<Double, Double>> exactMatchSeries() {
+        Map<String, Map<Double, Double>> out = new LinkedHashMap<>();
+        for (Cell c : cells()) if (c.family().equals("all")) out.computeIfAbsent(c.policy(), k -> new TreeMap<>()).put(c.retention(), c.exactMatch());
+        return out;
+    }
+
+    /** Writes {@code name}.csv (aggregates), {@code name}.json and {@code name}-outcomes.csv (one line per run). */
+    public void write(Path dir, String name) throws IOException {
+        StringBuilder csv = new StringBuilder("policy,retention_percent,family,n,exact_match,token_accuracy,kept_visual_share,median_policy_ms,median_decode_ms\n");
+        StringBuilder json = new StringBuilder("[\n");
+        List<Cell> cells = cells();
+        for (int i = 0; i < cells.size(); i++) {
+            Cell c = cells.get(i);
+            csv.append(String.format(Locale.ROOT, "%s,%s,%s,%d,%.4f,%.4f,%.4f,%.3f,%.3f%n", c.policy(), pct(c.retention()), c.family(), c.n(),
+                    c.exactMatch(), c.tokenAccuracy(), c.keptVisualShare(), c.medianPolicyMs(), c.medianDecodeMs()));
+            json.append(String.format(Locale.ROOT,
+                    "  {\"policy\": \"%s\", \"retention\": %s, \"family\": \"%s\", \"n\": %d, \"exact_match\": %.4f, \"token_accuracy\": %.4f, \"kept_visual_share\": %.4f, \"median_policy_ms\": %s, \"median_decode_ms\": %s}%s%n",
+                    c.policy(), c.retention(), c.family(), c.n(), c.exactMatch(), c.tokenAccuracy(), c.keptVisualShare(), num(c.medianPolicyMs()),
+                    num(c.medianDecodeMs()), i + 1 < cells.size() ? "," : ""));
+        }
+        json.append("]\n");
+        StringBuilder per = new StringBuilder("example,family,policy,retention_percent,exact,correct_tokens,answer_tokens,kept_visual,total_visual\n");
+        for (Evaluation.Outcome o : outcomes) {
+            per.append(String.format(Locale.ROOT, "%s,%s,%s,%s,%b,%d,%d,%d,%d%n", o.exampleId(), o.family(), o.policy(), pct(o.retention()), o.exact(),
+                    o.correctTokens(), o.answerTokens(), o.keptVisual(), o.totalVisual()));
+        }
+        Files.writeString(dir.resolve(name + ".csv"), csv);
+        Files.writeString(dir.resolve(name + ".json"), json);
+        Files.writeString(dir.resolve(name + "-outcomes.csv"), per);
+    }
+
+    private static String num(double v) {
+        return Double.isNaN(v) ? "null" : String.format(Locale.ROOT, "%.3f", v);
+    }
+
+    static String pct(double r) {
+        double p = r * 100;
+        return p == Math.rint(p) ? Long.toString(Math.round(p)) : String.format(Locale.ROOT, "%.1f", p);
+    }
+
+    /** Exact match (all families) as a policy × retention text table, with the per-token accuracy in brackets. */
+    public String table() {
+        Map<String, Map<Double, Cell>> byPolicy = new LinkedHashMap<>();
+        TreeMap<Double, Boolean> rets = new TreeMap<>(java.util.Comparator.reverseOrder());
+        for (Cell c : cells()) {
+            if (!c.family().equals("all")) continue;
+            byPolicy.computeIfAbsent(c.policy(), k -> new LinkedHashMap<>()).put(c.retention(), c);
+            rets.put(c.retention(), true);
+        }
+        StringBuilder sb = new StringBuilder(String.format("%-34s", "policy \\ visual retention"));
+        for (double r : rets.keySet()) sb.append(String.format("%16s", pct(r) + "%"));
+        sb.append('\n');
+        for (Map.Entry<String, Map<Double, Cell>> e : byPolicy.entrySet()) {
+            sb.append(String.format("%-34s", e.getKey()));
+            for (double r : rets.keySet()) {
+                Cell c = e.getValue().get(r);
+                sb.append(c == null ? String.format("%16s", "-") : String.format(Locale.ROOT, "%9.3f (%.3f)", c.exactMatch(), c.tokenAccuracy()));
+            }
+            sb.append('\n');
+        }
+        return sb.toString();
+    }
+
+    /** The first {@code perFamily} examples of each family (all if ≤ 0), in file order. */
+    public static List<GridVqa.Example> limitPerFamily(List<GridVqa.Example> all, int perFamily) {
+        if (perFamily <= 0) return all;
+        Map<String, Integer> seen = new LinkedHashMap<>();
+        List<GridVqa.Example> out = new ArrayList<>();
+        for (GridVqa.Example e : all) {
+            int n = seen.merge(e.family(), 1, Integer::sum);
+            if (n <= perFamily) out.add(e);
+        }
+        return out;
+    }
+
+    /** AirCache's ablations: observation-window variants and allocation variants. */
+    public static List<Evaluation.Contender> ablationContenders() {
+        List<Evaluation.Contender> out = new ArrayList<>();
+        for (String w : List.of("elite", "last-k-text", "all-text", "last-k-visual")) {
+            out.add(new Evaluation.Contender("aircache window=" + w, new PolicyConfig("aircache", Map.of("window", w))));
+        }
+        for (String a : List.of("strength", "skewness", "uniform", "pyramid")) {
+            out.add(new Evaluation.Contender("aircache allocation=" + a, new PolicyConfig("aircache", Map.of("allocation", a))));
+        }
+        return out;
+    }
+}
