@@ -1,6 +1,6 @@
 package io.github.kvpolicy.runtime;
 
-import io.github.kvpolicy.runtime.model.ModelConfig;
+import io.github.kvpolicy.runtime.model.config.ModelConfig;
 import io.github.kvpolicy.runtime.model.ModelPackage;
 import io.github.kvpolicy.runtime.model.RandomWeights;
 

@@ -1,6 +1,6 @@
 package io.github.kvpolicy.runtime.model.onnx;
 
-import io.github.kvpolicy.runtime.model.ModelConfig;
+import io.github.kvpolicy.runtime.model.config.ModelConfig;
 import io.github.kvpolicy.runtime.model.onnx.OnnxGraph.Attr;
 import io.github.kvpolicy.runtime.model.onnx.OnnxGraph.Elem;
 import io.github.kvpolicy.runtime.model.safetensors.DType;

@@ -1,6 +1,6 @@
 package io.github.kvpolicy.runtime.model.onnx;
 
-import io.github.kvpolicy.runtime.model.ModelConfig;
+import io.github.kvpolicy.runtime.model.config.ModelConfig;
 import io.github.kvpolicy.runtime.model.ModelPackage;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;

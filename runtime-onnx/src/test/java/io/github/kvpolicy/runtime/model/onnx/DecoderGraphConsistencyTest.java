@@ -2,7 +2,7 @@ package io.github.kvpolicy.runtime.model.onnx;
 
 import ai.onnxruntime.OnnxModelMetadata;
 import ai.onnxruntime.OrtSession;
-import io.github.kvpolicy.runtime.model.ModelConfig;
+import io.github.kvpolicy.runtime.model.config.ModelConfig;
 import io.github.kvpolicy.runtime.model.ModelPackage;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;

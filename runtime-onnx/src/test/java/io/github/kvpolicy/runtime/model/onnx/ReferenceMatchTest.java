@@ -3,7 +3,7 @@ package io.github.kvpolicy.runtime.model.onnx;
 import ai.onnxruntime.OnnxTensor;
 import ai.onnxruntime.OrtEnvironment;
 import ai.onnxruntime.OrtSession;
-import io.github.kvpolicy.runtime.model.ModelConfig;
+import io.github.kvpolicy.runtime.model.config.ModelConfig;
 import io.github.kvpolicy.runtime.model.ModelPackage;
 import io.github.kvpolicy.runtime.model.json.Json;
 import org.junit.jupiter.params.ParameterizedTest;

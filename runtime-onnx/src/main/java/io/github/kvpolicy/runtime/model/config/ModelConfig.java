@@ -1,4 +1,4 @@
-package io.github.kvpolicy.runtime.model;
+package io.github.kvpolicy.runtime.model.config;
 
 import io.github.kvpolicy.api.ModelShape;
 import io.github.kvpolicy.runtime.model.json.Json;

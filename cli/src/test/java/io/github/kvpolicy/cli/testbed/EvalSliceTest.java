@@ -1,0 +1,104 @@
+package io.github.kvpolicy.cli.testbed;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.github.kvpolicy.api.Budget;
+import io.github.kvpolicy.api.provider.PolicyConfig;
+import io.github.kvpolicy.api.provider.PolicyRegistry;
+import io.github.kvpolicy.runtime.Generator;
+import io.github.kvpolicy.runtime.GeneratorConfig;
+import io.github.kvpolicy.runtime.model.ModelPackage;
+import java.awt.image.BufferedImage;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import javax.imageio.ImageIO;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestInstance;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * A slice of the GridVQA evaluation (6 examples per family, full cache and AirCache, 100% and 10%) on the committed
+ * testbed model, through the real runtime and the real plugins.
+ */
+@TestInstance(TestInstance.Lifecycle.PER_CLASS)
+class EvalSliceTest {
+    private static final Path MODEL = Path.of("..", "testbed", "model");
+    private static final Path DATA = Path.of("..", "testbed", "data", "eval.jsonl");
+
+    Generator generator;
+    Evaluation eval;
+    PolicyRegistry registry;
+    List<Evaluation.Outcome> outcomes = new ArrayList<>();
+    List<GridVqa.Example> examples;
+
+    @BeforeAll
+    void run() {
+        TestbedPaths.requireModel(MODEL);
+        registry = PolicyRegistry.fromClassLoader(getClass().getClassLoader());
+        GridVqa task = GridVqa.load(MODEL.resolve("vocab.json"));
+        generator = Generator.open(ModelPackage.open(MODEL), GeneratorConfig.defaults().withIntraOpThreads(1));
+        eval = new Evaluation(generator, task, registry);
+        examples = Results.limitPerFamily(GridVqa.readExamples(DATA), 6);
+        eval.run(examples, List.of(new Evaluation.Contender("full", PolicyConfig.of("full")), new Evaluation.Contender("aircache", PolicyConfig.of("aircache"))),
+                List.of(1.0, 0.10), outcomes::add, null);
+    }
+
+    @AfterAll
+    void close() {
+        generator.close();
+    }
+
+    private Evaluation.Outcome find(String example, String policy, double retention) {
+        return outcomes.stream().filter(o -> o.exampleId().equals(example) && o.policy().equals(policy) && o.retention() == retention).findFirst().orElseThrow();
+    }
+
+    @Test
+    void everyRunIsThere() {
+        assertEquals(24, examples.size());
+        assertEquals(24 * 2 * 2, outcomes.size());
+    }
+
+    @Test
+    void keepingEverythingAnswersExactlyLikeTheFullCache() {
+        for (GridVqa.Example e : examples) {
+            assertArrayEquals(find(e.id(), "full", 1.0).generated(), find(e.id(), "aircache", 1.0).generated(), e.id());
+            assertArrayEquals(find(e.id(), "full", 1.0).generated(), find(e.id(), "full", 0.10).generated(), e.id() + ": full ignores the budget");
+        }
+    }
+
+    @Test
+    void airCacheKeepsExactlyTheBudgetOfVisualTokens() {
+        int b = Budget.ratio(0.10).resolve(GridVqa.CELLS); // 26 of 256 per layer and KV head on average
+        for (GridVqa.Example e : examples) {
+            Evaluation.Outcome o = find(e.id(), "aircache", 0.10);
+            long slots = generator.shape().layers() * (long) generator.shape().kvHeads();
+            assertEquals(slots * b, o.keptVisual(), e.id());
+            assertEquals(slots * GridVqa.CELLS, o.totalVisual(), e.id());
+        }
+    }
+
+    @Test
+    void resultsAndPlotsAreWritten(@TempDir Path dir) throws Exception {
+        Results r = new Results(outcomes);
+        r.write(dir, "results");
+        List<String> csv = Files.readAllLines(dir.resolve("results.csv"));
+        assertEquals(1 + 2 * 2 * 5, csv.size(), "header + (2 policies × 2 retentions × (all + 4 families))");
+        assertTrue(csv.stream().anyMatch(l -> l.startsWith("aircache,10,all,24,")), csv.toString());
+        assertTrue(Files.readString(dir.resolve("results.json")).contains("\"policy\": \"aircache\", \"retention\": 0.1, \"family\": \"all\", \"n\": 24"));
+        assertEquals(1 + outcomes.size(), Files.readAllLines(dir.resolve("results-outcomes.csv")).size());
+        Map<String, Map<Double, Double>> series = r.exactMatchSeries();
+        Charts.accuracyVsRetention(dir.resolve("plot.png"), "slice", series);
+        BufferedImage plot = ImageIO.read(dir.resolve("plot.png").toFile());
+        assertEquals(980, plot.getWidth());
+        Heatmaps.write(eval, registry, examples.get(0), List.of(new Evaluation.Contender("aircache", PolicyConfig.of("aircache"))), 0.10, dir.resolve("heat.png"));
+        BufferedImage heat = ImageIO.read(dir.resolve("heat.png").toFile());
+        assertTrue(heat.getWidth() > 4 * 16 * 6 && heat.getHeight() > 16 * 6, heat.getWidth() + "x" + heat.getHeight());
+    }
+}
