@@ -23,12 +23,16 @@ public final class ConfigOptions {
     @Option(names = {"--set"}, description = "Configuration override key=value, e.g. --set policy.alpha=0.8 (repeatable).")
     List<String> overrides = new ArrayList<>();
 
-    /** File < KVPOLICY_* environment < --set < dedicated flags. */
+    /**
+     * File < KVPOLICY_* environment < dedicated flags (--policy, --budget, --plugins) < --set overrides, so that
+     * {@code -p snapkv --set policy.window=16} configures the policy the flag chose.
+     */
     public KvPolicyConfig load() {
-        List<String> o = new ArrayList<>(overrides);
+        List<String> o = new ArrayList<>();
         if (policy != null) o.add("policy=" + policy);
         if (budget != null) o.add("budget=" + budget);
         for (int i = 0; i < plugins.size(); i++) o.add("plugins=" + plugins.get(i));
+        o.addAll(overrides);
         Path file = configFile;
         if (file == null && java.nio.file.Files.isRegularFile(Path.of("kvpolicy.yaml"))) file = Path.of("kvpolicy.yaml");
         return KvPolicyConfig.load(file, System.getenv(), o);

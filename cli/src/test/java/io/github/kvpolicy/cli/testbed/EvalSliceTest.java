@@ -52,7 +52,7 @@ class EvalSliceTest {
 
     @AfterAll
     void close() {
-        generator.close();
+        if (generator != null) generator.close();
     }
 
     private Evaluation.Outcome find(String example, String policy, double retention) {
