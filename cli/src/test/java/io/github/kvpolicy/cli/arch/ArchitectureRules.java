@@ -38,6 +38,11 @@ public final class ArchitectureRules {
             .should().dependOnClassesThat().resideInAPackage("com.google.inject..")
             .as("Guice appears only in the composition roots (cli, runtime.inject)");
 
+    public static final ArchRule SPI_TYPES_CARRY_A_STABILITY_MARKER = classes()
+            .that().resideInAPackage("io.github.kvpolicy.api..").and().arePublic()
+            .should().beAnnotatedWith("io.github.kvpolicy.api.Stable").orShould().beAnnotatedWith("io.github.kvpolicy.api.Experimental")
+            .as("Every public SPI type is marked @Stable or @Experimental");
+
     public static final ArchRule NO_PACKAGE_CYCLES = slices()
             .matching("io.github.kvpolicy.(**)")
             .should().beFreeOfCycles()

@@ -35,5 +35,7 @@ class ArchitectureRulesCanFailTest {
 
     @Test void guiceRule() { assertViolated(ArchitectureRules.GUICE_ONLY_IN_COMPOSITION_ROOTS, RuntimeUsingPolicy.class.getName()); }
 
+    @Test void stabilityMarkerRule() { assertViolated(ArchitectureRules.SPI_TYPES_CARRY_A_STABILITY_MARKER, ApiUsingGuice.class.getName()); }
+
     @Test void cycleRule() { assertViolated(ArchitectureRules.NO_PACKAGE_CYCLES, A.class.getName()); }
 }
