@@ -48,18 +48,22 @@ class VisionTower(nn.Module):
         self.conv = nn.Conv2d(dv, dv, kernel_size=3, padding=1, bias=True)
         self.dv = dv
 
-    def get_pos_embed(self):
+    def get_pos_embed(self, g=task.G):
+        """[g*g, Dv]; g < G only for the training curriculum (top-left g x g
+        block of the position table)."""
         if self.factorized_pos:
-            return (self.pos_row[:, None, :] + self.pos_col[None, :, :]).reshape(task.NUM_CELLS, self.dv)
-        return self.pos_embed
+            return (self.pos_row[:g, None, :] + self.pos_col[None, :g, :]).reshape(g * g, self.dv)
+        return self.pos_embed.view(task.G, task.G, self.dv)[:g, :g].reshape(g * g, self.dv)
 
     def forward(self, cells):                      # cells: int64 [B, 256, 3]
+        N = cells.shape[1]
+        g = int(round(math.sqrt(N)))
         e = (self.shape_embed(cells[..., 0]) + self.color_embed(cells[..., 1])
-             + self.glyph_embed(cells[..., 2]) + self.get_pos_embed()[None])
+             + self.glyph_embed(cells[..., 2]) + self.get_pos_embed(g)[None])
         B = e.shape[0]
-        x = e.transpose(1, 2).reshape(B, self.dv, task.G, task.G)
+        x = e.transpose(1, 2).reshape(B, self.dv, g, g)
         h = x + self.conv(x)
-        return h.reshape(B, self.dv, task.NUM_CELLS).transpose(1, 2)   # [B, 256, Dv]
+        return h.reshape(B, self.dv, N).transpose(1, 2)   # [B, 256, Dv]
 
 
 class Projector(nn.Module):
@@ -243,7 +247,7 @@ class GridVQAModel(nn.Module):
         """Training fast path: seg_ids [B, K*S] = K padded QA segments sharing
         one image prefix.  Returns logits for the segment tokens [B, K*S, V]."""
         x = self.embed_prompt(cells, seg_ids)
-        P = task.PREFIX_LEN
+        P = 1 + len(task.SYSTEM) + cells.shape[1]         # = task.PREFIX_LEN for g = 16
         pos = torch.cat([torch.arange(P), (P + torch.arange(S)).repeat(K)])
         cos, sin = rope_cos_sin(pos, self.cfg["head_dim"], self.cfg["rope_theta"], x.dtype)
         seg_mask = causal_mask(S, x.dtype)

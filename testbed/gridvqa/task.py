@@ -14,13 +14,17 @@ most once per image (a glyph identifies an object).
 
 Question families (answers always end with <eos>, >= 3 tokens incl. <eos>)
 -------------------------------------------------------------------------
-  what_at : "what is at row R col C"  -> "COLOUR SHAPE GLYPH <eos>"
-                                         or "empty cell <eos>" (30% empty cells)
-  where   : "where is the COLOUR SHAPE" -> "row R col C <eos>"
+Answers start by echoing part of the question (the first answer token is
+produced before KV compression and is trivial; the image-dependent tokens
+follow, one attention hop away from the echoed words).
+  what_at : "what is at row R col C"    -> "row R col C COLOUR SHAPE GLYPH <eos>"
+                                           or "row R col C empty cell <eos>" (30% empty)
+  where   : "where is the COLOUR SHAPE" -> "COLOUR SHAPE R C <eos>"
             (only asked for a (colour, shape) pair occurring exactly once)
-  count   : "count COLOUR objects"    -> "N COLOUR objects <eos>"  (N = 0..14)
-  read_row: "read row R"              -> glyphs of the objects in row R, left
-            to right, then <eos>   (only asked for rows with >= 2 objects)
+  count   : "count COLOUR objects"      -> "COLOUR N <eos>"  (N = 0..14)
+  read_row: "read row R"                -> glyphs of the objects in row R, left
+            to right, then <eos> (rows with >= 2 objects).  DEFINED BUT NOT
+            USED: not in ACTIVE_FAMILIES (not trained, not in eval/dev).
 
 Prompt layout (token positions; the model sees embeddings):
   <bos> you see the grid <image> Q_1 .. Q_n answer:   then answer tokens.
@@ -47,6 +51,7 @@ PAD, BOS, EOS, IMAGE = "<pad>", "<bos>", "<eos>", "<image>"
 SEP = "answer:"
 SYSTEM = ["you", "see", "the", "grid"]
 FAMILIES = ["what_at", "where", "count", "read_row"]
+ACTIVE_FAMILIES = ["what_at", "where", "count"]   # read_row: defined, not trained/evaluated (see README)
 
 
 def build_vocab():
@@ -80,47 +85,54 @@ def prompt_tokens(question):
 
 
 # ---------------------------------------------------------------- sampling
-def sample_objects(rng):
+# Training curriculum only: smaller grids g in {4, 8} (same factorised
+# position code, rows/cols < g).  The eval/dev sets and the shipped prompt
+# layout always use g = G = 16.
+OBJECT_RANGE = {4: (2, 6), 8: (4, 10), 16: (MIN_OBJECTS, MAX_OBJECTS)}
+
+
+def sample_objects(rng, g=G):
     """List of objects [row, col, shape, colour, glyph] sorted row-major."""
-    n = rng.randint(MIN_OBJECTS, MAX_OBJECTS)
-    cells = rng.sample(range(NUM_CELLS), n)
+    lo, hi = OBJECT_RANGE[g]
+    n = rng.randint(lo, hi)
+    cells = rng.sample(range(g * g), n)
     glyphs = rng.sample(range(1, NUM_GLYPH_IDS), n)
     objs = []
     for cell, gl in zip(cells, glyphs):
-        objs.append([cell // G, cell % G, rng.randint(1, len(SHAPES)),
+        objs.append([cell // g, cell % g, rng.randint(1, len(SHAPES)),
                      rng.randint(1, len(COLOURS)), gl])
     objs.sort(key=lambda o: (o[0], o[1]))
     return objs
 
 
-def objects_to_grid(objs):
-    """[256][3] list of (shape, colour, glyph), row-major."""
-    grid = [[0, 0, 0] for _ in range(NUM_CELLS)]
+def objects_to_grid(objs, g=G):
+    """[g*g][3] list of (shape, colour, glyph), row-major (g = 16: 256 cells)."""
+    grid = [[0, 0, 0] for _ in range(g * g)]
     for r, c, s, col, gl in objs:
-        grid[r * G + c] = [s, col, gl]
+        grid[r * g + c] = [s, col, gl]
     return grid
 
 
-def _q_what_at(rng, objs):
+def _q_what_at(rng, objs, g=G):
     occ = {(o[0], o[1]): o for o in objs}
     if rng.random() < 0.7:
         o = rng.choice(objs)
         r, c = o[0], o[1]
     else:
         while True:
-            r, c = rng.randrange(G), rng.randrange(G)
+            r, c = rng.randrange(g), rng.randrange(g)
             if (r, c) not in occ:
                 break
     q = ["what", "is", "at", "row", str(r), "col", str(c)]
     if (r, c) in occ:
         _, _, s, col, gl = occ[(r, c)]
-        a = [COLOURS[col - 1], SHAPES[s - 1], GLYPHS[gl - 1], EOS]
+        a = ["row", str(r), "col", str(c), COLOURS[col - 1], SHAPES[s - 1], GLYPHS[gl - 1], EOS]
     else:
-        a = ["empty", "cell", EOS]
+        a = ["row", str(r), "col", str(c), "empty", "cell", EOS]
     return q, a
 
 
-def _q_where(rng, objs):
+def _q_where(rng, objs, g=G):
     cnt = {}
     for o in objs:
         cnt[(o[3], o[2])] = cnt.get((o[3], o[2]), 0) + 1
@@ -129,19 +141,19 @@ def _q_where(rng, objs):
         return None
     o = rng.choice(uniq)
     q = ["where", "is", "the", COLOURS[o[3] - 1], SHAPES[o[2] - 1]]
-    a = ["row", str(o[0]), "col", str(o[1]), EOS]
+    a = [COLOURS[o[3] - 1], SHAPES[o[2] - 1], str(o[0]), str(o[1]), EOS]
     return q, a
 
 
-def _q_count(rng, objs):
+def _q_count(rng, objs, g=G):
     col = rng.randint(1, len(COLOURS))
     n = sum(1 for o in objs if o[3] == col)
     q = ["count", COLOURS[col - 1], "objects"]
-    a = [str(n), COLOURS[col - 1], "objects", EOS]
+    a = [COLOURS[col - 1], str(n), EOS]
     return q, a
 
 
-def _q_read_row(rng, objs):
+def _q_read_row(rng, objs, g=G):
     rows = {}
     for o in objs:
         rows.setdefault(o[0], []).append(o)
@@ -158,10 +170,10 @@ _GEN = {"what_at": _q_what_at, "where": _q_where, "count": _q_count,
         "read_row": _q_read_row}
 
 
-def make_question(rng, objs, family):
+def make_question(rng, objs, family, g=G):
     """(question tokens, answer tokens) or None if the family is not
     applicable to this image (caller resamples the image)."""
-    return _GEN[family](rng, objs)
+    return _GEN[family](rng, objs, g)
 
 
 def sample_example(rng, family):
@@ -184,7 +196,7 @@ EVAL_PER_FAMILY, DEV_PER_FAMILY = 300, 50
 def make_split(seed, per_family, name):
     rng = random.Random(seed)
     out = []
-    for fam in FAMILIES:
+    for fam in ACTIVE_FAMILIES:
         for i in range(per_family):
             objs, q, a = sample_example(rng, fam)
             out.append({"id": "%s-%s-%03d" % (name, fam, i), "family": fam,

@@ -40,7 +40,7 @@ public final class DemoCommand implements Callable<Integer> {
     @Mixin ConfigOptions config;
     @Spec CommandSpec spec;
 
-    @Option(names = "--example", description = "Example id (default: ${DEFAULT-VALUE}).", defaultValue = "eval-read_row-000")
+    @Option(names = "--example", description = "Example id (default: ${DEFAULT-VALUE}).", defaultValue = "eval-where-000")
     String example;
 
     @Option(names = "--out", description = "Where the heatmap goes (default: ${DEFAULT-VALUE}).", defaultValue = "out/demo")

@@ -51,7 +51,7 @@ public final class EvalCommand implements Callable<Integer> {
     @Option(names = "--ablations", description = "Also run AirCache's ablations (observation window and allocation variants) at 10% and 1%.")
     boolean ablations;
 
-    @Option(names = "--heatmap-example", description = "Example id for the kept-token heatmap (default: the first read_row example).")
+    @Option(names = "--heatmap-example", description = "Example id for the kept-token heatmap (default: the first where example).")
     String heatmapExample;
 
     @Option(names = "--out", description = "Output directory (default: ${DEFAULT-VALUE}).", defaultValue = "out/eval")
@@ -84,7 +84,13 @@ public final class EvalCommand implements Callable<Integer> {
             Map<String, Map<Double, Double>> series = main.exactMatchSeries();
             Charts.accuracyVsRetention(out.resolve("accuracy_vs_retention.png"),
                     "GridVQA exact match vs visual KV retention (" + examples.size() + " examples)", series);
+            w.println("exact match (per-token accuracy):");
             w.println(main.table());
+            w.println("agreement with the uncompressed answer:");
+            w.println(main.table(true));
+            Charts.lineChart(out.resolve("agreement_vs_retention.png"),
+                    "GridVQA: answers equal to the full cache's vs visual KV retention (" + examples.size() + " examples)",
+                    "share of answers equal to the uncompressed answer", main.agreementSeries());
             w.printf("%d runs in %.1f s (%.1f ms per example-policy-retention)%n", outcomes.size(), seconds, 1000 * seconds / Math.max(1, outcomes.size()));
             if (ablations) {
                 List<Evaluation.Outcome> abl = new ArrayList<>();
@@ -93,11 +99,12 @@ public final class EvalCommand implements Callable<Integer> {
                 ar.write(out, "ablations");
                 w.println("AirCache ablations:");
                 w.println(ar.table());
+                w.println(ar.table(true));
             }
-            GridVqa.Example hm = examples.stream().filter(e -> heatmapExample == null ? e.family().equals("read_row") : e.id().equals(heatmapExample))
+            GridVqa.Example hm = examples.stream().filter(e -> heatmapExample == null ? e.family().equals("where") : e.id().equals(heatmapExample))
                     .findFirst().orElse(examples.get(0));
             Heatmaps.write(eval, registry, hm, contenders, 0.10, out.resolve("kept_tokens_heatmap.png"));
-            w.printf("wrote %s (results.csv, results.json, outcomes.csv, accuracy_vs_retention.png, kept_tokens_heatmap.png%s)%n",
+            w.printf("wrote %s (results.csv, results.json, results-outcomes.csv, accuracy_vs_retention.png, agreement_vs_retention.png, kept_tokens_heatmap.png%s)%n",
                     out.toAbsolutePath(), ablations ? ", ablations.*" : "");
         }
         w.flush();

@@ -38,7 +38,7 @@ public final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--model", description = "testbed (default), random:<tiny|tiny-vlm|small-100m|qwen2-7b>[:seed], or a model package directory.")
     String model;
 
-    @Option(names = "--example", description = "A GridVQA example id from the evaluation set (testbed model), e.g. eval-read_row-003.")
+    @Option(names = "--example", description = "A GridVQA example id from the evaluation set (testbed model), e.g. eval-where-003.")
     String example;
 
     @Option(names = "--tokens", split = ",", description = "Prompt token ids, comma-separated.")
@@ -76,7 +76,7 @@ public final class GenerateCommand implements Callable<Integer> {
             if (example != null || (tokens == null && randomPrompt == 0)) {
                 if (task == null) throw new IllegalArgumentException("--example needs the GridVQA testbed model; give --tokens or --random-prompt for " + pkg.directory());
                 List<GridVqa.Example> all = GridVqa.readExamples(TestbedPaths.evalSet());
-                ex = example == null ? all.stream().filter(e -> e.family().equals("read_row")).findFirst().orElseThrow()
+                ex = example == null ? all.stream().filter(e -> e.family().equals("where")).findFirst().orElseThrow()
                         : all.stream().filter(e -> e.id().equals(example)).findFirst()
                                 .orElseThrow(() -> new IllegalArgumentException("no example '" + example + "' in " + TestbedPaths.evalSet()));
                 rb.row(new Evaluation(g, task, null).prompt(ex)).stopTokens(task.eosId());

@@ -28,6 +28,11 @@ public final class Charts {
      * @param series name → (retention → accuracy), in legend order
      */
     public static void accuracyVsRetention(Path png, String title, Map<String, ? extends Map<Double, Double>> series) throws IOException {
+        lineChart(png, title, "exact-match accuracy", series);
+    }
+
+    /** As {@link #accuracyVsRetention}, with another y-axis label (values in [0, 1]). */
+    public static void lineChart(Path png, String title, String yLabel, Map<String, ? extends Map<Double, Double>> series) throws IOException {
         System.setProperty("java.awt.headless", "true");
         int w = 980, h = 620, left = 70, right = 220, top = 50, bottom = 60;
         BufferedImage img = new BufferedImage(w, h, BufferedImage.TYPE_INT_RGB);
@@ -51,7 +56,7 @@ public final class Charts {
             g.drawString(s, x - 10, top + ph + 18);
         }
         g.drawString("visual KV cache retained (log scale)", left + pw / 2 - 100, h - 18);
-        g.drawString("exact-match accuracy", 8, top - 12);
+        g.drawString(yLabel, 8, top - 12);
         g.setFont(new Font(Font.SANS_SERIF, Font.BOLD, 15));
         g.drawString(title, left, 28);
         g.setFont(new Font(Font.SANS_SERIF, Font.PLAIN, 12));

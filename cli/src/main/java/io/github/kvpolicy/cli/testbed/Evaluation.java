@@ -34,7 +34,8 @@ public final class Evaluation {
 
     /** The outcome of one example under one (policy, retention). */
     public record Outcome(String exampleId, String family, String policy, double retention, boolean exact, int correctTokens,
-                          int answerTokens, long[] generated, double policyMs, double decodeMsMedian, long keptVisual, long totalVisual) {}
+                          int answerTokens, long[] generated, boolean agreesWithFull, double policyMs, double decodeMsMedian,
+                          long keptVisual, long totalVisual) {}
 
     private final Generator generator;
     private final GridVqa task;
@@ -84,11 +85,15 @@ public final class Evaluation {
             int[] answer = task.answerIds(e);
             try (GenerationSession base = generator.newSession(request(e, maxAnswer))) {
                 base.prefill();
+                long[] reference;
+                try (GenerationSession full = base.fork(null, null)) {
+                    reference = full.runToEnd().tokens(0); // the uncompressed answer every policy is compared with
+                }
                 for (Map.Entry<String, CompressionPolicy> p : policies.entrySet()) {
                     for (double r : retentions) {
                         try (GenerationSession s = base.fork(p.getValue(), Budget.ratio(r))) {
                             GenerationResult res = s.runToEnd();
-                            sink.accept(outcome(e, p.getKey(), r, answer, res));
+                            sink.accept(outcome(e, p.getKey(), r, answer, res, reference));
                         }
                     }
                 }
@@ -98,7 +103,7 @@ public final class Evaluation {
         if (progress != null) progress.println();
     }
 
-    private Outcome outcome(GridVqa.Example e, String policy, double retention, int[] answer, GenerationResult res) {
+    private Outcome outcome(GridVqa.Example e, String policy, double retention, int[] answer, GenerationResult res, long[] reference) {
         long[] gen = res.tokens(0);
         boolean stopped = res.finishReasons().get(0) == FinishReason.STOP;
         // compare token by token with the answer (which ends with <eos>); a stop counts as producing <eos>
@@ -124,7 +129,7 @@ public final class Evaluation {
                 }
             }
         }
-        return new Outcome(e.id(), e.family(), policy, retention, exact, correct, answer.length, gen, policyMs,
+        return new Outcome(e.id(), e.family(), policy, retention, exact, correct, answer.length, gen, java.util.Arrays.equals(gen, reference), policyMs,
                 res.timings().medianDecodeMs(), kept, total);
     }
 

@@ -14,8 +14,12 @@ import java.util.TreeMap;
 /** Aggregates evaluation outcomes per (policy, retention) and per family; writes CSV, JSON and a text table. */
 public final class Results {
     /** One aggregated cell. */
+    /**
+     * One aggregated cell. {@code agreement} is the share of examples whose answer equals the uncompressed model's
+     * answer (fidelity to the full cache, meaningful even where the model itself is wrong).
+     */
     public record Cell(String policy, double retention, String family, int n, double exactMatch, double tokenAccuracy,
-                       double keptVisualShare, double medianPolicyMs, double medianDecodeMs) {}
+                       double agreement, double keptVisualShare, double medianPolicyMs, double medianDecodeMs) {}
 
     private final List<Evaluation.Outcome> outcomes;
 
@@ -42,7 +46,8 @@ public final class Results {
             double exact = g.stream().filter(Evaluation.Outcome::exact).count() / (double) n;
             double tok = g.stream().mapToInt(Evaluation.Outcome::correctTokens).sum() / (double) g.stream().mapToInt(Evaluation.Outcome::answerTokens).sum();
             long kept = g.stream().mapToLong(Evaluation.Outcome::keptVisual).sum(), total = g.stream().mapToLong(Evaluation.Outcome::totalVisual).sum();
-            cells.add(new Cell(f.policy(), f.retention(), family, n, exact, tok, total == 0 ? 1.0 : kept / (double) total,
+            double agree = g.stream().filter(Evaluation.Outcome::agreesWithFull).count() / (double) n;
+            cells.add(new Cell(f.policy(), f.retention(), family, n, exact, tok, agree, total == 0 ? 1.0 : kept / (double) total,
                     median(g.stream().mapToDouble(Evaluation.Outcome::policyMs).toArray()), median(g.stream().mapToDouble(Evaluation.Outcome::decodeMsMedian).toArray())));
         }
         return cells;
@@ -65,25 +70,32 @@ public final class Results {
         return out;
     }
 
+    /** policy → (retention → agreement with the uncompressed answer) over all families. */
+    public Map<String, Map<Double, Double>> agreementSeries() {
+        Map<String, Map<Double, Double>> out = new LinkedHashMap<>();
+        for (Cell c : cells()) if (c.family().equals("all")) out.computeIfAbsent(c.policy(), k -> new TreeMap<>()).put(c.retention(), c.agreement());
+        return out;
+    }
+
     /** Writes {@code name}.csv (aggregates), {@code name}.json and {@code name}-outcomes.csv (one line per run). */
     public void write(Path dir, String name) throws IOException {
-        StringBuilder csv = new StringBuilder("policy,retention_percent,family,n,exact_match,token_accuracy,kept_visual_share,median_policy_ms,median_decode_ms\n");
+        StringBuilder csv = new StringBuilder("policy,retention_percent,family,n,exact_match,token_accuracy,agreement_with_full,kept_visual_share,median_policy_ms,median_decode_ms\n");
         StringBuilder json = new StringBuilder("[\n");
         List<Cell> cells = cells();
         for (int i = 0; i < cells.size(); i++) {
             Cell c = cells.get(i);
-            csv.append(String.format(Locale.ROOT, "%s,%s,%s,%d,%.4f,%.4f,%.4f,%.3f,%.3f%n", c.policy(), pct(c.retention()), c.family(), c.n(),
-                    c.exactMatch(), c.tokenAccuracy(), c.keptVisualShare(), c.medianPolicyMs(), c.medianDecodeMs()));
+            csv.append(String.format(Locale.ROOT, "%s,%s,%s,%d,%.4f,%.4f,%.4f,%.4f,%.3f,%.3f%n", c.policy(), pct(c.retention()), c.family(), c.n(),
+                    c.exactMatch(), c.tokenAccuracy(), c.agreement(), c.keptVisualShare(), c.medianPolicyMs(), c.medianDecodeMs()));
             json.append(String.format(Locale.ROOT,
-                    "  {\"policy\": \"%s\", \"retention\": %s, \"family\": \"%s\", \"n\": %d, \"exact_match\": %.4f, \"token_accuracy\": %.4f, \"kept_visual_share\": %.4f, \"median_policy_ms\": %s, \"median_decode_ms\": %s}%s%n",
-                    c.policy(), c.retention(), c.family(), c.n(), c.exactMatch(), c.tokenAccuracy(), c.keptVisualShare(), num(c.medianPolicyMs()),
+                    "  {\"policy\": \"%s\", \"retention\": %s, \"family\": \"%s\", \"n\": %d, \"exact_match\": %.4f, \"token_accuracy\": %.4f, \"agreement_with_full\": %.4f, \"kept_visual_share\": %.4f, \"median_policy_ms\": %s, \"median_decode_ms\": %s}%s%n",
+                    c.policy(), c.retention(), c.family(), c.n(), c.exactMatch(), c.tokenAccuracy(), c.agreement(), c.keptVisualShare(), num(c.medianPolicyMs()),
                     num(c.medianDecodeMs()), i + 1 < cells.size() ? "," : ""));
         }
         json.append("]\n");
-        StringBuilder per = new StringBuilder("example,family,policy,retention_percent,exact,correct_tokens,answer_tokens,kept_visual,total_visual\n");
+        StringBuilder per = new StringBuilder("example,family,policy,retention_percent,exact,correct_tokens,answer_tokens,agrees_with_full,kept_visual,total_visual\n");
         for (Evaluation.Outcome o : outcomes) {
-            per.append(String.format(Locale.ROOT, "%s,%s,%s,%s,%b,%d,%d,%d,%d%n", o.exampleId(), o.family(), o.policy(), pct(o.retention()), o.exact(),
-                    o.correctTokens(), o.answerTokens(), o.keptVisual(), o.totalVisual()));
+            per.append(String.format(Locale.ROOT, "%s,%s,%s,%s,%b,%d,%d,%b,%d,%d%n", o.exampleId(), o.family(), o.policy(), pct(o.retention()), o.exact(),
+                    o.correctTokens(), o.answerTokens(), o.agreesWithFull(), o.keptVisual(), o.totalVisual()));
         }
         Files.writeString(dir.resolve(name + ".csv"), csv);
         Files.writeString(dir.resolve(name + ".json"), json);
@@ -101,6 +113,11 @@ public final class Results {
 
     /** Exact match (all families) as a policy × retention text table, with the per-token accuracy in brackets. */
     public String table() {
+        return table(false);
+    }
+
+    /** {@code agreement}: the share of answers equal to the uncompressed answer instead of exact match / token accuracy. */
+    public String table(boolean agreement) {
         Map<String, Map<Double, Cell>> byPolicy = new LinkedHashMap<>();
         TreeMap<Double, Boolean> rets = new TreeMap<>(java.util.Comparator.reverseOrder());
         for (Cell c : cells()) {
@@ -115,7 +132,8 @@ public final class Results {
             sb.append(String.format("%-34s", e.getKey()));
             for (double r : rets.keySet()) {
                 Cell c = e.getValue().get(r);
-                sb.append(c == null ? String.format("%16s", "-") : String.format(Locale.ROOT, "%9.3f (%.3f)", c.exactMatch(), c.tokenAccuracy()));
+                sb.append(c == null ? String.format("%16s", "-") : agreement ? String.format(Locale.ROOT, "%16.3f", c.agreement())
+                        : String.format(Locale.ROOT, "%9.3f (%.3f)", c.exactMatch(), c.tokenAccuracy()));
             }
             sb.append('\n');
         }

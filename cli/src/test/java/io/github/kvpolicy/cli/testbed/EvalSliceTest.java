@@ -74,6 +74,15 @@ class EvalSliceTest {
     }
 
     @Test
+    void agreementWithTheFullCacheIsMeasuredPerRun() {
+        for (Evaluation.Outcome o : outcomes) {
+            boolean same = java.util.Arrays.equals(o.generated(), find(o.exampleId(), "full", 1.0).generated());
+            assertEquals(same, o.agreesWithFull(), o.exampleId() + " " + o.policy() + " " + o.retention());
+        }
+        assertTrue(outcomes.stream().filter(o -> o.retention() == 1.0).allMatch(Evaluation.Outcome::agreesWithFull), "keeping everything agrees with the full cache");
+    }
+
+    @Test
     void airCacheKeepsExactlyTheBudgetOfVisualTokens() {
         int b = Budget.ratio(0.10).resolve(GridVqa.CELLS); // 26 of 256 per layer and KV head on average
         for (GridVqa.Example e : examples) {
