@@ -24,7 +24,7 @@ import org.junit.jupiter.api.TestInstance;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * A slice of the GridVQA evaluation (6 examples per family, full cache and AirCache, 100% and 10%) on the committed
+ * A slice of the GridVQA evaluation (8 examples per family, full cache and AirCache, 100% and 10%) on the committed
  * testbed model, through the real runtime and the real plugins.
  */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
@@ -37,6 +37,7 @@ class EvalSliceTest {
     PolicyRegistry registry;
     List<Evaluation.Outcome> outcomes = new ArrayList<>();
     List<GridVqa.Example> examples;
+    long families;
 
     @BeforeAll
     void run() {
@@ -45,7 +46,8 @@ class EvalSliceTest {
         GridVqa task = GridVqa.load(MODEL.resolve("vocab.json"));
         generator = Generator.open(ModelPackage.open(MODEL), GeneratorConfig.defaults().withIntraOpThreads(1));
         eval = new Evaluation(generator, task, registry);
-        examples = Results.limitPerFamily(GridVqa.readExamples(DATA), 6);
+        examples = Results.limitPerFamily(GridVqa.readExamples(DATA), 8);
+        families = examples.stream().map(GridVqa.Example::family).distinct().count();
         eval.run(examples, List.of(new Evaluation.Contender("full", PolicyConfig.of("full")), new Evaluation.Contender("aircache", PolicyConfig.of("aircache"))),
                 List.of(1.0, 0.10), outcomes::add, null);
     }
@@ -61,8 +63,9 @@ class EvalSliceTest {
 
     @Test
     void everyRunIsThere() {
-        assertEquals(24, examples.size());
-        assertEquals(24 * 2 * 2, outcomes.size());
+        assertEquals(3, families, "GridVQA evaluation families: what_at, where, count");
+        assertEquals(8 * families, examples.size());
+        assertEquals(examples.size() * 2 * 2, outcomes.size());
     }
 
     @Test
@@ -98,7 +101,7 @@ class EvalSliceTest {
         Results r = new Results(outcomes);
         r.write(dir, "results");
         List<String> csv = Files.readAllLines(dir.resolve("results.csv"));
-        assertEquals(1 + 2 * 2 * 5, csv.size(), "header + (2 policies × 2 retentions × (all + 4 families))");
+        assertEquals(1 + 2 * 2 * (1 + families), csv.size(), "header + (2 policies × 2 retentions × (all + each family))");
         assertTrue(csv.stream().anyMatch(l -> l.startsWith("aircache,10,all,24,")), csv.toString());
         assertTrue(Files.readString(dir.resolve("results.json")).contains("\"policy\": \"aircache\", \"retention\": 0.1, \"family\": \"all\", \"n\": 24"));
         assertEquals(1 + outcomes.size(), Files.readAllLines(dir.resolve("results-outcomes.csv")).size());
