@@ -36,7 +36,7 @@ public final class AdaKvPolicyProvider extends AbstractPolicyProvider {
 
     @Override
     public Set<Capability> capabilities() {
-        return Set.of(Capability.DETERMINISTIC, Capability.BATCH, Capability.THREAD_SAFE, Capability.ALL_TOKEN_SCOPE, Capability.HEAD_WISE_BUDGETS);
+        return CommonOptions.capabilitiesWith(Capability.HEAD_WISE_BUDGETS);
     }
 
     @Override

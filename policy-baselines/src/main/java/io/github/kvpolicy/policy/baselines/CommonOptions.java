@@ -1,5 +1,6 @@
 package io.github.kvpolicy.policy.baselines;
 
+import io.github.kvpolicy.api.Capability;
 import io.github.kvpolicy.api.CompressionPolicy;
 import io.github.kvpolicy.api.Schedule;
 import io.github.kvpolicy.api.Scope;
@@ -18,6 +19,16 @@ final class CommonOptions {
     private CommonOptions() {}
 
     static final String VERSION = "0.1.0";
+
+    /**
+     * What every baseline here supports (deterministic, batches, concurrent calls, the all-token scope) plus
+     * {@code extra}.
+     */
+    static java.util.Set<Capability> capabilitiesWith(Capability... extra) {
+        java.util.EnumSet<Capability> c = java.util.EnumSet.of(Capability.DETERMINISTIC, Capability.BATCH, Capability.THREAD_SAFE, Capability.ALL_TOKEN_SCOPE);
+        c.addAll(List.of(extra));
+        return java.util.Set.copyOf(c);
+    }
 
     static final String SCOPE = "scope";
     static final String TRIGGER = "trigger";

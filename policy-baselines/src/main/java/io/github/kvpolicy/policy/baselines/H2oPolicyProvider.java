@@ -53,7 +53,7 @@ public final class H2oPolicyProvider extends AbstractPolicyProvider {
 
     @Override
     public Set<Capability> capabilities() {
-        return Set.of(Capability.DETERMINISTIC, Capability.BATCH, Capability.THREAD_SAFE, Capability.ALL_TOKEN_SCOPE, Capability.DECODING_TIME);
+        return CommonOptions.capabilitiesWith(Capability.DECODING_TIME);
     }
 
     @Override

@@ -38,7 +38,7 @@ public final class PyramidKvPolicyProvider extends AbstractPolicyProvider {
 
     @Override
     public Set<Capability> capabilities() {
-        return Set.of(Capability.DETERMINISTIC, Capability.BATCH, Capability.THREAD_SAFE, Capability.ALL_TOKEN_SCOPE, Capability.LAYER_WISE_BUDGETS);
+        return CommonOptions.capabilitiesWith(Capability.LAYER_WISE_BUDGETS);
     }
 
     @Override

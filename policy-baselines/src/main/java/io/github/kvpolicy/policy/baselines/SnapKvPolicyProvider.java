@@ -57,7 +57,7 @@ public final class SnapKvPolicyProvider extends AbstractPolicyProvider {
 
     @Override
     public Set<Capability> capabilities() {
-        return Set.of(Capability.DETERMINISTIC, Capability.BATCH, Capability.THREAD_SAFE, Capability.ALL_TOKEN_SCOPE);
+        return CommonOptions.capabilitiesWith();
     }
 
     @Override

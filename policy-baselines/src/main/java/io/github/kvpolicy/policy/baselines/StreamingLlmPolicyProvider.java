@@ -43,7 +43,7 @@ public final class StreamingLlmPolicyProvider extends AbstractPolicyProvider {
 
     @Override
     public Set<Capability> capabilities() {
-        return Set.of(Capability.DETERMINISTIC, Capability.BATCH, Capability.THREAD_SAFE, Capability.ALL_TOKEN_SCOPE, Capability.DECODING_TIME);
+        return CommonOptions.capabilitiesWith(Capability.DECODING_TIME);
     }
 
     @Override
