@@ -16,7 +16,6 @@ import java.io.PrintWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Callable;
@@ -111,7 +110,4 @@ public final class EvalCommand implements Callable<Integer> {
         return 0;
     }
 
-    static List<Double> parsePercentages(String s) {
-        return Arrays.stream(s.split(",")).map(String::trim).map(Double::parseDouble).toList();
-    }
 }

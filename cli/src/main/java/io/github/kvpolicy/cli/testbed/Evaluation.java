@@ -37,6 +37,9 @@ public final class Evaluation {
                           int answerTokens, long[] generated, boolean agreesWithFull, double policyMs, double decodeMsMedian,
                           long keptVisual, long totalVisual) {}
 
+    /** Tokens generated per answer at most: the longest GridVQA answer is 7 tokens with {@code <eos>}, with room to spare. */
+    static final int MAX_ANSWER_TOKENS = 16;
+
     private final Generator generator;
     private final GridVqa task;
     private final PolicyRegistry registry;
@@ -61,7 +64,7 @@ public final class Evaluation {
 
     /** A session (not yet prefilled) for {@code e}; the caller closes it. */
     public GenerationSession generatorSession(GridVqa.Example e) {
-        return generator.newSession(request(e, 16));
+        return generator.newSession(request(e, MAX_ANSWER_TOKENS));
     }
 
     /** A greedy request for {@code e} without a policy, keeping all prompt queries so any policy can be forked in. */
@@ -78,12 +81,11 @@ public final class Evaluation {
     public void run(List<GridVqa.Example> examples, List<Contender> contenders, List<Double> retentions, Consumer<Outcome> sink, PrintStream progress) {
         Map<String, CompressionPolicy> policies = new LinkedHashMap<>();
         for (Contender c : contenders) policies.put(c.label(), registry.create(c.config()));
-        int maxAnswer = 16;
         long start = System.nanoTime();
         for (int i = 0; i < examples.size(); i++) {
             GridVqa.Example e = examples.get(i);
             int[] answer = task.answerIds(e);
-            try (GenerationSession base = generator.newSession(request(e, maxAnswer))) {
+            try (GenerationSession base = generator.newSession(request(e, MAX_ANSWER_TOKENS))) {
                 base.prefill();
                 long[] reference;
                 try (GenerationSession full = base.fork(null, null)) {

@@ -39,9 +39,10 @@ public final class Results {
             groups.computeIfAbsent(key(o.policy(), o.retention(), o.family()), k -> new ArrayList<>()).add(o);
         }
         List<Cell> cells = new ArrayList<>();
-        for (List<Evaluation.Outcome> g : groups.values()) {
+        for (Map.Entry<String, List<Evaluation.Outcome>> group : groups.entrySet()) {
+            List<Evaluation.Outcome> g = group.getValue();
             Evaluation.Outcome f = g.get(0);
-            String family = groups.entrySet().stream().filter(e -> e.getValue() == g).findFirst().orElseThrow().getKey().split("\u0000")[2];
+            String family = group.getKey().split("\u0000")[2];
             int n = g.size();
             double exact = g.stream().filter(Evaluation.Outcome::exact).count() / (double) n;
             double tok = g.stream().mapToInt(Evaluation.Outcome::correctTokens).sum() / (double) g.stream().mapToInt(Evaluation.Outcome::answerTokens).sum();
