@@ -46,33 +46,60 @@ class Batcher:
         self.fams = list(family_weights)
         self.w = [family_weights[f] for f in self.fams]
 
-    def image(self, g):
+    def image(self, g, window):
+        """(objects, origin): a g x g window of the grid at a random origin
+        (window curriculum) or at (0, 0)."""
         while True:
-            objs = task.sample_objects(self.rng, g)
+            if window and g < task.G:
+                origin = (self.rng.randrange(task.G - g + 1), self.rng.randrange(task.G - g + 1))
+            else:
+                origin = (0, 0)
+            objs = task.sample_objects(self.rng, g, origin)
             if g != task.G or task.objects_key(objs) not in self.excluded:
-                return objs
+                return objs, origin
 
-    def segment(self, objs, g):
+    def segment(self, objs, g, origin):
         for _ in range(20):
             fam = self.rng.choices(self.fams, self.w)[0]
-            qa = task.make_question(self.rng, objs, fam, g)
+            qa = task.make_question(self.rng, objs, fam, g, origin)
             if qa is not None:
                 return fam, qa
         fam = "count"
-        return fam, task.make_question(self.rng, objs, fam, g)
+        return fam, task.make_question(self.rng, objs, fam, g, origin)
 
     def grid_size(self, step, curriculum):
         sizes = [c for c in curriculum if c[0] <= step][-1][1]
         return self.rng.choices([g for g, _ in sizes], [w for _, w in sizes])[0]
 
-    def batch(self, B, K, g=task.G):
-        cells, segs, fams = [], [], []
+    @staticmethod
+    def hint_targets(fam, q, a, objs, g, origin):
+        """[(segment position, [prefix positions])]: where an answer token
+        that depends on the image is predicted, the prefix positions that hold
+        the information (uniform target; count also includes <bos> so the
+        share of attention on it encodes N = 1/(N+1))."""
+        cell = lambda r, c: task.IMAGE_START + (r - origin[0]) * g + (c - origin[1])
+        qn = len(q)
+        if fam == "what_at":
+            r, c = int(q[4]), int(q[6])
+            n_img = len(a) - 5
+            return [(qn + 4 + i, [cell(r, c)]) for i in range(n_img)]
+        if fam == "where":
+            o = [o for o in objs if task.COLOURS[o[3] - 1] == q[3] and task.SHAPES[o[2] - 1] == q[4]][0]
+            return [(qn + 2 + i, [cell(o[0], o[1])]) for i in range(2)]
+        if fam == "count":
+            return [(qn + 1, [0] + [cell(o[0], o[1]) for o in objs if task.COLOURS[o[3] - 1] == q[1]])]
+        return []
+
+    def batch(self, B, K, g=task.G, window=False):
+        cells, segs, fams, origins, hints = [], [], [], [], []
         for _ in range(B):
-            objs = self.image(g)
-            cells.append(task.objects_to_grid(objs, g))
+            objs, origin = self.image(g, window)
+            origins.append(origin)
+            cells.append(task.objects_to_grid(objs, g, origin))
             row = []
             for _ in range(K):
-                fam, (q, a) = self.segment(objs, g)
+                fam, (q, a) = self.segment(objs, g, origin)
+                hints.append(self.hint_targets(fam, q, a, objs, g, origin))
                 row.append((task.encode(q + [task.SEP] + a), len(q)))
                 fams.append(fam)
             segs.append(row)
@@ -88,7 +115,13 @@ class Batcher:
                 for j in range(qlen, len(t) - 1):
                     tgt[b, o + j] = t[j + 1]
                     fam_idx[b, o + j] = task.FAMILIES.index(fams[b * K + k])
-        return torch.tensor(cells, dtype=torch.long), ids, tgt, fam_idx, S
+        P = 1 + len(task.SYSTEM) + g * g
+        hint = torch.zeros(B, K, S, P)
+        for i, h in enumerate(hints):
+            for j, pos in h:
+                hint[i // K, i % K, j, pos] = 1.0 / len(pos)
+        return (torch.tensor(cells, dtype=torch.long), ids, tgt, fam_idx, S,
+                torch.tensor(origins, dtype=torch.long), hint)
 
 
 def packed_mask_and_pos(K, S):
@@ -169,6 +202,25 @@ def main():
     ap.add_argument("--conv_init", default="zero", choices=["normal", "zero"])
     ap.add_argument("--curriculum", default="0:4=1;1000:4=0.2,8=0.8;2000:4=0.05,8=0.15,16=0.8",
                     help="grid-size curriculum: 'from_step:g=weight,...;...' (one g per batch)")
+    ap.add_argument("--levels", default="",
+                    help="accuracy-gated curriculum, e.g. '4,6,8,12,16' (overrides --curriculum): train on the "
+                         "current grid size (60%%), smaller ones (25%%) and the next one (15%%); move up when the "
+                         "running exact match of every family on the current size reaches --gate")
+    ap.add_argument("--gate", type=float, default=0.85)
+    ap.add_argument("--what_at_glyph", type=int, default=0,
+                    help="1: what_at answers also name the glyph (the format of steps 0-2200 of the shipped run)")
+    ap.add_argument("--hint", type=float, default=0.0,
+                    help="weight of the attention hint (0 = off): query heads --hint_heads of --hint_layer is trained to "
+                         "attend to the cells that hold the answer while image-dependent tokens are predicted")
+    ap.add_argument("--hint_layer", type=int, default=2)
+    ap.add_argument("--hint_heads", default="0", help="query heads of --hint_layer that get the hint")
+    ap.add_argument("--hint_decay_start", type=float, default=0.3, help="fraction of --steps")
+    ap.add_argument("--hint_until", type=float, default=0.6, help="fraction of --steps; 0 weight from here on")
+    ap.add_argument("--window", type=int, default=1,
+                    help="1: curriculum grids g < 16 are g x g windows at random origins of the 16 x 16 "
+                         "position table (every row/col number is trained from the start); 0: top-left block")
+    ap.add_argument("--small_batch_mult", default="4=3,8=2",
+                    help="images per batch multiplier for curriculum grids (cheap prefixes)")
     ap.add_argument("--family_weights", default="what_at=1.5,where=1,count=1")
     ap.add_argument("--out", default=os.path.join(HERE, "model"))
     ap.add_argument("--log", default=os.path.join(HERE, "logs", "train.log"))
@@ -177,6 +229,8 @@ def main():
     args = ap.parse_args()
 
     torch.set_num_threads(args.threads)
+    task.WHAT_AT_ANSWER_GLYPH = bool(args.what_at_glyph)
+    torch.set_flush_denormal(True)
     set_seeds(args.seed)
     os.makedirs(args.out, exist_ok=True)
     os.makedirs(os.path.dirname(args.log), exist_ok=True)
@@ -192,6 +246,7 @@ def main():
         curriculum.append((int(st), [(int(kv.split("=")[0]), float(kv.split("=")[1]))
                                      for kv in sizes.split(",")]))
     gcount = {}
+    mult = {int(kv.split("=")[0]): float(kv.split("=")[1]) for kv in args.small_batch_mult.split(",") if kv}
     fw = {kv.split("=")[0]: float(kv.split("=")[1]) for kv in args.family_weights.split(",")}
     model = M.GridVQAModel({"num_hidden_layers": args.layers, "head_dim": args.head_dim,
                             "num_attention_heads": args.heads, "num_key_value_heads": args.kv_heads,
@@ -225,6 +280,9 @@ def main():
                              {"params": no_decay, "weight_decay": 0.0}],
                             lr=args.lr, betas=(0.9, 0.98), eps=1e-8)
     batcher = Batcher(args.seed, excluded, fw)
+    levels = [int(x) for x in args.levels.split(",") if x]
+    level = 0
+    run_em = {}
     start = 0
     elapsed0 = 0.0
     if args.resume and os.path.exists(args.ckpt):
@@ -232,6 +290,7 @@ def main():
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["opt"])
         batcher.rng.setstate(pickle.loads(ck["rng"]))
+        level, run_em = ck.get("level", 0), ck.get("run_em", {})
         torch.set_rng_state(ck["torch_rng"])
         start, elapsed0 = ck["step"], ck["elapsed"]
     nparams = sum(p.numel() for p in model.export_state().values())
@@ -246,7 +305,14 @@ def main():
         time.strftime("%Y-%m-%d %H:%M:%S"), start, json.dumps(vars(args)), nparams,
         torch.__version__, torch.get_num_threads()))
     t0 = time.time() - elapsed0
-    run_loss, run_n = 0.0, 0
+    run_loss, run_n, run_hint = 0.0, 0, 0.0
+
+    def hint_weight(step):
+        """args.hint until hint_decay_start*steps, then linear to 0 at hint_until*steps."""
+        a, b = args.hint_decay_start * args.steps, args.hint_until * args.steps
+        if args.hint <= 0 or step >= b:
+            return 0.0
+        return args.hint if step < a else args.hint * (b - step) / max(1.0, b - a)
     fam_loss = torch.zeros(len(task.FAMILIES))
     fam_cnt = torch.zeros(len(task.FAMILIES))
     model.train()
@@ -254,22 +320,64 @@ def main():
         lr = lr_at(step, args.steps, args.lr, args.warmup, args.final_lr_frac)
         for g in opt.param_groups:
             g["lr"] = lr
-        g = batcher.grid_size(step, curriculum)
+        if levels:
+            cur = levels[level]
+            lower, upper = levels[:level], levels[level + 1:level + 2]
+            opts = [(cur, 0.6)] + [(x, 0.25 / len(lower)) for x in lower] + [(x, 0.15) for x in upper]
+            if not upper:
+                opts = [(cur, 0.85)] + [(x, 0.15 / len(lower)) for x in lower]
+            g = batcher.rng.choices([o[0] for o in opts], [o[1] for o in opts])[0]
+        else:
+            g = batcher.grid_size(step, curriculum)
         gcount[g] = gcount.get(g, 0) + 1
-        cells, ids, tgt, fam_idx, S = batcher.batch(args.images, args.qpi, g)
+        nimg = args.images * int(mult.get(g, 1))
+        cells, ids, tgt, fam_idx, S, origins, hint = batcher.batch(nimg, args.qpi, g, bool(args.window))
         # == model.decoder(embed_prompt(cells, ids), pos, mask)[:, PREFIX_LEN:]
         # with (mask, pos) = packed_mask_and_pos(qpi, S); see check_packing.py
-        logits = model.forward_packed(cells, ids, args.qpi, S)
+        hint_w = hint_weight(step)
+        out = model.forward_packed(cells, ids, args.qpi, S, origins if args.window else None,
+                                   args.hint_layer if hint_w > 0 else None,
+                                   [int(h) for h in args.hint_heads.split(",")])
+        logits, probs = out if hint_w > 0 else (out, None)
         tok_loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), tgt.reshape(-1),
                                    ignore_index=-100, reduction="none")
         valid = tgt.reshape(-1) != -100
         loss = tok_loss[valid].mean()
+        if probs is not None:
+            # attention hint: cross-entropy of head 0's attention against the
+            # cells that hold the answer, at the positions that predict
+            # image-dependent answer tokens
+            hm = hint.sum(-1) > 0                                       # [B, K, S]
+            per = -(hint[:, None] * torch.log(probs + 1e-9)).sum(-1)      # [B, heads, K, S]
+            hl = (per * hm[:, None]).sum() / (hm.sum() * per.shape[1])
+            run_hint += hl.item()
+            loss = loss + hint_w * hl
         opt.zero_grad(set_to_none=True)
         loss.backward()
         gn = torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         run_loss += loss.item()
         run_n += 1
+        with torch.no_grad():
+            # teacher-forced "all answer tokens right" per segment == greedy exact match
+            wrong = (logits.argmax(-1) != tgt) & (tgt != -100)          # [B, K*S]
+            seg_wrong = wrong.view(wrong.shape[0], args.qpi, S).any(-1)  # [B, K]
+            seg_fam = fam_idx.view(fam_idx.shape[0], args.qpi, S).max(-1).values
+            for i in range(len(task.FAMILIES)):
+                sel = seg_fam == i
+                if sel.any():
+                    em = 1.0 - seg_wrong[sel].float().mean().item()
+                    key = (g, i)
+                    run_em[key] = em if key not in run_em else 0.95 * run_em[key] + 0.05 * em
+        if levels and level + 1 < len(levels):
+            cur = levels[level]
+            ems = [run_em.get((cur, task.FAMILIES.index(f)), 0.0) for f in fw]
+            if min(ems) >= args.gate:
+                level += 1
+                run_em = {k: v for k, v in run_em.items() if k[0] != levels[level]}
+                log("# step %d: level up to %dx%d grids (running exact match on %dx%d: %s)" % (
+                    step + 1, levels[level], levels[level], cur, cur,
+                    " ".join("%s=%.3f" % (f, e) for f, e in zip(fw, ems))))
         fi = fam_idx.reshape(-1)[valid]
         fam_loss.index_add_(0, fi, tok_loss[valid].detach())
         fam_cnt.index_add_(0, fi, torch.ones_like(fi, dtype=torch.float))
@@ -277,14 +385,17 @@ def main():
         if s1 % 10 == 0 or s1 == args.steps:
             fl = " ".join("%s=%.4f" % (f, (fam_loss[i] / max(1, fam_cnt[i])).item())
                           for i, f in enumerate(task.FAMILIES) if f in fw)
-            log("step %5d loss %.4f lr %.2e gnorm %.2f | %s | g %s | %.0fs" % (
-                s1, run_loss / run_n, lr, gn.item(), fl,
+            emtxt = " ".join("%d:%s" % (gg, "/".join("%.2f" % run_em.get((gg, task.FAMILIES.index(f)), 0)
+                                                       for f in fw)) for gg in sorted({k[0] for k in run_em}))
+            log("step %5d loss %.4f hint %.3f(w%.2f) lr %.2e gnorm %.2f | %s | em %s | g %s | %.0fs" % (
+                s1, run_loss / run_n, run_hint / run_n, hint_w, lr, gn.item(), fl, emtxt,
                 ",".join("%d:%d" % kv for kv in sorted(gcount.items())), time.time() - t0))
-            run_loss, run_n = 0.0, 0
+            run_loss, run_n, run_hint = 0.0, 0, 0.0
             gcount.clear()
             fam_loss.zero_()
             fam_cnt.zero_()
-        if (s1 % args.eval_every == 0 and s1 >= args.eval_start) or s1 == args.steps:
+        at_top = bool(levels) and level == len(levels) - 1
+        if (s1 % args.eval_every == 0 and (s1 >= args.eval_start or at_top)) or s1 == args.steps:
             em, _ = evaluate_rows(model, dev)
             log("dev  %5d exact_match %s | %.0fs" % (
                 s1, " ".join("%s=%.3f" % (k, v) for k, v in em.items()), time.time() - t0))
@@ -293,6 +404,7 @@ def main():
             torch.save({"model": model.state_dict(), "opt": opt.state_dict(),
                         "rng": pickle.dumps(batcher.rng.getstate()),
                         "torch_rng": torch.get_rng_state(), "step": s1,
+                        "level": level, "run_em": run_em,
                         "elapsed": time.time() - t0}, args.ckpt)
             save_model(model, args.out, s1)
         if stop:

@@ -55,11 +55,24 @@ class VisionTower(nn.Module):
             return (self.pos_row[:g, None, :] + self.pos_col[None, :g, :]).reshape(g * g, self.dv)
         return self.pos_embed.view(task.G, task.G, self.dv)[:g, :g].reshape(g * g, self.dv)
 
-    def forward(self, cells):                      # cells: int64 [B, 256, 3]
+    def window_pos_embed(self, origins, g):
+        """[B, g*g, Dv] position codes of g x g windows with top-left cells
+        `origins` (int64 [B, 2]) of the 16 x 16 table (training curriculum)."""
+        ar = torch.arange(g)
+        rows = origins[:, 0:1] + ar[None]                    # [B, g]
+        cols = origins[:, 1:2] + ar[None]
+        if self.factorized_pos:
+            pe = self.pos_row[rows][:, :, None, :] + self.pos_col[cols][:, None, :, :]
+        else:
+            pe = self.pos_embed.view(task.G, task.G, self.dv)[rows[:, :, None], cols[:, None, :]]
+        return pe.reshape(origins.shape[0], g * g, self.dv)
+
+    def forward(self, cells, origins=None):        # cells: int64 [B, 256, 3]
         N = cells.shape[1]
         g = int(round(math.sqrt(N)))
+        pe = self.get_pos_embed(g)[None] if origins is None else self.window_pos_embed(origins, g)
         e = (self.shape_embed(cells[..., 0]) + self.color_embed(cells[..., 1])
-             + self.glyph_embed(cells[..., 2]) + self.get_pos_embed(g)[None])
+             + self.glyph_embed(cells[..., 2]) + pe)
         B = e.shape[0]
         x = e.transpose(1, 2).reshape(B, self.dv, g, g)
         h = x + self.conv(x)
@@ -136,7 +149,7 @@ class Attention(nn.Module):
         o = torch.matmul(p, vv).transpose(1, 2).reshape(B, T, self.nh * self.hd)
         return self.o_proj(o), present
 
-    def forward_packed(self, x, cos, sin, P, K, S, seg_mask):
+    def forward_packed(self, x, cos, sin, P, K, S, seg_mask, want_probs=False):
         """Training-only fast path, same math as forward() with the packed
         mask of train.py: tokens [0,P) = causal prefix; then K segments of S
         tokens, each attending to the whole prefix + causally to itself.
@@ -170,6 +183,11 @@ class Attention(nn.Module):
         os_ = os_ + torch.matmul(p2, vs)
         o = torch.cat([op, os_.reshape(B, nkv, rep, K * S, hd)], dim=3)   # [B,nkv,rep,T,hd]
         o = o.reshape(B, nh, T, hd).transpose(1, 2).reshape(B, T, nh * hd)
+        if want_probs:
+            # attention of the segment tokens over the prefix for the query heads
+            # in want_probs (True = head 0): [B, n, K, S, P]
+            heads = [0] if want_probs is True else list(want_probs)
+            return self.o_proj(o), torch.stack([p1[:, h // rep, h % rep] for h in heads], 1)
         return self.o_proj(o)
 
 
@@ -199,9 +217,14 @@ class DecoderLayer(nn.Module):
         x = x + self.mlp(self.post_attention_layernorm(x))
         return x, present
 
-    def forward_packed(self, x, cos, sin, P, K, S, seg_mask):
-        x = x + self.self_attn.forward_packed(self.input_layernorm(x), cos, sin, P, K, S, seg_mask)
-        return x + self.mlp(self.post_attention_layernorm(x))
+    def forward_packed(self, x, cos, sin, P, K, S, seg_mask, want_probs=False):
+        a = self.self_attn.forward_packed(self.input_layernorm(x), cos, sin, P, K, S, seg_mask, want_probs)
+        probs = None
+        if want_probs:
+            a, probs = a
+        x = x + a
+        x = x + self.mlp(self.post_attention_layernorm(x))
+        return (x, probs) if want_probs else x
 
 
 class LlamaModel(nn.Module):
@@ -223,16 +246,16 @@ class GridVQAModel(nn.Module):
         self.lm_head = nn.Linear(cfg["hidden_size"], cfg["vocab_size"], bias=False)
 
     # ---------------------------------------------------------------- parts
-    def image_features(self, cells):
-        return self.multi_modal_projector(self.vision_tower(cells))       # [B,256,H]
+    def image_features(self, cells, origins=None):
+        return self.multi_modal_projector(self.vision_tower(cells, origins))   # [B,256,H]
 
-    def embed_prompt(self, cells, question_ids):
+    def embed_prompt(self, cells, question_ids, origins=None):
         """cells [B,256,3]; question_ids [B, n] (question tokens + answer:
         + optional answer tokens).  Returns inputs_embeds [B, 5+256+n, H]."""
         B = cells.shape[0]
         pre = torch.tensor([task.BOS_ID] + task.SYSTEM_IDS, dtype=torch.long)
         pre = self.model.embed_tokens(pre)[None].expand(B, -1, -1)
-        vis = self.image_features(cells)
+        vis = self.image_features(cells, origins)
         return torch.cat([pre, vis, self.model.embed_tokens(question_ids)], dim=1)
 
     def decoder(self, x, pos_ids, mask, past=None):
@@ -243,17 +266,26 @@ class GridVQAModel(nn.Module):
             presents.append(pr)
         return self.lm_head(self.model.norm(x)), presents
 
-    def forward_packed(self, cells, seg_ids, K, S):
+    def forward_packed(self, cells, seg_ids, K, S, origins=None, hint_layer=None, hint_heads=(0,)):
         """Training fast path: seg_ids [B, K*S] = K padded QA segments sharing
-        one image prefix.  Returns logits for the segment tokens [B, K*S, V]."""
-        x = self.embed_prompt(cells, seg_ids)
+        one image prefix.  Returns logits for the segment tokens [B, K*S, V].
+        origins: optional int64 [B, 2] window origins (curriculum, g < 16).
+        hint_layer: also return the attention over the prefix of the query
+        heads hint_heads in that layer ([B, n, K, S, P]; training-time
+        attention hint)."""
+        x = self.embed_prompt(cells, seg_ids, origins)
         P = 1 + len(task.SYSTEM) + cells.shape[1]         # = task.PREFIX_LEN for g = 16
         pos = torch.cat([torch.arange(P), (P + torch.arange(S)).repeat(K)])
         cos, sin = rope_cos_sin(pos, self.cfg["head_dim"], self.cfg["rope_theta"], x.dtype)
         seg_mask = causal_mask(S, x.dtype)
-        for layer in self.model.layers:
-            x = layer.forward_packed(x, cos, sin, P, K, S, seg_mask)
-        return self.lm_head(self.model.norm(x[:, P:]))
+        probs = None
+        for i, layer in enumerate(self.model.layers):
+            if i == hint_layer:
+                x, probs = layer.forward_packed(x, cos, sin, P, K, S, seg_mask, hint_heads)
+            else:
+                x = layer.forward_packed(x, cos, sin, P, K, S, seg_mask)
+        logits = self.lm_head(self.model.norm(x[:, P:]))
+        return logits if hint_layer is None else (logits, probs)
 
     def forward(self, cells, question_ids):
         """Plain causal forward over the full sequence; returns logits [B,T,V]."""
