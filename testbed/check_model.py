@@ -144,9 +144,10 @@ def main():
         for n, p in mt.named_parameters():
             p.normal_(0, 0.05)
     bt = train.Batcher(5, set(), {"what_at": 1, "where": 1, "count": 1, "read_row": 1})
-    cells, ids, tgt, fam, S = bt.batch(2, 3)
+    cells, ids, tgt, fam, S, _, _ = bt.batch(2, 3)
     with torch.no_grad():
         lp = mt.forward_packed(cells, ids, 3, S)
+        lph, probs = mt.forward_packed(cells, ids, 3, S, hint_layer=2, hint_heads=[0, 2])
         mask, pos = train.packed_mask_and_pos(3, S)
         lm = mt.decoder(mt.embed_prompt(cells, ids), pos, mask)[0][:, task.PREFIX_LEN:]
         d = 0.0
@@ -157,6 +158,20 @@ def main():
     d2 = (lm - lp).abs().max().item()
     print("2. packed forward vs separate sequences maxdiff %.2e (vs masked full %.2e)" % (d, d2))
     ok &= d < 1e-4 and d2 < 1e-4
+    # the attention-hint path returns the same logits, and per-query attention shares over the prefix in [0, 1]
+    sums = probs.sum(-1)
+    hint_ok = torch.equal(lph, lp) and probs.shape == (2, 2, 3, S, task.PREFIX_LEN) and bool(
+        ((sums > 0) & (sums <= 1 + 1e-5)).all())
+    print("2b. hint path: same logits, prefix attention shares in (0, 1]:", hint_ok)
+    ok &= hint_ok
+    # window curriculum: a g x g window at origin (r0, c0) uses the 16 x 16 table's codes of its cells
+    origins = torch.tensor([[0, 0], [5, 9], [12, 12]])
+    wp = mt.vision_tower.window_pos_embed(origins, 4)
+    full = mt.vision_tower.get_pos_embed().view(task.G, task.G, -1)
+    win_ok = all(torch.allclose(wp[i].view(4, 4, -1), full[r:r + 4, c:c + 4], atol=1e-6)
+                 for i, (r, c) in enumerate(origins.tolist()))
+    print("2c. window position codes == the 16x16 table's:", win_ok)
+    ok &= win_ok
 
     # 3. cached greedy == uncached greedy on a few eval rows of each family
     same = True
