@@ -158,7 +158,7 @@ def main():
     d2 = (lm - lp).abs().max().item()
     print("2. packed forward vs separate sequences maxdiff %.2e (vs masked full %.2e)" % (d, d2))
     ok &= d < 1e-4 and d2 < 1e-4
-    # the attention-hint path returns the same logits, and per-query attention shares over the prefix in [0, 1]
+    # the attention-hint path returns the same logits, and per-query attention shares over the prefix in (0, 1]
     sums = probs.sum(-1)
     hint_ok = torch.equal(lph, lp) and probs.shape == (2, 2, 3, S, task.PREFIX_LEN) and bool(
         ((sums > 0) & (sums <= 1 + 1e-5)).all())

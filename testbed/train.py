@@ -210,8 +210,8 @@ def main():
     ap.add_argument("--what_at_glyph", type=int, default=0,
                     help="1: what_at answers also name the glyph (the format of steps 0-2200 of the shipped run)")
     ap.add_argument("--hint", type=float, default=0.0,
-                    help="weight of the attention hint (0 = off): query heads --hint_heads of --hint_layer is trained to "
-                         "attend to the cells that hold the answer while image-dependent tokens are predicted")
+                    help="weight of the attention hint (0 = off): the query heads --hint_heads of --hint_layer are "
+                         "trained to attend to the cells that hold the answer while image-dependent tokens are predicted")
     ap.add_argument("--hint_layer", type=int, default=2)
     ap.add_argument("--hint_heads", default="0", help="query heads of --hint_layer that get the hint")
     ap.add_argument("--hint_decay_start", type=float, default=0.3, help="fraction of --steps")
@@ -220,7 +220,7 @@ def main():
                     help="1: curriculum grids g < 16 are g x g windows at random origins of the 16 x 16 "
                          "position table (every row/col number is trained from the start); 0: top-left block")
     ap.add_argument("--small_batch_mult", default="4=3,8=2",
-                    help="images per batch multiplier for curriculum grids (cheap prefixes)")
+                    help="whole-number multiplier of --images per grid size g (small grids have cheap prefixes)")
     ap.add_argument("--family_weights", default="what_at=1.5,where=1,count=1")
     ap.add_argument("--out", default=os.path.join(HERE, "model"))
     ap.add_argument("--log", default=os.path.join(HERE, "logs", "train.log"))
@@ -246,7 +246,12 @@ def main():
         curriculum.append((int(st), [(int(kv.split("=")[0]), float(kv.split("=")[1]))
                                      for kv in sizes.split(",")]))
     gcount = {}
-    mult = {int(kv.split("=")[0]): float(kv.split("=")[1]) for kv in args.small_batch_mult.split(",") if kv}
+    mult = {}
+    for kv in filter(None, args.small_batch_mult.split(",")):
+        gs, m = kv.split("=")
+        if not m.isdigit():
+            ap.error("--small_batch_mult %s: the multiplier must be a whole number" % kv)
+        mult[int(gs)] = int(m)
     fw = {kv.split("=")[0]: float(kv.split("=")[1]) for kv in args.family_weights.split(",")}
     model = M.GridVQAModel({"num_hidden_layers": args.layers, "head_dim": args.head_dim,
                             "num_attention_heads": args.heads, "num_key_value_heads": args.kv_heads,
@@ -330,7 +335,7 @@ def main():
         else:
             g = batcher.grid_size(step, curriculum)
         gcount[g] = gcount.get(g, 0) + 1
-        nimg = args.images * int(mult.get(g, 1))
+        nimg = args.images * mult.get(g, 1)
         cells, ids, tgt, fam_idx, S, origins, hint = batcher.batch(nimg, args.qpi, g, bool(args.window))
         # == model.decoder(embed_prompt(cells, ids), pos, mask)[:, PREFIX_LEN:]
         # with (mask, pos) = packed_mask_and_pos(qpi, S); see check_packing.py
@@ -344,9 +349,9 @@ def main():
         valid = tgt.reshape(-1) != -100
         loss = tok_loss[valid].mean()
         if probs is not None:
-            # attention hint: cross-entropy of head 0's attention against the
-            # cells that hold the answer, at the positions that predict
-            # image-dependent answer tokens
+            # attention hint: cross-entropy of the hinted heads' attention
+            # against the cells that hold the answer, at the positions that
+            # predict image-dependent answer tokens
             hm = hint.sum(-1) > 0                                       # [B, K, S]
             per = -(hint[:, None] * torch.log(probs + 1e-9)).sum(-1)      # [B, heads, K, S]
             hl = (per * hm[:, None]).sum() / (hm.sum() * per.shape[1])

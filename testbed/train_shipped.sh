@@ -13,7 +13,9 @@ cd "$(dirname "$0")"
 PY=/usr/bin/python3
 LOG=${LOG:-logs/train.log}
 CKPT=${CKPT:-logs/ckpt.pt}
-COMMON=(--steps 6000 --levels 4,6,8,12,16 --small_batch_mult 4=2,6=1.5 --hint 1 --eval_every 250 --eval_start 99999
+# (the shipped run passed --small_batch_mult 4=2,6=1.5; train.py then truncated 1.5 to 1, so 6x6 batches had 8 images
+#  as with 4=2 alone; train.py now accepts whole numbers only)
+COMMON=(--steps 6000 --levels 4,6,8,12,16 --small_batch_mult 4=2 --hint 1 --eval_every 250 --eval_start 99999
         --log "$LOG" --ckpt "$CKPT")
 rm -f "$CKPT"
 $PY train.py "${COMMON[@]}" --gate 0.85 --what_at_glyph 1 --stop_after 2000

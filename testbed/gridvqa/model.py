@@ -149,7 +149,7 @@ class Attention(nn.Module):
         o = torch.matmul(p, vv).transpose(1, 2).reshape(B, T, self.nh * self.hd)
         return self.o_proj(o), present
 
-    def forward_packed(self, x, cos, sin, P, K, S, seg_mask, want_probs=False):
+    def forward_packed(self, x, cos, sin, P, K, S, seg_mask, prob_heads=None):
         """Training-only fast path, same math as forward() with the packed
         mask of train.py: tokens [0,P) = causal prefix; then K segments of S
         tokens, each attending to the whole prefix + causally to itself.
@@ -183,11 +183,10 @@ class Attention(nn.Module):
         os_ = os_ + torch.matmul(p2, vs)
         o = torch.cat([op, os_.reshape(B, nkv, rep, K * S, hd)], dim=3)   # [B,nkv,rep,T,hd]
         o = o.reshape(B, nh, T, hd).transpose(1, 2).reshape(B, T, nh * hd)
-        if want_probs:
-            # attention of the segment tokens over the prefix for the query heads
-            # in want_probs (True = head 0): [B, n, K, S, P]
-            heads = [0] if want_probs is True else list(want_probs)
-            return self.o_proj(o), torch.stack([p1[:, h // rep, h % rep] for h in heads], 1)
+        if prob_heads is not None:
+            # attention of the segment tokens over the prefix for the query
+            # heads prob_heads: [B, len(prob_heads), K, S, P]
+            return self.o_proj(o), torch.stack([p1[:, h // rep, h % rep] for h in prob_heads], 1)
         return self.o_proj(o)
 
 
@@ -217,14 +216,15 @@ class DecoderLayer(nn.Module):
         x = x + self.mlp(self.post_attention_layernorm(x))
         return x, present
 
-    def forward_packed(self, x, cos, sin, P, K, S, seg_mask, want_probs=False):
-        a = self.self_attn.forward_packed(self.input_layernorm(x), cos, sin, P, K, S, seg_mask, want_probs)
+    def forward_packed(self, x, cos, sin, P, K, S, seg_mask, prob_heads=None):
+        """Returns x, or (x, attention probabilities) when prob_heads is given."""
+        a = self.self_attn.forward_packed(self.input_layernorm(x), cos, sin, P, K, S, seg_mask, prob_heads)
         probs = None
-        if want_probs:
+        if prob_heads is not None:
             a, probs = a
         x = x + a
         x = x + self.mlp(self.post_attention_layernorm(x))
-        return (x, probs) if want_probs else x
+        return x if prob_heads is None else (x, probs)
 
 
 class LlamaModel(nn.Module):
@@ -281,7 +281,7 @@ class GridVQAModel(nn.Module):
         probs = None
         for i, layer in enumerate(self.model.layers):
             if i == hint_layer:
-                x, probs = layer.forward_packed(x, cos, sin, P, K, S, seg_mask, hint_heads)
+                x, probs = layer.forward_packed(x, cos, sin, P, K, S, seg_mask, list(hint_heads))
             else:
                 x = layer.forward_packed(x, cos, sin, P, K, S, seg_mask)
         logits = self.lm_head(self.model.norm(x[:, P:]))
