@@ -17,6 +17,19 @@ public sealed interface Budget permits Budget.Ratio, Budget.Count {
     /** The number of tokens kept out of {@code compressible ≥ 0} candidates; in {@code [0, compressible]} for ratios. */
     int resolve(int compressible);
 
+    /**
+     * The budget {@code B} of every row of {@code layout}: {@link #resolve} of that row's candidate count at prefill
+     * ({@link Candidates#atPrefill}). This is the one place where a budget becomes token counts; the runtime, the
+     * policy context and the conformance suite all call it.
+     *
+     * @return a new array, one entry per row, each ≥ 0
+     */
+    default int[] tokensPerRow(TokenLayout layout, Scope scope, Protection protection) {
+        int[] b = new int[layout.batchSize()];
+        for (int r = 0; r < b.length; r++) b[r] = resolve(Candidates.atPrefill(layout.row(r), scope, protection));
+        return b;
+    }
+
     /** A fraction of the candidates, rounded half up: {@code round(fraction × n)}. */
     static Budget ratio(double fraction) {
         return new Ratio(fraction);

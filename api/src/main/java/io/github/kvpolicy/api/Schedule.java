@@ -32,6 +32,17 @@ public record Schedule(boolean afterPrefill, int everySteps, boolean whenOverBud
         return new Schedule(true, 0, true, slack);
     }
 
+    /**
+     * Whether the policy is due after decoding step {@code step ≥ 1}: every {@link #everySteps} steps, or when
+     * {@link #whenOverBudget} and {@code overBudget} (some (row, layer, KV head) holds more than {@code B + slack}
+     * candidates). The single statement of this rule: the runtime and the conformance suite both call it.
+     */
+    public boolean dueAfterDecodeStep(int step, boolean overBudget) {
+        if (step < 1) return false;
+        if (everySteps > 0 && step % everySteps == 0) return true;
+        return whenOverBudget && overBudget;
+    }
+
     /** True if the policy acts during decoding. */
     public boolean actsDuringDecoding() {
         return everySteps > 0 || whenOverBudget;

@@ -37,13 +37,13 @@ public final class SimplePolicyContext implements PolicyContext {
         int rows = layout.batchSize();
         if (cache.batchSize() != rows) throw new IllegalArgumentException("cache has " + cache.batchSize() + " rows, layout " + rows);
         this.sequenceLengths = new int[rows];
-        this.budgetTokens = new int[rows];
+        this.budgetTokens = b.budgetTokens != null ? b.budgetTokens.clone() : budget.tokensPerRow(layout, scope, protection);
+        if (budgetTokens.length != rows) throw new IllegalArgumentException("budgetTokens has " + budgetTokens.length + " entries, layout " + rows + " rows");
         this.candidates = new int[rows][shape.layers()][shape.kvHeads()][];
         this.mandatory = new int[rows][shape.layers()][shape.kvHeads()][];
         for (int r = 0; r < rows; r++) {
             RowLayout row = layout.row(r);
             sequenceLengths[r] = b.sequenceLengths == null ? row.promptLength() : b.sequenceLengths[r];
-            budgetTokens[r] = budget.resolve(Candidates.atPrefill(row, scope, protection));
             for (int l = 0; l < shape.layers(); l++) {
                 for (int h = 0; h < shape.kvHeads(); h++) {
                     int[][] split = Candidates.split(row, cache.positions(r, l, h), scope, protection);
@@ -86,6 +86,7 @@ public final class SimplePolicyContext implements PolicyContext {
         private Scope scope = Scope.VISUAL;
         private Protection protection = Protection.none();
         private int[] sequenceLengths;
+        private int[] budgetTokens;
 
         private Builder() {}
 
@@ -102,6 +103,12 @@ public final class SimplePolicyContext implements PolicyContext {
         public Builder protection(Protection v) { protection = v; return this; }
         /** Next position per row; defaults to the prompt lengths. */
         public Builder sequenceLengths(int... v) { sequenceLengths = v.clone(); return this; }
+
+        /**
+         * The budget already resolved per row (by {@link Budget#tokensPerRow}, once per request); defaults to
+         * resolving {@link #budget} here.
+         */
+        public Builder budgetTokens(int... v) { budgetTokens = v.clone(); return this; }
 
         public SimplePolicyContext build() {
             return new SimplePolicyContext(this);

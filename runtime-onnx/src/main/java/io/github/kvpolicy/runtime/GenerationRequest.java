@@ -24,6 +24,8 @@ public final class GenerationRequest {
     private final long policySeed;
     private final QueryWindow extraQueryWindow;
     private final boolean recordLogits;
+    private final boolean recordPlans;
+    private final io.github.kvpolicy.runtime.policy.PolicyDeclaration declaration;
 
     private GenerationRequest(Builder b) {
         if (b.rows.isEmpty()) throw new IllegalArgumentException("a request needs at least one prompt row");
@@ -41,6 +43,8 @@ public final class GenerationRequest {
         this.policySeed = b.policySeed;
         this.extraQueryWindow = Objects.requireNonNull(b.extraQueryWindow, "extraQueryWindow");
         this.recordLogits = b.recordLogits;
+        this.recordPlans = b.recordPlans;
+        this.declaration = b.declaration;
     }
 
     public static Builder builder() {
@@ -85,14 +89,25 @@ public final class GenerationRequest {
     /** Whether the result keeps the logits of every generated token (memory: tokens × vocabulary floats per row). */
     public boolean recordLogits() { return recordLogits; }
 
+    /** Whether every action's plan is kept in the result (otherwise only the first action's). */
+    public boolean recordPlans() { return recordPlans; }
+
+    /** What the policy's provider declared ({@link io.github.kvpolicy.runtime.policy.PolicyDeclaration#undeclared()} if not given). */
+    public io.github.kvpolicy.runtime.policy.PolicyDeclaration declaration() { return declaration; }
+
     /**
      * This request with another policy and budget (null for neither), everything else equal; used to fork a prefilled
      * session for several policies.
      */
     public GenerationRequest withPolicy(CompressionPolicy p, Budget b) {
+        return withPolicy(p, b, io.github.kvpolicy.runtime.policy.PolicyDeclaration.undeclared());
+    }
+
+    /** As {@link #withPolicy(CompressionPolicy, Budget)}, with the policy's declaration. */
+    public GenerationRequest withPolicy(CompressionPolicy p, Budget b, io.github.kvpolicy.runtime.policy.PolicyDeclaration d) {
         Builder copy = builder().rows(rows).maxNewTokens(maxNewTokens).stopTokens(stopTokens).sampling(sampling)
-                .policySeed(policySeed).extraQueryWindow(extraQueryWindow).recordLogits(recordLogits);
-        return copy.policy(p, b).build();
+                .policySeed(policySeed).extraQueryWindow(extraQueryWindow).recordLogits(recordLogits).recordPlans(recordPlans);
+        return copy.policy(p, b, d).build();
     }
 
     public static final class Builder {
@@ -105,6 +120,8 @@ public final class GenerationRequest {
         private long policySeed;
         private QueryWindow extraQueryWindow = QueryWindow.none();
         private boolean recordLogits;
+        private boolean recordPlans;
+        private io.github.kvpolicy.runtime.policy.PolicyDeclaration declaration = io.github.kvpolicy.runtime.policy.PolicyDeclaration.undeclared();
 
         private Builder() {}
 
@@ -122,6 +139,18 @@ public final class GenerationRequest {
 
         /** The policy and its budget; both or neither. */
         public Builder policy(CompressionPolicy p, Budget b) { policy = p; budget = b; return this; }
+
+        /**
+         * The policy, its budget and what its provider declared (enforced by the engine: see
+         * {@link io.github.kvpolicy.runtime.policy.PolicyDeclaration}). {@link #policy(CompressionPolicy, Budget)} is
+         * the same with {@link io.github.kvpolicy.runtime.policy.PolicyDeclaration#undeclared()}.
+         */
+        public Builder policy(CompressionPolicy p, Budget b, io.github.kvpolicy.runtime.policy.PolicyDeclaration d) {
+            policy = p; budget = b; declaration = Objects.requireNonNull(d, "declaration"); return this;
+        }
+
+        /** Keep every decoding-time action's plan in the result (default: only the first action's; see {@link PolicyAction#plan()}). */
+        public Builder recordPlans(boolean on) { recordPlans = on; return this; }
 
         public Builder policySeed(long seed) { policySeed = seed; return this; }
 

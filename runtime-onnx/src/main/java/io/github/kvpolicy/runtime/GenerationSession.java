@@ -23,6 +23,10 @@ import io.github.kvpolicy.runtime.decode.ModelSessions;
 import io.github.kvpolicy.runtime.decode.PastTensors;
 import io.github.kvpolicy.runtime.probe.CpuAttentionProbe;
 import io.github.kvpolicy.runtime.probe.QueryStore;
+import io.github.kvpolicy.runtime.policy.PolicyCallRunner;
+import io.github.kvpolicy.runtime.policy.PolicyDeclaration;
+import io.github.kvpolicy.runtime.policy.PolicyDriver;
+import io.github.kvpolicy.runtime.policy.ReadOnlyCacheView;
 
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -56,13 +60,16 @@ public final class GenerationSession implements AutoCloseable {
     private final int[] promptLength;
     private final int[][] window;           // per row, prompt query positions to keep
     private final CompressionPolicy policy; // may be null
+    private final PolicyDriver driver;      // null without a policy
+    private final PolicyCallRunner runner;
+    private final Generator owner;          // released at close()
     private final boolean decodeQueries;
     private final KvCache cache;
     private final QueryStore queries;
     private final CpuAttentionProbe probe;
     private final PastTensors past;
 
-    private final List<List<Long>> generated = new ArrayList<>();
+    private final List<LongList> generated = new ArrayList<>();
     private final List<List<float[]>> logits = new ArrayList<>();
     private final FinishReason[] finish;
     private final long[] pending;       // per row, the sampled token not yet fed (valid while active)
@@ -73,15 +80,12 @@ public final class GenerationSession implements AutoCloseable {
     private boolean closed;
 
     private double prefillMs, policyMs, compactionMs;
-    private final List<Double> decodeMs = new ArrayList<>();
-    private final List<PolicyAction> actions = new ArrayList<>();
+    private double[] decodeMs = new double[16];
+    private int decodeCount;
+    private final ActionLog actions;
 
-    // decoding-time over-budget trigger
-    private final int[] budgetTokens;
-    private final int[] candidateBound; // per row, an upper bound of the largest candidate count over (layer, head)
-    private int boundStep;
-
-    GenerationSession(ModelSessions model, GeneratorConfig config, GenerationRequest request) {
+    GenerationSession(ModelSessions model, GeneratorConfig config, GenerationRequest request, PolicyCallRunner runner, Generator owner) {
+        this.owner = owner;
         this.model = model;
         this.config = config;
         this.request = request;
@@ -91,6 +95,7 @@ public final class GenerationSession implements AutoCloseable {
         this.hidden = model.hiddenSize();
         this.vocab = model.vocabSize();
         this.policy = request.policy();
+        this.runner = runner;
         this.promptLength = new int[batch];
         this.window = new int[batch][];
         QueryWindow w = request.queryWindow();
@@ -112,24 +117,17 @@ public final class GenerationSession implements AutoCloseable {
                 }
             }
         }
-        Schedule sch = policy == null ? null : policy.schedule();
-        this.decodeQueries = sch != null && sch.actsDuringDecoding();
+        this.driver = policy == null ? null : new PolicyDriver(policy, request.declaration(), runner, request.budget(), layout, request.policySeed());
+        this.decodeQueries = driver != null && driver.schedule().actsDuringDecoding();
+        this.actions = new ActionLog();
         this.finish = new FinishReason[batch];
         this.pending = new long[batch];
         this.fedGenerated = new int[batch];
         this.rngs = new SplittableRandom[batch];
         for (int r = 0; r < batch; r++) {
-            generated.add(new ArrayList<>());
+            generated.add(new LongList());
             logits.add(new ArrayList<>());
             rngs[r] = new SplittableRandom(request.sampling().seed() * 0x9E3779B97F4A7C15L + r);
-        }
-        this.budgetTokens = new int[batch];
-        this.candidateBound = new int[batch];
-        Arrays.fill(candidateBound, Integer.MAX_VALUE / 4); // unknown until counted
-        if (policy != null) {
-            for (int r = 0; r < batch; r++) {
-                budgetTokens[r] = request.budget().resolve(Candidates.atPrefill(layout.row(r), policy.scope(), policy.protection()));
-            }
         }
         this.cache = new KvCache(shape, batch, 1);
         this.queries = new QueryStore(shape, batch);
@@ -150,14 +148,16 @@ public final class GenerationSession implements AutoCloseable {
         this.promptLength = base.promptLength.clone();
         this.window = base.window.clone();
         this.policy = forked.policy();
-        Schedule sch = policy == null ? null : policy.schedule();
-        this.decodeQueries = sch != null && sch.actsDuringDecoding();
+        this.runner = base.runner;
+        this.owner = base.owner;
+        this.driver = policy == null ? null : new PolicyDriver(policy, forked.declaration(), runner, forked.budget(), layout, forked.policySeed());
+        this.decodeQueries = driver != null && driver.schedule().actsDuringDecoding();
         this.finish = base.finish.clone();
         this.pending = base.pending.clone();
         this.fedGenerated = base.fedGenerated.clone();
         this.rngs = new SplittableRandom[batch];
         for (int r = 0; r < batch; r++) {
-            generated.add(new ArrayList<>(base.generated.get(r)));
+            generated.add(new LongList(base.generated.get(r)));
             logits.add(new ArrayList<>(base.logits.get(r)));
             // a fork re-seeds its samplers from (seed, row, step), so every fork of one base continues alike
             rngs[r] = new SplittableRandom((forked.sampling().seed() * 0x9E3779B97F4A7C15L + r) ^ (0xBF58476D1CE4E5B9L * (base.steps + 1)));
@@ -167,17 +167,9 @@ public final class GenerationSession implements AutoCloseable {
         this.prefillMs = base.prefillMs;
         this.policyMs = base.policyMs;
         this.compactionMs = base.compactionMs;
-        this.decodeMs.addAll(base.decodeMs);
-        this.actions.addAll(base.actions);
-        this.budgetTokens = new int[batch];
-        this.candidateBound = new int[batch];
-        Arrays.fill(candidateBound, Integer.MAX_VALUE / 4);
-        if (policy != null) {
-            for (int r = 0; r < batch; r++) {
-                budgetTokens[r] = forked.budget().resolve(Candidates.atPrefill(layout.row(r), policy.scope(), policy.protection()));
-            }
-        }
-        this.boundStep = base.boundStep;
+        this.decodeMs = base.decodeMs.clone();
+        this.decodeCount = base.decodeCount;
+        this.actions = new ActionLog(base.actions);
         this.cache = base.cache.copy();
         this.queries = base.queries.copy();
         this.probe = new CpuAttentionProbe(cache, queries);
@@ -194,8 +186,19 @@ public final class GenerationSession implements AutoCloseable {
      * @param policy the fork's policy, or null for none (then {@code budget} must be null too)
      */
     public GenerationSession fork(CompressionPolicy policy, Budget budget) {
+        return fork(policy, budget, PolicyDeclaration.undeclared());
+    }
+
+    /** As {@link #fork(CompressionPolicy, Budget)}, with what the policy's provider declared (enforced). */
+    public GenerationSession fork(CompressionPolicy policy, Budget budget, PolicyDeclaration declaration) {
         checkOpen();
-        return new GenerationSession(this, request.withPolicy(policy, budget));
+        owner.acquire();
+        try {
+            return new GenerationSession(this, request.withPolicy(policy, budget, declaration));
+        } catch (RuntimeException | Error e) {
+            owner.release();
+            throw e;
+        }
     }
 
     // ------------------------------------------------------------------ read access
@@ -204,8 +207,8 @@ public final class GenerationSession implements AutoCloseable {
 
     public TokenLayout layout() { return layout; }
 
-    /** The live KV cache (a view valid until the next mutation). */
-    public KvCacheView cache() { return cache; }
+    /** A read-only view of the live KV cache (valid until the next mutation). */
+    public KvCacheView cache() { return ReadOnlyCacheView.of(cache); }
 
     /** The runtime-side cache, with memory accounting. */
     public KvCache kvCache() { return cache; }
@@ -246,12 +249,11 @@ public final class GenerationSession implements AutoCloseable {
     public GenerationResult runToEnd() {
         checkOpen();
         if (!prefilled) throw new IllegalStateException("call prefill() first");
-        if (policy != null && policy.schedule().afterPrefill() && steps == 0
-                && actions.stream().noneMatch(a -> a.phase() == Phase.PREFILL)) {
+        if (driver != null && driver.dueAfterPrefill() && steps == 0 && !actions.any(Phase.PREFILL)) {
             applyPolicy(Phase.PREFILL);
         }
         while (step()) {
-            if (policy != null && hasActiveRows() && decodeTrigger()) applyPolicy(Phase.DECODE);
+            if (driver != null && hasActiveRows() && decodeTrigger()) applyPolicy(Phase.DECODE);
         }
         return result();
     }
@@ -396,7 +398,8 @@ public final class GenerationSession implements AutoCloseable {
             fedGenerated[r]++;
             choose(r, Arrays.copyOfRange(out.logits(), r * vocab, (r + 1) * vocab));
         }
-        decodeMs.add(ms(t0));
+        if (decodeCount == decodeMs.length) decodeMs = Arrays.copyOf(decodeMs, decodeCount * 2);
+        decodeMs[decodeCount++] = ms(t0);
         return true;
     }
 
@@ -412,78 +415,51 @@ public final class GenerationSession implements AutoCloseable {
         if (generated.get(r).size() >= request.maxNewTokens()) finish[r] = FinishReason.LENGTH;
     }
 
-    /** Whether the request's policy is due during decoding now (every N steps, or over budget + slack). */
+    /** Whether the request's policy is due during decoding now ({@link PolicyDriver#dueAfterDecodeStep}). */
     public boolean decodeTrigger() {
-        if (policy == null) return false;
-        Schedule sch = policy.schedule();
-        if (sch.everySteps() > 0 && steps > 0 && steps % sch.everySteps() == 0) return true;
-        return sch.whenOverBudget() && overBudget(sch.slack());
-    }
-
-    private boolean overBudget(int slack) {
-        // each step adds at most one candidate per (row, layer, head): only recount when the bound could be exceeded
-        // (with the VISUAL scope generated tokens are never candidates, so the count cannot grow)
-        int grown = policy.scope() == Scope.VISUAL ? 0 : steps - boundStep;
-        boolean maybe = false;
-        for (int r = 0; r < batch; r++) if (candidateBound[r] + grown > budgetTokens[r] + slack) maybe = true;
-        if (!maybe) return false;
-        boolean over = false;
-        for (int r = 0; r < batch; r++) {
-            RowLayout row = layout.row(r);
-            int max = 0;
-            for (int l = 0; l < shape.layers(); l++) {
-                for (int h = 0; h < shape.kvHeads(); h++) {
-                    max = Math.max(max, Candidates.split(row, cache.positions(r, l, h), policy.scope(), policy.protection())[0].length);
-                }
-            }
-            candidateBound[r] = max;
-            if (max > budgetTokens[r] + slack) over = true;
-        }
-        boundStep = steps;
-        return over;
+        return driver != null && driver.dueAfterDecodeStep(steps, cache);
     }
 
     // ------------------------------------------------------------------ policies and plans
 
-    /** A {@link SimplePolicyContext} of the current cache for {@code p} with {@code budget}. */
+    /**
+     * A {@link SimplePolicyContext} of the current cache (a read-only view) for {@code p} with {@code budget}; for
+     * tests and the conformance suite, which call policies themselves.
+     */
     public PolicyContext context(CompressionPolicy p, Budget budget, Phase phase) {
         checkOpen();
-        return SimplePolicyContext.builder().layout(layout).cache(cache).probe(probe).budget(budget).phase(phase).decodeStep(steps)
+        return SimplePolicyContext.builder().layout(layout).cache(ReadOnlyCacheView.of(cache)).probe(probe).budget(budget).phase(phase).decodeStep(steps)
                 .seed(request.policySeed()).policy(p).sequenceLengths(sequenceLengths()).build();
     }
 
     /**
-     * Runs the request's policy now: context, {@code compress}, validation, compaction; records the action.
+     * Runs the request's policy now through its {@link PolicyDriver}: context, {@code compress} (time limit, plugin
+     * class loader, every throwable contained), validation, compaction; records the action (bounded: see
+     * {@link PolicyAction#plan()}).
      *
-     * @throws PolicyFailureException if the policy throws (naming it); the cache is unchanged
+     * @throws PolicyFailureException if the policy throws, overruns its time limit or is quarantined (naming it); the
+     *                                cache is unchanged
      * @throws io.github.kvpolicy.api.InvalidPlanException if its plan breaks the SPI's rules; the cache is unchanged
      */
     public PolicyAction applyPolicy(Phase phase) {
         checkOpen();
-        if (policy == null) throw new IllegalStateException("the request has no policy");
-        long t0 = System.nanoTime();
-        PolicyContext ctx = context(policy, request.budget(), phase);
-        RetentionPlan plan;
-        try {
-            plan = policy.compress(ctx);
-        } catch (RuntimeException | StackOverflowError | OutOfMemoryError e) {
-            String where = phase == Phase.PREFILL ? "after prefill" : "at decoding step " + steps;
-            throw new PolicyFailureException(policy.name(), "policy '" + policy.name() + "' failed " + where + ": " + e, e);
-        }
-        PlanValidator.check(policy.name(), plan, ctx, policy.budgetMode());
-        double pm = ms(t0);
-        long t1 = System.nanoTime();
-        CompactionReport report = cache.compact(plan, reserveNow());
-        double cm = ms(t1);
+        if (driver == null) throw new IllegalStateException("the request has no policy");
+        PolicyDriver.Outcome o = driver.act(target, phase, steps);
         if (phase == Phase.DECODE) for (int r = 0; r < batch; r++) queries.truncateFrom(r, promptLength[r]);
-        policyMs += pm;
-        compactionMs += cm;
-        PolicyAction a = new PolicyAction(phase, steps, plan, pm, cm, report);
-        actions.add(a);
-        boundStep = steps;
-        Arrays.fill(candidateBound, Integer.MAX_VALUE / 4); // unknown until recounted
+        policyMs += o.policyMs();
+        compactionMs += o.compactionMs();
+        boolean keepPlan = actions.isEmpty() || request.recordPlans();
+        PolicyAction a = new PolicyAction(phase, steps, o.plan(), o.policyMs(), o.compactionMs(), o.memory());
+        actions.add(keepPlan ? a : new PolicyAction(phase, steps, null, o.policyMs(), o.compactionMs(), o.memory()));
         return a;
     }
+
+    private final PolicyDriver.Target target = new PolicyDriver.Target() {
+        @Override public KvCacheView cache() { return cache; }
+        @Override public AttentionProbe probe() { return probe; }
+        @Override public int[] sequenceLengths() { return GenerationSession.this.sequenceLengths(); }
+        @Override public CompactionReport compact(RetentionPlan plan) { return cache.compact(plan, reserveNow()); }
+    };
 
     /**
      * Validates {@code plan} against {@code ctx} (made by {@link #context} for the current cache) and compacts the cache
@@ -492,7 +468,7 @@ public final class GenerationSession implements AutoCloseable {
      */
     public CompactionReport applyPlan(String policyName, RetentionPlan plan, PolicyContext ctx, BudgetMode mode) {
         checkOpen();
-        if (ctx.cache() != cache) throw new IllegalArgumentException("the context was not made for this session's cache");
+        if (!ReadOnlyCacheView.isViewOf(ctx.cache(), cache)) throw new IllegalArgumentException("the context was not made for this session's cache");
         PlanValidator.check(policyName, plan, ctx, mode);
         return cache.compact(plan, reserveNow());
     }
@@ -509,10 +485,11 @@ public final class GenerationSession implements AutoCloseable {
         List<long[]> tokens = new ArrayList<>();
         List<FinishReason> reasons = new ArrayList<>();
         for (int r = 0; r < batch; r++) {
-            tokens.add(generated.get(r).stream().mapToLong(Long::longValue).toArray());
+            tokens.add(generated.get(r).toArray());
             reasons.add(finish[r] == null ? FinishReason.LENGTH : finish[r]);
         }
-        return new GenerationResult(tokens, reasons, new Timings(prefillMs, decodeMs, policyMs, compactionMs), actions, cache.layerBytes(), logits);
+        return new GenerationResult(tokens, reasons, new Timings(prefillMs, Arrays.stream(decodeMs, 0, decodeCount).boxed().toList(), policyMs, compactionMs),
+                actions.retained(), actions.count(), cache.layerBytes(), logits);
     }
 
     private void checkOpen() {
@@ -528,7 +505,30 @@ public final class GenerationSession implements AutoCloseable {
     public void close() {
         if (closed) return;
         closed = true;
-        past.close();
-        cache.close();
+        try {
+            past.close();
+            cache.close();
+        } finally {
+            owner.release();
+        }
     }
+}
+
+/** A growable array of longs (8 bytes a token instead of a boxed {@code Long}); not thread-safe. */
+final class LongList {
+    private long[] a;
+    private int n;
+
+    LongList() { a = new long[16]; }
+
+    LongList(LongList o) { a = o.a.clone(); n = o.n; }
+
+    void add(long v) {
+        if (n == a.length) a = Arrays.copyOf(a, n * 2);
+        a[n++] = v;
+    }
+
+    int size() { return n; }
+
+    long[] toArray() { return Arrays.copyOf(a, n); }
 }

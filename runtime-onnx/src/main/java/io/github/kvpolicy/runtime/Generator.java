@@ -3,6 +3,7 @@ package io.github.kvpolicy.runtime;
 import io.github.kvpolicy.api.ModelShape;
 import io.github.kvpolicy.runtime.decode.ModelSessions;
 import io.github.kvpolicy.runtime.model.ModelPackage;
+import io.github.kvpolicy.runtime.policy.PolicyCallRunner;
 
 import java.nio.file.Path;
 import java.util.Objects;
@@ -27,10 +28,17 @@ import java.util.Objects;
 public final class Generator implements AutoCloseable {
     private final ModelSessions model;
     private final GeneratorConfig config;
+    private final PolicyCallRunner runner;
+    // lifecycle: sessions in flight hold a read lock; close() takes the write lock, so the native sessions are never
+    // released under a running decoder call (that crashed the JVM)
+    private final java.util.concurrent.locks.ReentrantReadWriteLock lifecycle = new java.util.concurrent.locks.ReentrantReadWriteLock();
+    private final java.util.concurrent.atomic.AtomicInteger open = new java.util.concurrent.atomic.AtomicInteger();
+    private volatile boolean closed;
 
     private Generator(ModelSessions model, GeneratorConfig config) {
         this.model = model;
         this.config = config;
+        this.runner = new PolicyCallRunner(config.policyCallLimit());
     }
 
     /**
@@ -98,13 +106,69 @@ public final class Generator implements AutoCloseable {
         }
     }
 
-    /** A session for stepwise control; the caller closes it. */
+    /**
+     * A session for stepwise control; the caller closes it. While a session is open, {@link #close()} waits for it.
+     *
+     * @throws IllegalStateException if this generator is closed or closing
+     */
     public GenerationSession newSession(GenerationRequest request) {
-        return new GenerationSession(model, config, request);
+        acquire();
+        try {
+            return new GenerationSession(model, config, request, runner, this);
+        } catch (RuntimeException | Error e) {
+            release();
+            throw e;
+        }
     }
 
+    /** The runner of policy calls (time limits, quarantine) shared by this generator's sessions. */
+    public PolicyCallRunner policyRunner() {
+        return runner;
+    }
+
+    void acquire() {
+        if (closed || !lifecycle.readLock().tryLock()) throw new IllegalStateException("the generator is closed");
+        if (closed) {
+            lifecycle.readLock().unlock();
+            throw new IllegalStateException("the generator is closed");
+        }
+        open.incrementAndGet();
+        lifecycle.readLock().unlock();
+    }
+
+    void release() {
+        synchronized (open) {
+            open.decrementAndGet();
+            open.notifyAll();
+        }
+    }
+
+    /**
+     * Refuses new sessions, waits until every open session is closed (a {@link #generate} call in flight finishes),
+     * then releases the ONNX Runtime sessions. Idempotent; safe to call from any thread. A session left open forever
+     * blocks this call: close sessions you open with {@link #newSession}.
+     */
     @Override
     public void close() {
+        lifecycle.writeLock().lock();
+        try {
+            if (closed) return;
+            closed = true;
+        } finally {
+            lifecycle.writeLock().unlock();
+        }
+        synchronized (open) {
+            boolean interrupted = false;
+            while (open.get() > 0) {
+                try {
+                    open.wait(1000);
+                } catch (InterruptedException e) {
+                    interrupted = true;
+                }
+            }
+            if (interrupted) Thread.currentThread().interrupt();
+        }
+        runner.close();
         model.close();
     }
 }

@@ -1,5 +1,7 @@
 package io.github.kvpolicy.runtime;
 
+import java.time.Duration;
+
 /**
  * How a {@link Generator} runs its sessions. Immutable.
  *
@@ -10,28 +12,44 @@ package io.github.kvpolicy.runtime;
  * @param decodeReserve   slots reserved per layer for tokens still to be generated when the cache is allocated or
  *                        compacted (capped by the tokens actually still to come), ≥ 0; avoids a re-allocation on the
  *                        first decoding step after a compaction, and is reported as padding
+ * @param policyCallLimit wall-clock limit of one {@code compress} call of a policy that declares no
+ *                        {@code maxCallTime} of its own; positive. A call that overruns fails its request and the
+ *                        policy is quarantined for the generator ({@link io.github.kvpolicy.runtime.policy.PolicyCallRunner})
  */
-public record GeneratorConfig(Device device, int cudaDeviceId, int intraOpThreads, int prefillChunk, int decodeReserve) {
+public record GeneratorConfig(Device device, int cudaDeviceId, int intraOpThreads, int prefillChunk, int decodeReserve, Duration policyCallLimit) {
+    /** The default {@link #policyCallLimit}: generous for CPU scoring of long prompts, finite so nothing hangs. */
+    public static final Duration DEFAULT_POLICY_CALL_LIMIT = Duration.ofSeconds(120);
+
     public GeneratorConfig {
         if (device == null) throw new IllegalArgumentException("device must be set (cpu or cuda)");
         if (cudaDeviceId < 0) throw new IllegalArgumentException("cudaDeviceId must be >= 0, got " + cudaDeviceId);
         if (intraOpThreads < 0) throw new IllegalArgumentException("intraOpThreads must be >= 0, got " + intraOpThreads);
         if (prefillChunk < 1) throw new IllegalArgumentException("prefillChunk must be >= 1, got " + prefillChunk);
         if (decodeReserve < 0) throw new IllegalArgumentException("decodeReserve must be >= 0, got " + decodeReserve);
+        if (policyCallLimit == null || policyCallLimit.isNegative() || policyCallLimit.isZero()) {
+            throw new IllegalArgumentException("policyCallLimit must be positive, got " + policyCallLimit);
+        }
     }
 
-    /** CPU, default threads, prefill chunks of 512 tokens, a decoding reserve of 64 slots. */
+    /** The five sizing parameters with the {@link #DEFAULT_POLICY_CALL_LIMIT}. */
+    public GeneratorConfig(Device device, int cudaDeviceId, int intraOpThreads, int prefillChunk, int decodeReserve) {
+        this(device, cudaDeviceId, intraOpThreads, prefillChunk, decodeReserve, DEFAULT_POLICY_CALL_LIMIT);
+    }
+
+    /** CPU, default threads, prefill chunks of 512 tokens, a decoding reserve of 64 slots, 120 s per policy call. */
     public static GeneratorConfig defaults() {
-        return new GeneratorConfig(Device.CPU, 0, 0, 512, 64);
+        return new GeneratorConfig(Device.CPU, 0, 0, 512, 64, DEFAULT_POLICY_CALL_LIMIT);
     }
 
-    public GeneratorConfig withDevice(Device d) { return new GeneratorConfig(d, cudaDeviceId, intraOpThreads, prefillChunk, decodeReserve); }
+    public GeneratorConfig withDevice(Device d) { return new GeneratorConfig(d, cudaDeviceId, intraOpThreads, prefillChunk, decodeReserve, policyCallLimit); }
 
-    public GeneratorConfig withCudaDeviceId(int id) { return new GeneratorConfig(device, id, intraOpThreads, prefillChunk, decodeReserve); }
+    public GeneratorConfig withCudaDeviceId(int id) { return new GeneratorConfig(device, id, intraOpThreads, prefillChunk, decodeReserve, policyCallLimit); }
 
-    public GeneratorConfig withIntraOpThreads(int n) { return new GeneratorConfig(device, cudaDeviceId, n, prefillChunk, decodeReserve); }
+    public GeneratorConfig withIntraOpThreads(int n) { return new GeneratorConfig(device, cudaDeviceId, n, prefillChunk, decodeReserve, policyCallLimit); }
 
-    public GeneratorConfig withPrefillChunk(int n) { return new GeneratorConfig(device, cudaDeviceId, intraOpThreads, n, decodeReserve); }
+    public GeneratorConfig withPrefillChunk(int n) { return new GeneratorConfig(device, cudaDeviceId, intraOpThreads, n, decodeReserve, policyCallLimit); }
 
-    public GeneratorConfig withDecodeReserve(int n) { return new GeneratorConfig(device, cudaDeviceId, intraOpThreads, prefillChunk, n); }
+    public GeneratorConfig withDecodeReserve(int n) { return new GeneratorConfig(device, cudaDeviceId, intraOpThreads, prefillChunk, n, policyCallLimit); }
+
+    public GeneratorConfig withPolicyCallLimit(Duration d) { return new GeneratorConfig(device, cudaDeviceId, intraOpThreads, prefillChunk, decodeReserve, d); }
 }

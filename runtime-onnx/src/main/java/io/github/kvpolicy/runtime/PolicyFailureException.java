@@ -4,7 +4,7 @@ package io.github.kvpolicy.runtime;
  * A compression policy threw while it was computing its plan; the request fails, the {@link Generator} stays usable.
  * (A plan that breaks the SPI's rules fails with {@link io.github.kvpolicy.api.InvalidPlanException} instead.)
  */
-public final class PolicyFailureException extends RuntimeException {
+public class PolicyFailureException extends RuntimeException {
     private static final long serialVersionUID = 1L;
     private final String policy;
 
