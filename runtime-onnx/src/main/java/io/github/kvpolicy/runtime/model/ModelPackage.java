@@ -2,6 +2,7 @@ package io.github.kvpolicy.runtime.model;
 
 import io.github.kvpolicy.runtime.model.config.ModelConfig;
 import io.github.kvpolicy.runtime.model.json.Json;
+import io.github.kvpolicy.runtime.model.cache.OwnedDirectory;
 import io.github.kvpolicy.runtime.model.onnx.ModelBuilder;
 import io.github.kvpolicy.runtime.model.onnx.ModelBuilderVersion;
 import io.github.kvpolicy.runtime.model.safetensors.DType;
@@ -34,10 +35,10 @@ import java.util.stream.Stream;
  * {@code model.safetensors.index.json}), and optionally a vocabulary ({@code vocab.json}: a JSON array of
  * token strings, id = index; or a {@code tokenizer.json} whose {@code model.vocab} maps token → id).
  *
- * <p>{@link #ensureBuilt()} builds the contract graphs into {@code <dir>/onnx/} once and reuses them while
- * the fingerprint (builder version, build options, config.json bytes, and every weight file's name, size,
- * mtime and header hash) is unchanged; a changed fingerprint triggers a rebuild. Builds are serialised by a
- * file lock on {@code <dir>/onnx/.lock}, so concurrent processes/threads never see a half-written graph.
+ * <p>{@link #ensureBuilt()} builds the contract graphs once into a kvpolicy-owned cache directory and reuses them
+ * while the fingerprint (builder version, build options, config.json bytes, and every weight file's name, size,
+ * mtime and header hash) is unchanged; a changed fingerprint triggers a rebuild. Files of the model folder are never
+ * written or deleted (see {@link #ensureBuilt()} for where graphs go).
  *
  * <p>Instances are immutable and thread-safe; they hold no open files.
  */
@@ -93,6 +94,12 @@ public final class ModelPackage {
         want.put("config", cfg.toJson());
         String wantText = Json.writePretty(want);
         try {
+            if (Files.isSymbolicLink(dir)) {
+                throw new IllegalArgumentException(dir + " is a symbolic link; random() writes only into a real directory");
+            }
+            for (String f : List.of("config.json", "model.safetensors", "random.json")) {
+                if (Files.isSymbolicLink(dir.resolve(f))) throw new IllegalArgumentException(dir.resolve(f) + " is a symbolic link; refusing to write through it");
+            }
             if (!Files.isRegularFile(marker) && Files.exists(dir.resolve("config.json"))) {
                 throw new IllegalArgumentException(dir + ": holds a model that random() did not write (no random.json); "
                         + "refusing to overwrite it");
@@ -132,63 +139,131 @@ public final class ModelPackage {
         return options;
     }
 
-    /** The directory holding built graphs. */
+    /**
+     * The in-folder graph cache root, {@code <dir>/.kvpolicy/graphs}: used when the model folder is writable (or already
+     * holds a fresh build); otherwise {@link #userCacheDirectory()}.
+     */
     public Path onnxDirectory() {
-        return dir.resolve("onnx");
+        return dir.resolve(".kvpolicy").resolve("graphs");
+    }
+
+    /**
+     * The per-user graph cache of this model folder, {@code <user cache>/graphs/<hash of the folder's real path>}
+     * (see {@link OwnedDirectory#userCacheRoot()}), used when the model folder is not writable.
+     */
+    public Path userCacheDirectory() {
+        Path real;
+        try {
+            real = dir.toRealPath();
+        } catch (IOException e) {
+            real = dir.toAbsolutePath().normalize();
+        }
+        return OwnedDirectory.userCacheRoot().resolve("graphs").resolve(sha256(real.toString().getBytes(java.nio.charset.StandardCharsets.UTF_8)).substring(0, 16));
     }
 
     /**
      * Returns the built graphs, building them first when missing or stale. Blocks while another process or
      * thread builds the same package.
+     *
+     * <p><b>Where.</b> Graphs live in a directory named by the build fingerprint (builder version, options, config
+     * bytes, every weight file's name, size, mtime and header hash) under a cache root that kvpolicy created and marked
+     * ({@link OwnedDirectory}): {@code <dir>/.kvpolicy/graphs} when the model folder is writable, else a per-user cache
+     * directory (a fresh in-folder build is still used from a read-only folder). A build is written into a temporary
+     * directory and published by an atomic rename, so no reader ever sees a half-written graph and nothing in the
+     * user's model folder (e.g. an {@code onnx/} folder shipped with a checkpoint) is ever overwritten or deleted;
+     * older builds of the same folder are removed from the kvpolicy-owned root only.
+     *
+     * @throws IllegalStateException if a weight file is missing or unreadable, or no cache location is usable (naming it)
      */
     public BuiltModel ensureBuilt() {
-        Path onnx = onnxDirectory();
+        String fp;
         try {
-            Files.createDirectories(onnx);
+            fp = fingerprint();
+        } catch (java.nio.file.NoSuchFileException e) {
+            throw new IllegalStateException(dir + ": cannot build model graphs: missing weight file " + e.getFile()
+                    + " (expected model.safetensors or model.safetensors.index.json with its shards)", e);
+        } catch (IOException | UncheckedIOException e) {
+            throw new IllegalStateException(dir + ": cannot build model graphs: " + e.getMessage(), e);
+        }
+        String key = sha256(fp.getBytes(java.nio.charset.StandardCharsets.UTF_8)).substring(0, 24);
+        // a fresh build in the folder serves even a read-only folder
+        Optional<BuiltModel> inFolder = existing(onnxDirectory().resolve(key), fp);
+        if (inFolder.isPresent()) return inFolder.get();
+        Path root;
+        if (OwnedDirectory.writableByUser(dir)) {
+            OwnedDirectory.claim(dir.resolve(".kvpolicy"), false);
+            root = OwnedDirectory.claim(onnxDirectory(), false);
+        } else {
+            Path user = OwnedDirectory.claim(OwnedDirectory.userCacheRoot(), true);
+            OwnedDirectory.claim(user.resolve("graphs"), true);
+            root = OwnedDirectory.claim(userCacheDirectory(), true);
+            Optional<BuiltModel> cached = existing(root.resolve(key), fp);
+            if (cached.isPresent()) return cached.get();
+            System.err.println("kvpolicy: " + dir + " is not writable; building its graphs into " + root);
+        }
+        try {
             // FileChannel.lock guards against other processes; within this JVM a second lock on the same file
             // would throw OverlappingFileLockException, so threads are serialised by a monitor first.
             synchronized (JVM_LOCK) {
-                try (FileChannel lockCh = FileChannel.open(onnx.resolve(".lock"), StandardOpenOption.CREATE, StandardOpenOption.WRITE);
+                try (FileChannel lockCh = FileChannel.open(root.resolve(".lock"), StandardOpenOption.CREATE, StandardOpenOption.WRITE, java.nio.file.LinkOption.NOFOLLOW_LINKS);
                      FileLock ignored = lockCh.lock()) {
-                    return buildLocked(onnx);
+                    return buildLocked(root, key, fp);
                 }
             }
         } catch (IOException e) {
-            throw new UncheckedIOException(onnx + ": cannot build model graphs", e);
+            throw new IllegalStateException(root + ": cannot build model graphs: " + e, e);
         }
     }
 
     private static final Object JVM_LOCK = new Object();
 
-    private BuiltModel buildLocked(Path onnx) throws IOException {
-        {
-            Path decoder = onnx.resolve("decoder.onnx");
-            Path embed = onnx.resolve("embed.onnx");
-            Path vision = onnx.resolve("vision.onnx");
-            Path fpFile = onnx.resolve("fingerprint.json");
-            String fp = fingerprint();
+    private Optional<BuiltModel> existing(Path built, String fp) {
+        try {
+            if (!OwnedDirectory.isOwned(built)) return Optional.empty();
+            Path fpFile = built.resolve("fingerprint.json");
+            Path decoder = built.resolve("decoder.onnx"), embed = built.resolve("embed.onnx"), vision = built.resolve("vision.onnx");
             boolean fresh = Files.isRegularFile(fpFile) && Files.readString(fpFile).equals(fp)
-                    && Files.isRegularFile(decoder) && Files.isRegularFile(embed)
-                    && (config.vision() == null || Files.isRegularFile(vision));
-            Optional<Path> vis = config.vision() == null ? Optional.empty() : Optional.of(vision);
-            if (fresh) {
-                return new BuiltModel(config, decoder, embed, vis, false);
+                    && Files.isRegularFile(decoder) && Files.isRegularFile(embed) && (config.vision() == null || Files.isRegularFile(vision));
+            if (!fresh) return Optional.empty();
+            return Optional.of(new BuiltModel(config, decoder, embed, config.vision() == null ? Optional.empty() : Optional.of(vision), false));
+        } catch (IOException e) {
+            return Optional.empty();
+        }
+    }
+
+    private BuiltModel buildLocked(Path root, String key, String fp) throws IOException {
+        Path target = root.resolve(key);
+        Optional<BuiltModel> done = existing(target, fp); // another process may have built it while we waited
+        if (done.isPresent()) return done.get();
+        if (Files.exists(target, java.nio.file.LinkOption.NOFOLLOW_LINKS)) OwnedDirectory.deleteOwned(target); // incomplete or stale, ours
+        Path tmp = OwnedDirectory.newTemporary(root, key);
+        try {
+            try (WeightStore w = WeightStore.openDirectory(dir)) {
+                ModelBuilder.buildDecoder(config, w, tmp.resolve("decoder.onnx"), options);
+                ModelBuilder.buildEmbed(config, w, tmp.resolve("embed.onnx"), options);
+                if (config.vision() != null) ModelBuilder.buildVision(config, w, tmp.resolve("vision.onnx"), options);
             }
-            Files.deleteIfExists(fpFile);
-            try (Stream<Path> old = Files.list(onnx)) {
-                for (Path p : old.toList()) {
-                    String n = p.getFileName().toString();
-                    if (n.endsWith(".onnx") || n.endsWith(".onnx.data") || n.endsWith(".tmp")) Files.delete(p);
+            Files.writeString(tmp.resolve("fingerprint.json"), fp);
+        } catch (IOException | RuntimeException | Error e) {
+            OwnedDirectory.deleteOwned(tmp);
+            throw e;
+        }
+        boolean won = OwnedDirectory.publish(tmp, target);
+        // older builds of this folder: kvpolicy-owned directories with a key-shaped name
+        try (Stream<Path> old = Files.list(root)) {
+            for (Path p : old.toList()) {
+                String n = p.getFileName().toString();
+                if (!n.equals(key) && (n.matches("[0-9a-f]{24}") || n.startsWith(".tmp-")) && OwnedDirectory.isOwned(p)) {
+                    try {
+                        OwnedDirectory.deleteOwned(p);
+                    } catch (RuntimeException ignored) {
+                        // in use by another process on a platform that refuses; harmless
+                    }
                 }
             }
-            try (WeightStore w = WeightStore.openDirectory(dir)) {
-                ModelBuilder.buildDecoder(config, w, decoder, options);
-                ModelBuilder.buildEmbed(config, w, embed, options);
-                if (config.vision() != null) ModelBuilder.buildVision(config, w, vision, options);
-            }
-            Files.writeString(fpFile, fp);
-            return new BuiltModel(config, decoder, embed, vis, true);
         }
+        BuiltModel b = existing(target, fp).orElseThrow(() -> new IllegalStateException(target + ": the published build is incomplete"));
+        return new BuiltModel(b.config(), b.decoder(), b.embed(), b.vision(), won);
     }
 
     /** The build fingerprint (JSON text) for the current files and options. */
