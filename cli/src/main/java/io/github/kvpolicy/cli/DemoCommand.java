@@ -17,6 +17,7 @@ import io.github.kvpolicy.runtime.GenerationSession;
 import io.github.kvpolicy.runtime.Generator;
 import io.github.kvpolicy.runtime.GeneratorConfig;
 import io.github.kvpolicy.runtime.model.ModelPackage;
+import io.github.kvpolicy.runtime.policy.PolicyDeclaration;
 import java.io.PrintWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -52,6 +53,7 @@ public final class DemoCommand implements Callable<Integer> {
         KvPolicyConfig cfg = config.load();
         PolicyRegistry registry = Guice.createInjector(new KvPolicyModule(cfg)).getInstance(PolicyRegistry.class);
         CompressionPolicy policy = registry.create(cfg.policy());
+        PolicyDeclaration declaration = PolicyDeclaration.of(registry.provider(cfg.policy().policy()));
         Budget budget = cfg.budget();
         Path modelDir = TestbedPaths.requireModel(TestbedPaths.model());
         GridVqa task = GridVqa.load(modelDir.resolve("vocab.json"));
@@ -69,7 +71,7 @@ public final class DemoCommand implements Callable<Integer> {
                 base.prefill();
                 GenerationResult full, compressed;
                 for (int warm = 0; warm < 3; warm++) { // JIT and ONNX Runtime warm-up, so the decode times compare like for like
-                    try (GenerationSession s = base.fork(null, null); GenerationSession c = base.fork(policy, budget)) {
+                    try (GenerationSession s = base.fork(null, null); GenerationSession c = base.fork(policy, budget, declaration)) {
                         s.runToEnd();
                         c.runToEnd();
                     }
@@ -77,7 +79,7 @@ public final class DemoCommand implements Callable<Integer> {
                 try (GenerationSession s = base.fork(null, null)) {
                     full = s.runToEnd();
                 }
-                try (GenerationSession s = base.fork(policy, budget)) {
+                try (GenerationSession s = base.fork(policy, budget, declaration)) {
                     compressed = s.runToEnd();
                 }
                 long fullLive = base.kvCache().layerBytes().stream().mapToLong(b -> b.liveBytes()).sum();

@@ -16,6 +16,7 @@ import io.github.kvpolicy.runtime.Prompt;
 import io.github.kvpolicy.runtime.Sampling;
 import io.github.kvpolicy.runtime.cache.LayerBytes;
 import io.github.kvpolicy.runtime.model.ModelPackage;
+import io.github.kvpolicy.runtime.policy.PolicyDeclaration;
 import java.io.PrintWriter;
 import java.util.List;
 import java.util.Locale;
@@ -65,13 +66,20 @@ public final class GenerateCommand implements Callable<Integer> {
         KvPolicyConfig cfg = config.load();
         Injector injector = Guice.createInjector(new KvPolicyModule(cfg));
         CompressionPolicy policy = injector.getInstance(CompressionPolicy.class);
+        PolicyDeclaration declaration = injector.getInstance(PolicyDeclaration.class);
         Budget budget = cfg.budget();
+        int given = (example != null ? 1 : 0) + (tokens != null ? 1 : 0) + (randomPrompt != 0 ? 1 : 0);
+        if (given > 1) throw new IllegalArgumentException("give one prompt: --example, --tokens or --random-prompt, not several");
+        if (randomPrompt < 0) throw new IllegalArgumentException("--random-prompt must be a positive token count, got " + randomPrompt);
+        if (threads < 0) throw new IllegalArgumentException("--threads must be >= 0, got " + threads);
+        Sampling sampling = temperature == 0 ? Sampling.greedyDecoding() : Sampling.sample(temperature, 0, 1.0, cfg.seed());
         ModelPackage pkg = ModelSelection.open(model != null ? model : cfg.model());
         int max = maxNewTokens != null ? maxNewTokens : ((Number) cfg.generation("max-new-tokens").orElse(16)).intValue();
+        if (max < 0) throw new IllegalArgumentException("--max-new-tokens must be >= 0, got " + max);
         try (Generator g = Generator.open(pkg, ModelSelection.config(device != null ? device : cfg.device(), threads))) {
             GridVqa task = pkg.vocabulary().isEmpty() ? null : GridVqa.load(pkg.directory().resolve("vocab.json"));
-            GenerationRequest.Builder rb = GenerationRequest.builder().maxNewTokens(max).policy(policy, budget).policySeed(cfg.seed())
-                    .sampling(temperature > 0 ? Sampling.sample(temperature, 0, 1.0, cfg.seed()) : Sampling.greedyDecoding());
+            GenerationRequest.Builder rb = GenerationRequest.builder().maxNewTokens(max).policy(policy, budget, declaration).policySeed(cfg.seed())
+                    .sampling(sampling);
             GridVqa.Example ex = null;
             if (example != null || (tokens == null && randomPrompt == 0)) {
                 if (task == null) throw new IllegalArgumentException("--example needs the GridVQA testbed model; give --tokens or --random-prompt for " + pkg.directory());

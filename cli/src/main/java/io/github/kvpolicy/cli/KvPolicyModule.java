@@ -8,6 +8,7 @@ import io.github.kvpolicy.api.CompressionPolicy;
 import io.github.kvpolicy.api.provider.PolicyRegistry;
 import io.github.kvpolicy.host.config.KvPolicyConfig;
 import io.github.kvpolicy.host.plugin.PluginLoader;
+import io.github.kvpolicy.runtime.policy.PolicyDeclaration;
 
 /**
  * The command-line tool's composition root: configuration → plugin registry (class path + plugin directories) →
@@ -34,6 +35,12 @@ public final class KvPolicyModule extends AbstractModule {
     @Provides
     CompressionPolicy policy(PolicyRegistry registry, KvPolicyConfig c) {
         return registry.create(c.policy());
+    }
+
+    /** What the configured policy's provider declared; the runtime enforces it. */
+    @Provides
+    PolicyDeclaration declaration(PolicyRegistry registry, KvPolicyConfig c) {
+        return PolicyDeclaration.of(registry.provider(c.policy().policy()));
     }
 
     @Provides

@@ -1,5 +1,6 @@
 package io.github.kvpolicy.runtime;
 
+import io.github.kvpolicy.runtime.policy.PolicyFailureException;
 import io.github.kvpolicy.api.AttentionProbe;
 import io.github.kvpolicy.api.Budget;
 import io.github.kvpolicy.api.BudgetMode;
@@ -404,6 +405,12 @@ public final class GenerationSession implements AutoCloseable {
     }
 
     private void choose(int r, float[] rowLogits) {
+        for (float x : rowLogits) {
+            if (!Float.isFinite(x)) {
+                throw new IllegalStateException("the model produced non-finite logits (" + x + ") for row " + r + (steps == 0 ? " after prefill" : " at decoding step " + steps)
+                        + "; its weights or inputs hold NaN/Inf values (check the weight files)");
+            }
+        }
         int t = Sampler.pick(rowLogits, 0, vocab, request.sampling(), rngs[r]);
         if (request.recordLogits()) logits.get(r).add(rowLogits);
         if (request.isStop(t)) {

@@ -1,5 +1,6 @@
 package io.github.kvpolicy.runtime;
 
+import io.github.kvpolicy.runtime.policy.PolicyFailureException;
 import io.github.kvpolicy.api.ModelShape;
 import io.github.kvpolicy.runtime.decode.ModelSessions;
 import io.github.kvpolicy.runtime.model.ModelPackage;
@@ -34,6 +35,7 @@ public final class Generator implements AutoCloseable {
     private final java.util.concurrent.locks.ReentrantReadWriteLock lifecycle = new java.util.concurrent.locks.ReentrantReadWriteLock();
     private final java.util.concurrent.atomic.AtomicInteger open = new java.util.concurrent.atomic.AtomicInteger();
     private volatile boolean closed;
+    private volatile int maxPositions = Integer.MAX_VALUE;
 
     private Generator(ModelSessions model, GeneratorConfig config) {
         this.model = model;
@@ -64,7 +66,18 @@ public final class Generator implements AutoCloseable {
 
     /** Builds {@code pkg}'s graphs if needed ({@link ModelPackage#ensureBuilt()}) and opens them. */
     public static Generator open(ModelPackage pkg, GeneratorConfig config) {
-        return open(pkg.ensureBuilt(), config);
+        Generator g = open(pkg.ensureBuilt(), config);
+        g.maxPositions = pkg.config().maxPositionEmbeddings();
+        return g;
+    }
+
+    /**
+     * The longest sequence (prompt + generated tokens) a request may reach: the model's {@code max_position_embeddings}
+     * when opened from a model package, else unbounded. Positions beyond it are outside what the rotary embedding was
+     * trained for; requests that would pass it are refused.
+     */
+    public int maxPositions() {
+        return maxPositions;
     }
 
     /**
@@ -114,6 +127,13 @@ public final class Generator implements AutoCloseable {
     public GenerationSession newSession(GenerationRequest request) {
         acquire();
         try {
+            for (int r = 0; r < request.batchSize(); r++) {
+                long need = (long) request.rows().get(r).length() + request.maxNewTokens();
+                if (need > maxPositions) {
+                    throw new IllegalArgumentException("row " + r + ": a prompt of " + request.rows().get(r).length() + " tokens plus " + request.maxNewTokens()
+                            + " new tokens exceeds the model's max_position_embeddings of " + maxPositions + "; shorten the prompt or lower max new tokens");
+                }
+            }
             return new GenerationSession(model, config, request, runner, this);
         } catch (RuntimeException | Error e) {
             release();

@@ -27,7 +27,8 @@ public final class TestModels {
         return RandomWeights.preset(name);
     }
 
-    static Path dir(String name) {
+    /** The folder of the model named {@code name} (preset-seed), e.g. {@code tiny-7}. */
+    public static Path dir(String name) {
         return Path.of(System.getProperty("kvpolicy.testModels", "target/test-models")).toAbsolutePath().resolve(name);
     }
 }

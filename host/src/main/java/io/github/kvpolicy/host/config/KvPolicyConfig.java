@@ -35,6 +35,14 @@ public final class KvPolicyConfig {
     /** The top-level keys; anything else is an error. */
     public static final Set<String> KEYS = Set.of("policy", "budget", "plugins", "model", "device", "seed", "generation");
     private static final String ENV_PREFIX = "KVPOLICY_";
+    /**
+     * {@code KVPOLICY_*} variables that belong to the launcher or the runtime, not to the configuration tree
+     * ({@code bin/kvpolicy} reads {@code KVPOLICY_JAVA_OPTS}; {@code KVPOLICY_DEBUG} turns on stack traces;
+     * {@code KVPOLICY_CACHE_DIR} moves the per-user cache; {@code KVPOLICY_HOME} locates the distribution).
+     */
+    public static final Set<String> NON_CONFIG_VARIABLES = Set.of("KVPOLICY_JAVA_OPTS", "KVPOLICY_DEBUG", "KVPOLICY_CACHE_DIR", "KVPOLICY_HOME");
+    /** Deepest nesting of maps/lists a configuration may have (composed policies need a handful). */
+    public static final int MAX_YAML_DEPTH = 64;
 
     private final Map<String, Object> tree;
 
@@ -58,7 +66,7 @@ public final class KvPolicyConfig {
         if (file != null) tree = parseYaml(file);
         checkKeys(tree, "configuration file " + file);
         for (Map.Entry<String, String> e : new java.util.TreeMap<>(env).entrySet()) {
-            if (!e.getKey().startsWith(ENV_PREFIX)) continue;
+            if (!e.getKey().startsWith(ENV_PREFIX) || NON_CONFIG_VARIABLES.contains(e.getKey())) continue;
             String path = e.getKey().substring(ENV_PREFIX.length()).toLowerCase(Locale.ROOT).replace("__", ".").replace('_', '-');
             set(tree, path, scalar(e.getValue()), "environment variable " + e.getKey());
         }
@@ -90,14 +98,53 @@ public final class KvPolicyConfig {
     @SuppressWarnings("unchecked")
     private static Map<String, Object> parseYamlText(String text, String source) {
         Object doc;
+        int depth = flowDepth(text);
+        if (depth > MAX_YAML_DEPTH) {
+            throw new ConfigException("Malformed " + source + ": nested " + depth + " levels deep, more than the " + MAX_YAML_DEPTH + " a configuration may have");
+        }
         try {
-            doc = new Load(LoadSettings.builder().setLabel(source).setAllowDuplicateKeys(false).build()).loadFromString(text);
+            doc = new Load(LoadSettings.builder().setLabel(source).setAllowDuplicateKeys(false).setMaxAliasesForCollections(50)
+                    .setCodePointLimit(8 * 1024 * 1024).build()).loadFromString(text);
         } catch (YamlEngineException e) {
             throw new ConfigException("Malformed YAML in " + source + ": " + e.getMessage().replace('\n', ' '));
+        } catch (StackOverflowError e) {
+            throw new ConfigException("Malformed " + source + ": nested too deeply to parse (more than " + MAX_YAML_DEPTH + " levels are not allowed)");
+        }
+        if (depth(doc, 0) > MAX_YAML_DEPTH) {
+            throw new ConfigException("Malformed " + source + ": nested more than the " + MAX_YAML_DEPTH + " levels a configuration may have");
         }
         if (doc == null) return new LinkedHashMap<>();
         if (!(doc instanceof Map<?, ?> m)) throw new ConfigException("Malformed " + source + ": expected a map of keys (policy, budget, ...), got " + doc.getClass().getSimpleName());
         return deepCopy((Map<String, Object>) m);
+    }
+
+    /** The deepest bracket nesting of flow-style YAML ({@code [[[...]]]}, {@code {a: {b: ...}}}), ignoring quoted text. */
+    private static int flowDepth(String text) {
+        int d = 0, max = 0;
+        char quote = 0;
+        for (int i = 0; i < text.length(); i++) {
+            char c = text.charAt(i);
+            if (quote != 0) {
+                if (c == quote) quote = 0;
+            } else if (c == '"' || c == '\'') {
+                quote = c;
+            } else if (c == '[' || c == '{') {
+                max = Math.max(max, ++d);
+            } else if (c == ']' || c == '}') {
+                d = Math.max(0, d - 1);
+            } else if (c == '#') {
+                while (i < text.length() && text.charAt(i) != '\n') i++;
+            }
+        }
+        return max;
+    }
+
+    private static int depth(Object o, int level) {
+        if (level > MAX_YAML_DEPTH) return level;
+        int max = level;
+        if (o instanceof Map<?, ?> m) for (Object v : m.values()) max = Math.max(max, depth(v, level + 1));
+        else if (o instanceof List<?> l) for (Object v : l) max = Math.max(max, depth(v, level + 1));
+        return max;
     }
 
     @SuppressWarnings("unchecked")

@@ -185,6 +185,7 @@ public final class ModelPackage {
         } catch (IOException | UncheckedIOException e) {
             throw new IllegalStateException(dir + ": cannot build model graphs: " + e.getMessage(), e);
         }
+        checkLayerCount();
         String key = sha256(fp.getBytes(java.nio.charset.StandardCharsets.UTF_8)).substring(0, 24);
         // a fresh build in the folder serves even a read-only folder
         Optional<BuiltModel> inFolder = existing(onnxDirectory().resolve(key), fp);
@@ -216,6 +217,25 @@ public final class ModelPackage {
     }
 
     private static final Object JVM_LOCK = new Object();
+    private static final java.util.regex.Pattern LM_LAYER = java.util.regex.Pattern.compile("(?:^|\\.)(?:model|language_model)\\.(?:model\\.)?layers\\.(\\d+)\\.");
+
+    /** Refuses a config whose {@code num_hidden_layers} is smaller than the language-model layers the weights hold. */
+    private void checkLayerCount() {
+        int max = -1;
+        try (WeightStore w = WeightStore.openDirectory(dir)) {
+            for (String n : w.names()) {
+                if (n.contains("vision") || n.contains("visual")) continue;
+                var m = LM_LAYER.matcher(n);
+                if (m.find()) max = Math.max(max, Integer.parseInt(m.group(1)));
+            }
+        } catch (RuntimeException e) {
+            return; // unreadable weights are reported by the build with their cause
+        }
+        if (max + 1 > config.numLayers()) {
+            throw new IllegalStateException(dir + ": config.json says num_hidden_layers=" + config.numLayers() + " but the weights hold "
+                    + (max + 1) + " language-model layers; fix the config (or the weight files) so they agree");
+        }
+    }
 
     private Optional<BuiltModel> existing(Path built, String fp) {
         try {

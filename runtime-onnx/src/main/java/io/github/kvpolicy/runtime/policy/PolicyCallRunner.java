@@ -1,7 +1,6 @@
 package io.github.kvpolicy.runtime.policy;
 
 import io.github.kvpolicy.api.CompressionPolicy;
-import io.github.kvpolicy.runtime.PolicyFailureException;
 
 import java.time.Duration;
 import java.util.Collections;

@@ -1,6 +1,5 @@
 package io.github.kvpolicy.runtime.policy;
 
-import io.github.kvpolicy.runtime.PolicyFailureException;
 
 /** A request needs a capability its policy did not declare; the engine refused it before calling the policy. */
 public final class PolicyCapabilityException extends PolicyFailureException {

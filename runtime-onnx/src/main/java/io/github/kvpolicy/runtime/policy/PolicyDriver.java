@@ -17,7 +17,6 @@ import io.github.kvpolicy.api.Schedule;
 import io.github.kvpolicy.api.Scope;
 import io.github.kvpolicy.api.SimplePolicyContext;
 import io.github.kvpolicy.api.TokenLayout;
-import io.github.kvpolicy.runtime.PolicyFailureException;
 import io.github.kvpolicy.runtime.cache.CompactionReport;
 
 import java.util.Arrays;

@@ -19,7 +19,7 @@ class RuntimeModuleTest {
     @Test
     void injectsOneGeneratorThatMatchesTheLibraryApi() {
         ModelPackage.BuiltModel built = TestModels.built("tiny", 7);
-        Path pkgDir = built.decoder().getParent().getParent(); // the package folder (config.json + weights)
+        Path pkgDir = TestModels.dir("tiny-7"); // the package folder (config.json + weights)
         GeneratorConfig cfg = GeneratorConfig.defaults().withPrefillChunk(4);
         Injector inj = Guice.createInjector(new RuntimeModule(pkgDir, cfg));
         try (Generator g = inj.getInstance(Generator.class)) {

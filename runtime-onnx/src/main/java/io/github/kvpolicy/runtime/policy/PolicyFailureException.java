@@ -1,7 +1,7 @@
-package io.github.kvpolicy.runtime;
+package io.github.kvpolicy.runtime.policy;
 
 /**
- * A compression policy threw while it was computing its plan; the request fails, the {@link Generator} stays usable.
+ * A compression policy threw while it was computing its plan; the request fails, the {@link io.github.kvpolicy.runtime.Generator} stays usable.
  * (A plan that breaks the SPI's rules fails with {@link io.github.kvpolicy.api.InvalidPlanException} instead.)
  */
 public class PolicyFailureException extends RuntimeException {
