@@ -30,6 +30,14 @@ public final class Main {
 
     private Main() {}
 
+    // Guice 7's bundled ASM cannot read Java 25 class files and logs a warning with a stack trace on first use; it only
+    // loses line numbers in Guice's own error messages, which the user never sees (see userMessage)
+    private static final java.util.logging.Logger GUICE_LINE_NUMBERS = java.util.logging.Logger.getLogger("com.google.inject.internal.util");
+
+    static {
+        GUICE_LINE_NUMBERS.setLevel(java.util.logging.Level.OFF);
+    }
+
     /** Runs the tool and returns its exit code (for tests). */
     public static int run(String... args) {
         List<String> rest = new ArrayList<>(Arrays.asList(args));
