@@ -23,7 +23,12 @@ public interface PolicyProvider {
     /** The plugin's own version, e.g. {@code 1.0.0}. */
     String version();
 
-    /** The SPI version the plugin was written against; must equal the host's {@link SpiVersion#CURRENT}. */
+    /**
+     * The SPI version the plugin was written against; must equal the host's {@link SpiVersion#CURRENT}. Override it
+     * as {@code return SpiVersion.CURRENT;} in your provider: the constant is compiled into your class, so the host
+     * sees the version you built against and refuses a mismatch with one line. The default (not overridden) is
+     * answered by the host's own SPI and cannot detect a mismatch; such providers are loaded as "not declared".
+     */
     default int spiVersion() {
         return SpiVersion.CURRENT;
     }

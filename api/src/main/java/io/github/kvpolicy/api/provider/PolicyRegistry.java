@@ -108,6 +108,8 @@ public final class PolicyRegistry {
         private final Map<String, Registration> byName = new TreeMap<>();
         private final List<LoadProblem> problems = new ArrayList<>();
         private final List<String> duplicates = new ArrayList<>();
+        /** {@link #declaredSpiVersion} of a provider that does not override {@code spiVersion()}. */
+        static final int UNDECLARED = Integer.MIN_VALUE;
 
         private Builder() {}
 
@@ -120,8 +122,9 @@ public final class PolicyRegistry {
                 problems.add(new LoadProblem(source, e.getMessage()));
                 return this;
             }
-            if (provider.spiVersion() != SpiVersion.CURRENT) {
-                problems.add(new LoadProblem(source, "policy '" + name + "' targets SPI version " + provider.spiVersion()
+            int target = declaredSpiVersion(provider);
+            if (target != UNDECLARED && target != SpiVersion.CURRENT) {
+                problems.add(new LoadProblem(source, "policy '" + name + "' targets SPI version " + target
                         + ", but this kvpolicy implements SPI version " + SpiVersion.CURRENT));
                 return this;
             }
@@ -130,6 +133,22 @@ public final class PolicyRegistry {
                 duplicates.add("Duplicate policy name '" + name + "': provided by " + previous.source() + " and by " + source);
             }
             return this;
+        }
+
+        /**
+         * The SPI version {@code provider} was compiled against, or {@link #UNDECLARED}. Only an override of
+         * {@link PolicyProvider#spiVersion()} in the plugin's own class tells: {@code SpiVersion.CURRENT} is a
+         * compile-time constant, so an override returns the version of the SPI the plugin was built with, while the
+         * interface's default method (loaded from the host's SPI) can only ever return the host's own version.
+         */
+        static int declaredSpiVersion(PolicyProvider provider) {
+            try {
+                Class<?> owner = provider.getClass().getMethod("spiVersion").getDeclaringClass();
+                if (owner.getName().startsWith("io.github.kvpolicy.api.")) return UNDECLARED;
+                return provider.spiVersion();
+            } catch (NoSuchMethodException | SecurityException e) {
+                return UNDECLARED;
+            }
         }
 
         /** Records a plugin that could not be loaded at all. */
