@@ -749,6 +749,10 @@ public abstract class PolicyConformanceTestCase {
     public void qualityFloorsAreMet() {
         Map<Double, Double> floors = harness().provider().qualityFloors();
         assumeTrue(floors != null && !floors.isEmpty(), "the provider declares no qualityFloors()");
-        assumeTrue(false, "quality floors " + floors + " declared, but the testbed model the quality level runs on is not available yet");
+        Optional<String> optOut = settings.optOut(ConformanceSettings.LEVEL_QUALITY);
+        assumeTrue(optOut.isEmpty(), () -> "level " + ConformanceSettings.LEVEL_QUALITY + " opted out: " + optOut.orElse(""));
+        fail(harness().failure("quality floors " + floors + " are declared, but the quality level cannot run: the suite has no testbed model "
+                + "to measure them on; a declared level cannot be skipped silently — opt out explicitly with -D" + ConformanceSettings.OPT_OUT
+                + "=quality=<reason> (validate: --skip-level quality=<reason>), or declare no floors", List.of()));
     }
 }
