@@ -161,7 +161,7 @@ public final class Validate {
         byName.forEach((name, rs) -> {
             if (rs.size() < 2) return;
             String where = String.join(" and ", rs.stream().map(r -> r.jar.toString()).toList());
-            for (JarRun r : rs) r.verdicts.add("policy name '" + name + "' is provided by " + where + "; a name may be used once");
+            for (JarRun r : rs) r.verdicts.add("FAIL: policy name '" + name + "' is provided by " + where + "; a name may be used once");
         });
         Set<String> found = new TreeSet<>(byName.keySet());
         for (String n : only) {
