@@ -24,10 +24,15 @@ import java.util.Objects;
  * class instance).
  */
 public final class ConformanceHarness {
-    /** What happened on one scenario. {@code context} is built over a pristine copy of the inputs. */
+    /**
+     * What happened on one scenario. {@code context} is built over a pristine copy of the inputs; {@code mutation}
+     * says what {@code compress} changed in its inputs (the first difference), or is null if nothing changed.
+     */
     public record Outcome(ScenarioSpec spec, CompressionPolicy policy, PolicyContext context, RetentionPlan plan, Throwable error,
-                          boolean mutated, long nanos) {
+                          String mutation, long nanos) {
         public boolean ok() { return error == null && plan != null; }
+
+        public boolean mutated() { return mutation != null; }
     }
 
     private final PolicyProvider provider;
@@ -85,7 +90,7 @@ public final class ConformanceHarness {
         try {
             policy = create();
         } catch (RuntimeException | LinkageError e) {
-            return new Outcome(spec, null, null, null, new IllegalStateException("creating the policy failed: " + e, e), false, 0);
+            return new Outcome(spec, null, null, null, new IllegalStateException("creating the policy failed: " + e, e), null, 0);
         }
         SyntheticScenario scenario = spec.build();
         SyntheticScenario pristine = scenario.copy();
@@ -93,7 +98,7 @@ public final class ConformanceHarness {
         try {
             ctx = scenario.context(policy, spec.budget(), Phase.PREFILL, 0);
         } catch (RuntimeException e) {
-            return new Outcome(spec, policy, null, null, new IllegalStateException("building the context failed (policy declarations?): " + e, e), false, 0);
+            return new Outcome(spec, policy, null, null, new IllegalStateException("building the context failed (policy declarations?): " + e, e), null, 0);
         }
         RetentionPlan plan = null;
         Throwable error = null;
@@ -105,9 +110,10 @@ public final class ConformanceHarness {
             error = e;
         }
         long nanos = System.nanoTime() - t0;
-        boolean mutated = !scenario.cache().sameContent(pristine.cache());
+        String mutation = scenario.cache().sameContent(pristine.cache()) ? null : pristine.cache().firstDifference(scenario.cache());
+        if (mutation == null && !scenario.cache().sameContent(pristine.cache())) mutation = "the cache differs from a pristine copy";
         PolicyContext check = pristine.context(policy, spec.budget(), Phase.PREFILL, 0);
-        return new Outcome(spec, policy, check, plan, error, mutated, nanos);
+        return new Outcome(spec, policy, check, plan, error, mutation, nanos);
     }
 
     /** A message for a check failure: the policy, the problem, the scenario and how to reproduce. */

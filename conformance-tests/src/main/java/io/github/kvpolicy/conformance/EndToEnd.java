@@ -45,7 +45,23 @@ final class EndToEnd {
 
     private EndToEnd() {}
 
-    private static synchronized Generator generator() {
+    /**
+     * The shared generator. The level is required: if it was not opted out ({@link ConformanceSettings#OPT_OUT}) and
+     * the model cannot be opened, the check fails (no free skip); if it was opted out, the check is skipped with
+     * the opt-out's reason.
+     */
+    private static Generator generator(ConformanceHarness h) {
+        java.util.Optional<String> optOut = h.settings().optOut(ConformanceSettings.LEVEL_END_TO_END);
+        assumeTrue(optOut.isEmpty(), () -> "level " + ConformanceSettings.LEVEL_END_TO_END + " opted out: " + optOut.orElse(""));
+        Generator g = open();
+        if (g == null) {
+            fail(h.failure(unavailable + "; the end-to-end level is required — opt out explicitly with -D" + ConformanceSettings.OPT_OUT
+                    + "=end-to-end=<reason> (validate: --skip-level end-to-end=<reason> or --contract-only)", List.of()));
+        }
+        return g;
+    }
+
+    private static synchronized Generator open() {
         if (generator == null && unavailable == null) {
             try {
                 String dir = System.getProperty(MODEL_PROPERTY);
@@ -57,7 +73,6 @@ final class EndToEnd {
                 unavailable = "the end-to-end fixture model could not be opened: " + e;
             }
         }
-        assumeTrue(unavailable == null, unavailable);
         return generator;
     }
 
@@ -79,7 +94,7 @@ final class EndToEnd {
     }
 
     static void generationCompletes(ConformanceHarness h) {
-        Generator g = generator();
+        Generator g = generator(h);
         List<String> failures = new ArrayList<>();
         for (Budget budget : List.of(Budget.ratio(0.1), Budget.ratio(0.5), Budget.ratio(1.0), Budget.count(0))) {
             CompressionPolicy p = h.create();
@@ -100,7 +115,7 @@ final class EndToEnd {
     }
 
     static void cacheShrinksToPlan(ConformanceHarness h) {
-        Generator g = generator();
+        Generator g = generator(h);
         CompressionPolicy p = h.create();
         GenerationRequest req = request(h, g, p, Budget.ratio(0.25), 32);
         try (GenerationSession s = g.newSession(req)) {
@@ -159,7 +174,7 @@ final class EndToEnd {
     }
 
     static void decodingStaysWithinBound(ConformanceHarness h) {
-        Generator g = generator();
+        Generator g = generator(h);
         CompressionPolicy p = h.create();
         Budget budget = Budget.count(6);
         int newTokens = 96;

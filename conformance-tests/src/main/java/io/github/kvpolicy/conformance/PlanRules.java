@@ -175,6 +175,44 @@ public final class PlanRules {
         return Optional.empty();
     }
 
+    /**
+     * Where two plans first differ, in words: the shape, or the first (row, layer, KV head) whose kept positions
+     * differ, with the first position one keeps and the other evicts; null if the plans are equal.
+     *
+     * @param nameA what produced {@code a} (e.g. "the first call"), for the message
+     * @param nameB what produced {@code b}
+     */
+    public static String firstDifference(RetentionPlan a, RetentionPlan b, String nameA, String nameB) {
+        if (a == null || b == null) return a == b ? null : (a == null ? nameA : nameB) + " returned no plan";
+        if (a.batchSize() != b.batchSize() || a.layers() != b.layers() || a.kvHeads() != b.kvHeads()) {
+            return nameA + " has " + a.batchSize() + " × " + a.layers() + " × " + a.kvHeads() + " (rows × layers × KV heads), " + nameB + " "
+                    + b.batchSize() + " × " + b.layers() + " × " + b.kvHeads();
+        }
+        for (int r = 0; r < a.batchSize(); r++) {
+            String d = firstRowDifference(a, r, b, r, nameA, nameB);
+            if (d != null) return d;
+        }
+        return null;
+    }
+
+    /** As {@link #firstDifference}, for row {@code ra} of {@code a} against row {@code rb} of {@code b} (same layers and heads). */
+    public static String firstRowDifference(RetentionPlan a, int ra, RetentionPlan b, int rb, String nameA, String nameB) {
+        for (int l = 0; l < a.layers(); l++) {
+            for (int h = 0; h < a.kvHeads(); h++) {
+                int[] x = a.kept(ra, l, h), y = b.kept(rb, l, h);
+                if (Arrays.equals(x, y)) continue;
+                int[] sx = sorted(x), sy = sorted(y);
+                String only = null;
+                for (int p : sx) if (Arrays.binarySearch(sy, p) < 0) { only = nameA + " keeps position " + p + ", " + nameB + " evicts it"; break; }
+                if (only == null) for (int p : sy) if (Arrays.binarySearch(sx, p) < 0) { only = nameB + " keeps position " + p + ", " + nameA + " evicts it"; break; }
+                if (only == null) only = "same positions, different order";
+                return "row " + ra + (ra != rb ? " (row " + rb + " of " + nameB + ")" : "") + ", layer " + l + ", KV head " + h + ": " + nameA + " keeps "
+                        + x.length + " positions, " + nameB + " " + y.length + "; first difference: " + only;
+            }
+        }
+        return null;
+    }
+
     @FunctionalInterface
     interface HeadCheck {
         String check(int row, int layer, int head);

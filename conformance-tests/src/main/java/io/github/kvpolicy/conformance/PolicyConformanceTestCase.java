@@ -97,6 +97,18 @@ public abstract class PolicyConformanceTestCase {
         return b.build();
     }
 
+    /**
+     * Options that by design never change the plan or the declarations (e.g. a thread count), exempt from
+     * {@code optionsChangeThePlan}. Default: none. (A plugin validated from its JAR declares this by putting
+     * {@value #NO_PLAN_EFFECT} in the option's description.)
+     */
+    protected Set<String> optionsWithoutPlanEffect() {
+        return Set.of();
+    }
+
+    /** The marker in an option's description that declares it does not affect the plan. */
+    public static final String NO_PLAN_EFFECT = "[no plan effect]";
+
     /** Called by {@link ConformanceExtension} before any check runs. */
     final void configure(ConformanceSettings s) {
         this.settings = s;
@@ -308,7 +320,7 @@ public abstract class PolicyConformanceTestCase {
     }
 
     /** The extreme valid raw values of {@code s}. */
-    private static List<Object> extremes(OptionSpec s) {
+    static List<Object> extremes(OptionSpec s) {
         List<Object> out = new ArrayList<>();
         switch (s.type()) {
             case INTEGER -> {
@@ -371,6 +383,18 @@ public abstract class PolicyConformanceTestCase {
         List<Outcome> out = harness().contractOutcomes().stream()
                 .filter(o -> o.ok() && PlanRules.shape(o.plan(), o.context()).isEmpty()).toList();
         assumeTrue(!out.isEmpty(), "no scenario produced a plan of the right shape (see compressCompletesOnEveryScenario and planHasTheContextShape)");
+        return out;
+    }
+
+    /** Well-shaped outcomes of prompts within {@link ScenarioGenerator#REPEAT_LIMIT}: those the suite calls again. */
+    private List<Outcome> repeatable() {
+        return wellShaped().stream().filter(o -> o.spec().maxPromptLength() <= ScenarioGenerator.REPEAT_LIMIT).toList();
+    }
+
+    /** Every {@code k}-th element, from the first. */
+    private static <T> List<T> every(List<T> all, int k) {
+        List<T> out = new ArrayList<>();
+        for (int i = 0; i < all.size(); i += k) out.add(all.get(i));
         return out;
     }
 
@@ -492,7 +516,7 @@ public abstract class PolicyConformanceTestCase {
     public void inputsAreNotMutated() {
         List<Outcome> ran = harness().contractOutcomes().stream().filter(o -> o.policy() != null && o.context() != null).toList();
         judge("compress() modified the cache it was given (positions, keys, values or queries)", ran,
-                o -> o.mutated() ? Optional.of("the cache differs after compress() from a pristine copy") : Optional.empty());
+                o -> o.mutated() ? Optional.of("after compress(), " + o.mutation()) : Optional.empty());
     }
 
     @Test
@@ -500,21 +524,53 @@ public abstract class PolicyConformanceTestCase {
     @DisplayName("[capability DETERMINISTIC] same inputs and seed give the same plan")
     public void sameInputsAndSeedGiveSamePlan() {
         assumeDeclared(Capability.DETERMINISTIC);
-        List<Outcome> ok = harness().contractOutcomes().stream().filter(Outcome::ok).toList();
-        assumeTrue(!ok.isEmpty(), "no scenario produced a plan (see compressCompletesOnEveryScenario)");
-        List<Outcome> subset = new ArrayList<>();
-        for (int i = 0; i < ok.size(); i += 3) subset.add(ok.get(i));
+        List<Outcome> subset = every(repeatable(), 3);
         judge("the plan changed between calls with the same inputs and seed", subset, o -> {
             try {
                 CompressionPolicy fresh = harness().create();
                 RetentionPlan a = fresh.compress(o.spec().build().context(fresh, o.spec().budget(), Phase.PREFILL, 0));
-                if (!o.plan().equals(a)) return Optional.of("a fresh instance returned a different plan (" + a + " vs " + o.plan() + ")");
+                String d = PlanRules.firstDifference(o.plan(), a, "the first instance", "a fresh instance");
+                if (d != null) return Optional.of(d);
                 RetentionPlan b = fresh.compress(o.spec().build().context(fresh, o.spec().budget(), Phase.PREFILL, 0));
-                if (!o.plan().equals(b)) return Optional.of("a repeated call on the same instance returned a different plan (" + b + " vs " + o.plan() + ")");
-                return Optional.empty();
+                d = PlanRules.firstDifference(o.plan(), b, "the first call", "a repeated call on the same instance");
+                if (d != null) return Optional.of(d);
+                // interleaved with another scenario of the same budget on the same instance: no state carried between calls
+                Outcome other = subset.get((subset.indexOf(o) + 1) % subset.size());
+                RetentionPlan c = fresh.compress(other.spec().build().context(fresh, other.spec().budget(), Phase.PREFILL, 0));
+                d = PlanRules.firstDifference(other.plan(), c, "scenario #" + other.spec().index() + " alone",
+                        "scenario #" + other.spec().index() + " called after #" + o.spec().index() + " on one instance");
+                if (d != null) return Optional.of(d);
+                RetentionPlan e = fresh.compress(o.spec().build().context(fresh, o.spec().budget(), Phase.PREFILL, 0));
+                d = PlanRules.firstDifference(o.plan(), e, "the first call", "a call after scenario #" + other.spec().index() + " on the same instance");
+                return Optional.ofNullable(d);
             } catch (RuntimeException e) {
                 return Optional.of("a repeated call threw " + ConformanceHarness.describe(e));
             }
+        });
+    }
+
+    @Test
+    @Order(29)
+    @DisplayName("[capability DETERMINISTIC] a second JVM computes the same plans")
+    public void samePlanInAnotherJvm() {
+        assumeDeclared(Capability.DETERMINISTIC);
+        List<Outcome> subset = every(repeatable(), 6).stream().filter(this::reproduces).toList();
+        assumeTrue(!subset.isEmpty(), "no scenario produced a reproducible plan of the right shape (see sameInputsAndSeedGiveSamePlan)");
+        SecondJvm.Result r;
+        try {
+            r = SecondJvm.run(harness(), subset.stream().map(Outcome::spec).toList());
+        } catch (IllegalArgumentException e) {
+            assumeTrue(false, "the test's options cannot be handed to a second JVM: " + e.getMessage());
+            return;
+        }
+        SecondJvm.Result res = r;
+        assertTrue(res.error() == null, () -> harness().failure("the policy could not be run in a second JVM", List.of(res.error())));
+        judge("a second JVM computed a different plan", subset, o -> {
+            Long fp = res.fingerprints().get(o.spec().index());
+            if (fp == null) return Optional.of("the second JVM returned no plan for it");
+            return fp == SecondJvm.fingerprint(o.plan()) ? Optional.empty()
+                    : Optional.of("plan fingerprints differ (this JVM " + Long.toHexString(SecondJvm.fingerprint(o.plan())) + ", a fresh JVM "
+                    + Long.toHexString(fp) + "): the plan depends on per-JVM state (a static random salt, identity hash codes, the clock?)");
         });
     }
 
@@ -527,6 +583,9 @@ public abstract class PolicyConformanceTestCase {
         assumeTrue(!ok.isEmpty(), "no scenario produced a plan (see compressCompletesOnEveryScenario)");
         List<Outcome> subset = new ArrayList<>();
         for (int i = 0; i < ok.size() && subset.size() < 16; i += Math.max(1, ok.size() / 16)) subset.add(ok.get(i));
+        // thread safety on long prompts too: the longest prompt within the repeat limit
+        harness().contractOutcomes().stream().filter(o -> o.ok() && o.spec().maxPromptLength() <= ScenarioGenerator.REPEAT_LIMIT)
+                .max(java.util.Comparator.comparingInt(o -> o.spec().maxPromptLength())).ifPresent(subset::add);
         boolean deterministic = capabilities().contains(Capability.DETERMINISTIC);
         CompressionPolicy shared = harness().create();
         int threads = 4, rounds = 3;
@@ -548,7 +607,7 @@ public abstract class PolicyConformanceTestCase {
                         try {
                             RetentionPlan plan = shared.compress(o.context());
                             if (deterministic && !o.plan().equals(plan)) {
-                                failures.add(ConformanceHarness.at(o.spec(), "thread " + offset + " got a plan different from the sequential call (" + plan + " vs " + o.plan() + ")"));
+                                failures.add(ConformanceHarness.at(o.spec(), "thread " + offset + ": " + PlanRules.firstDifference(o.plan(), plan, "the sequential call", "the concurrent call")));
                             } else if (!deterministic) {
                                 List<String> v = PlanValidator.violations(plan, o.context(), shared.budgetMode());
                                 if (!v.isEmpty()) failures.add(ConformanceHarness.at(o.spec(), "thread " + offset + ": invalid plan: " + v.getFirst()));
@@ -693,6 +752,17 @@ public abstract class PolicyConformanceTestCase {
         }
         Arrays.sort(nanos);
         Duration median = Duration.ofNanos(nanos[nanos.length / 2]);
+        long limit = declared.get().toNanos() * 10;
+        List<String> slow = new ArrayList<>();
+        for (Outcome o : harness().contractOutcomes()) {
+            boolean noLarger = o.spec().maxPromptLength() <= spec.maxPromptLength() && o.spec().shape().layers() <= spec.shape().layers()
+                    && o.spec().shape().queryHeads() <= spec.shape().queryHeads() && o.spec().shape().headDim() <= spec.shape().headDim();
+            if (noLarger && o.spec().index() > 0 && o.nanos() > limit) {
+                slow.add(ConformanceHarness.at(o.spec(), "one compress() call took " + o.nanos() / 1_000_000 + " ms"));
+            }
+        }
+        assertTrue(slow.isEmpty(), () -> harness().failure("compress() took more than 10× the declared maxCallTime() of " + declared.get().toMillis()
+                + " ms on " + slow.size() + " contract scenarios no larger than the mid-size one", slow));
         assertTrue(median.compareTo(declared.get()) <= 0, () -> harness().failure("the median compress() time " + median.toMillis() + " ms (of "
                 + Arrays.stream(nanos).mapToObj(n -> (n / 1_000_000) + " ms").toList() + ") exceeds the declared maxCallTime() of "
                 + declared.get().toMillis() + " ms", List.of(ConformanceHarness.at(spec, "mid-size scenario"))));
@@ -708,11 +778,304 @@ public abstract class PolicyConformanceTestCase {
                 + p.schedule() + " never acts during decoding", List.of()));
         List<ScenarioSpec> specs = ScenarioGenerator.decoding(settings.seed(), DECODE_STEPS, capabilities().contains(Capability.BATCH));
         List<String> failures = new ArrayList<>();
+        int threw = 0, invalid = 0, bound = 0;
         for (ScenarioSpec spec : specs) {
-            DecodingDriver.run(harness().create(), spec, DECODE_STEPS).ifPresent(v -> failures.add(ConformanceHarness.at(spec, v)));
+            Optional<String> v;
+            try {
+                v = DecodingDriver.run(harness().create(), spec, spec.maxGenerated());
+            } catch (RuntimeException e) {
+                v = Optional.of("the decoding run threw " + ConformanceHarness.describe(e));
+            }
+            if (v.isEmpty()) continue;
+            String m = v.get();
+            if (m.contains("threw")) threw++;
+            else if (m.contains("invalid plan")) invalid++;
+            else bound++;
+            failures.add(ConformanceHarness.at(spec, m));
         }
-        assertTrue(failures.isEmpty(), () -> harness().failure("decoding-time compression broke its bound on " + failures.size() + " of "
+        List<String> kinds = new ArrayList<>();
+        if (threw > 0) kinds.add("compress() threw on " + threw);
+        if (invalid > 0) kinds.add("returned an invalid plan on " + invalid);
+        if (bound > 0) kinds.add("left the bound L·H·(B + allowance) on " + bound);
+        assertTrue(failures.isEmpty(), () -> harness().failure("decoding-time compression failed: " + String.join(", ", kinds) + " of "
                 + specs.size() + " scenarios", failures));
+    }
+
+    // ---------------------------------------------------------------- semantic checks
+
+    /** A fresh policy's plan for a fresh copy of {@code scn}. */
+    private RetentionPlan planOf(SyntheticScenario scn, ScenarioSpec spec) {
+        CompressionPolicy p = harness().create();
+        return p.compress(scn.context(p, spec.budget(), Phase.PREFILL, 0));
+    }
+
+    /**
+     * True if a fresh instance reproduces {@code o}'s plan. Checks that compare plans skip outcomes that are not
+     * reproducible: that defect is reported once, by {@code sameInputsAndSeedGiveSamePlan}.
+     */
+    private boolean reproduces(Outcome o) {
+        try {
+            return o.plan().equals(planOf(o.spec().build(), o.spec()));
+        } catch (RuntimeException e) {
+            return false;
+        }
+    }
+
+    @Test
+    @Order(30)
+    @DisplayName("[capability BATCH] a batch row's plan equals its plan alone and ignores the other rows")
+    public void batchRowPlanEqualsRowAlone() {
+        assumeDeclared(Capability.BATCH);
+        assumeDeclared(Capability.DETERMINISTIC);
+        List<Outcome> ok = harness().batchOutcomes().stream().filter(o -> o.ok() && PlanRules.shape(o.plan(), o.context()).isEmpty()).toList();
+        assumeTrue(!ok.isEmpty(), "no batch scenario produced a plan of the right shape (see batchRowsOfDifferentLengthsAreHandled)");
+        judge("a batch row's plan depends on the other rows of the batch", ok, o -> {
+            if (!reproduces(o)) return Optional.empty();
+            ScenarioSpec spec = o.spec();
+            SyntheticScenario batch = spec.build();
+            int n = spec.layout().batchSize();
+            try {
+                // row 0 alone: a batch of one
+                RetentionPlan alone = planOf(SyntheticScenario.stack(new SyntheticScenario[] {batch}, new int[] {0}, spec.seed()), spec);
+                String d = PlanRules.firstRowDifference(o.plan(), 0, alone, 0, "the batch", "row 0 alone");
+                if (d != null) return Optional.of(d);
+                // each row at its own index, every other row replaced by a different prompt
+                long seed = ScenarioGenerator.derive(spec.seed(), "replacement", 0);
+                java.util.SplittableRandom rnd = new java.util.SplittableRandom(seed);
+                List<io.github.kvpolicy.api.RowLayout> rows = new ArrayList<>();
+                for (int i = 0; i < n; i++) rows.add(ScenarioGenerator.row(i % 2 == 0 ? ScenarioGenerator.LayoutKind.SEVERAL_IMAGES
+                        : ScenarioGenerator.LayoutKind.ONE_IMAGE, rnd));
+                SyntheticScenario other = SyntheticScenario.random(spec.shape(), new io.github.kvpolicy.api.TokenLayout(rows), seed);
+                for (int r = 0; r < n; r++) {
+                    SyntheticScenario[] src = new SyntheticScenario[n];
+                    int[] rowOf = new int[n];
+                    for (int i = 0; i < n; i++) { src[i] = i == r ? batch : other; rowOf[i] = i; }
+                    RetentionPlan mixed = planOf(SyntheticScenario.stack(src, rowOf, spec.seed()), spec);
+                    d = PlanRules.firstRowDifference(o.plan(), r, mixed, r, "the batch", "the same row beside other prompts");
+                    if (d != null) return Optional.of(d);
+                }
+                return Optional.empty();
+            } catch (RuntimeException e) {
+                return Optional.of("compress() threw on a re-assembled batch: " + ConformanceHarness.describe(e));
+            }
+        });
+    }
+
+    @Test
+    @Order(31)
+    @DisplayName("[capability DETERMINISTIC] compress() equals evictor(scorer, allocator)")
+    public void compressEqualsItsHooks() {
+        assumeDeclared(Capability.DETERMINISTIC);
+        judge("compress() differs from evictor().evict(ctx, scorer().score(ctx), allocator().allocate(ctx, scores))", every(repeatable(), 3), o -> {
+            if (!reproduces(o)) return Optional.empty();
+            CompressionPolicy p = harness().create();
+            PolicyContext ctx = o.spec().build().context(p, o.spec().budget(), Phase.PREFILL, 0);
+            if (p.scorer() == null || p.allocator() == null || p.evictor() == null) {
+                return Optional.of("a hook is null (scorer " + p.scorer() + ", allocator " + p.allocator() + ", evictor " + p.evictor() + ")");
+            }
+            String stage = "scorer().score";
+            try {
+                io.github.kvpolicy.api.TokenScores scores = p.scorer().score(ctx);
+                stage = "allocator().allocate";
+                io.github.kvpolicy.api.BudgetAllocation alloc = p.allocator().allocate(ctx, scores);
+                stage = "evictor().evict";
+                RetentionPlan hooks = p.evictor().evict(ctx, scores, alloc);
+                return Optional.ofNullable(PlanRules.firstDifference(o.plan(), hooks, "compress()", "the hooks"));
+            } catch (RuntimeException e) {
+                return Optional.of(stage + " threw " + ConformanceHarness.describe(e) + " (compress() did not)");
+            }
+        });
+    }
+
+    /** True if every value equals the first (NaN equal to NaN). */
+    private static boolean constant(float[] v) {
+        for (int i = 1; i < v.length; i++) if (Float.compare(v[i], v[0]) != 0) return false;
+        return true;
+    }
+
+    @Test
+    @Order(32)
+    @DisplayName("[contract] the scorer is not constant")
+    public void scorerIsNotConstant() {
+        List<String> constantOn = new ArrayList<>();
+        int judged = 0;
+        for (Outcome o : repeatable()) {
+            CompressionPolicy p = harness().create();
+            PolicyContext ctx = o.spec().build().context(p, o.spec().budget(), Phase.PREFILL, 0);
+            io.github.kvpolicy.api.TokenScores scores;
+            try {
+                scores = p.scorer().score(ctx);
+            } catch (RuntimeException e) {
+                continue; // a scorer that throws is judged by compressEqualsItsHooks
+            }
+            int heads = 0, flat = 0;
+            String example = null;
+            for (int r = 0; r < ctx.layout().batchSize(); r++)
+                for (int l = 0; l < ctx.shape().layers(); l++)
+                    for (int h = 0; h < ctx.shape().kvHeads(); h++) {
+                        float[] v = scores.get(r, l, h);
+                        if (v == null || v.length < 2) continue;
+                        heads++;
+                        if (constant(v)) { flat++; if (example == null) example = PlanRules.where(r, l, h) + ": all " + v.length + " candidates score " + v[0]; }
+                    }
+            if (heads == 0) continue;
+            judged++;
+            if (flat == heads) constantOn.add(ConformanceHarness.at(o.spec(), "every (layer, KV head) with 2+ candidates has constant scores, e.g. " + example));
+        }
+        assumeTrue(judged > 0, "on no scenario does the policy have two candidates in one (layer, KV head): nothing to rank");
+        int n = judged;
+        assertTrue(constantOn.isEmpty(), () -> harness().failure("the scorer gives all candidates the same score on " + constantOn.size() + " of " + n
+                + " scenarios although the keys, values and attention differ (top-k then keeps the earliest positions whatever the cache holds;"
+                + " NaN or overflow mapped to a constant?)", constantOn));
+    }
+
+    /** The order {@link io.github.kvpolicy.api.Evictor#topIndices} ranks by: larger is better; -0 equals 0. */
+    private static int rank(float v) {
+        int bits = Float.floatToIntBits(v == 0.0f ? 0.0f : v);
+        return bits >= 0 ? bits : bits ^ 0x7fffffff;
+    }
+
+    @Test
+    @Order(33)
+    @DisplayName("[contract] with the top-k evictor, kept tokens outrank evicted ones under the policy's own scores")
+    public void keptTokensOutrankEvicted() {
+        CompressionPolicy p0 = defaultPolicy();
+        assumeTrue(p0.evictor() != null && p0.evictor().getClass() == io.github.kvpolicy.api.Evictor.topK().getClass(),
+                "the policy's evictor is not Evictor.topK(): it may keep any candidates");
+        List<Outcome> subset = repeatable();
+        int[] judged = {0};
+        judge("an evicted candidate outranks a kept one under the policy's own scores (its evictor is Evictor.topK())", subset, o -> {
+            CompressionPolicy p = harness().create();
+            PolicyContext ctx = o.spec().build().context(p, o.spec().budget(), Phase.PREFILL, 0);
+            io.github.kvpolicy.api.TokenScores scores, again;
+            try {
+                scores = p.scorer().score(ctx);
+                again = p.scorer().score(o.spec().build().context(p, o.spec().budget(), Phase.PREFILL, 0));
+            } catch (RuntimeException e) {
+                return Optional.empty(); // judged by compressEqualsItsHooks
+            }
+            for (int r = 0; r < ctx.layout().batchSize(); r++)
+                for (int l = 0; l < ctx.shape().layers(); l++)
+                    for (int h = 0; h < ctx.shape().kvHeads(); h++)
+                        if (!Arrays.equals(scores.get(r, l, h), again.get(r, l, h))) return Optional.empty(); // scores not reproducible here
+            judged[0]++;
+            for (int r = 0; r < ctx.layout().batchSize(); r++)
+                for (int l = 0; l < ctx.shape().layers(); l++)
+                    for (int h = 0; h < ctx.shape().kvHeads(); h++) {
+                        int[] cand = o.context().candidates(r, l, h);
+                        float[] v = scores.get(r, l, h);
+                        int[] kept = o.plan().kept(r, l, h);
+                        Arrays.sort(kept);
+                        int worstKept = -1, bestEvicted = -1;
+                        for (int i = 0; i < cand.length && i < v.length; i++) {
+                            boolean k = Arrays.binarySearch(kept, cand[i]) >= 0;
+                            if (k && (worstKept < 0 || rank(v[i]) < rank(v[worstKept]))) worstKept = i;
+                            if (!k && (bestEvicted < 0 || rank(v[i]) > rank(v[bestEvicted]))) bestEvicted = i;
+                        }
+                        if (worstKept >= 0 && bestEvicted >= 0 && rank(v[bestEvicted]) > rank(v[worstKept])) {
+                            return Optional.of(PlanRules.where(r, l, h) + ": evicted position " + cand[bestEvicted] + " (score " + v[bestEvicted]
+                                    + ") outranks kept position " + cand[worstKept] + " (score " + v[worstKept] + ")");
+                        }
+                    }
+            return Optional.empty();
+        });
+        assumeTrue(judged[0] > 0, "the scorer never gave the same scores twice on one input: the ranking cannot be judged");
+    }
+
+    @Test
+    @Order(34)
+    @DisplayName("[capability DETERMINISTIC] query heads are grouped onto KV heads as the HeadMapping contract says")
+    public void queryHeadGroupingMatchesHeadMapping() {
+        assumeDeclared(Capability.DETERMINISTIC);
+        List<ScenarioSpec> specs = ScenarioGenerator.grouped(settings.seed());
+        List<String> failures = new ArrayList<>();
+        for (ScenarioSpec spec : specs) {
+            int g = spec.shape().groupSize(), q = spec.shape().queryHeads();
+            int[] perm = new int[q];
+            for (int i = 0; i < q; i++) perm[i] = (i / g) * g + (i % g + 1) % g; // rotate inside each group
+            try {
+                RetentionPlan plain = planOf(spec.build(), spec);
+                if (!plain.equals(planOf(spec.build(), spec))) continue; // not reproducible: sameInputsAndSeedGiveSamePlan reports it
+                RetentionPlan rotated = planOf(spec.build().withQueryHeads(perm), spec);
+                String d = PlanRules.firstDifference(plain, rotated, "the original queries", "the queries rotated inside each KV group");
+                if (d != null) failures.add(ConformanceHarness.at(spec, d));
+            } catch (RuntimeException e) {
+                failures.add(ConformanceHarness.at(spec, "compress() threw " + ConformanceHarness.describe(e)));
+            }
+        }
+        assertTrue(failures.isEmpty(), () -> harness().failure("the plan changed when query heads were permuted inside their KV group on " + failures.size()
+                + " of " + specs.size() + " grouped-query scenarios: query head q belongs to KV head q / groupSize (HeadMapping), and KV_MEAN/MAX/SUM are "
+                + "symmetric in a group — does the policy group query heads as q % kvHeads?", failures));
+    }
+
+    /** Valid values of {@code s} other than its default (and other than the test's own value). */
+    private static List<Object> alternatives(OptionSpec s, Object current) {
+        List<Object> out = new ArrayList<>();
+        for (Object v : extremes(s)) if (!String.valueOf(v).equals(String.valueOf(current))) out.add(v);
+        if ((s.type() == OptionType.INTEGER || s.type() == OptionType.DOUBLE) && s.min() != null && s.max() != null) {
+            Object mid = s.type() == OptionType.INTEGER ? (Object) (int) Math.round((s.min() + s.max()) / 2) : (Object) ((s.min() + s.max()) / 2);
+            if (!String.valueOf(mid).equals(String.valueOf(current))) out.add(mid);
+        }
+        return out;
+    }
+
+    @Test
+    @Order(35)
+    @DisplayName("[contract] every option has an effect on the plan or the declarations")
+    public void optionsChangeThePlan() {
+        List<OptionSpec> specs = harness().provider().options().specs().stream()
+                .filter(s -> s.type() != OptionType.STRING && s.type() != OptionType.POLICY)
+                .filter(s -> !optionsWithoutPlanEffect().contains(s.name()) && !s.description().contains(NO_PLAN_EFFECT)).toList();
+        assumeTrue(!specs.isEmpty(), "the policy declares no numeric, enum or boolean option that claims a plan effect");
+        List<ScenarioSpec> scenarios = ScenarioGenerator.optionProbes(settings.seed(), capabilities().contains(Capability.BATCH));
+        CompressionPolicy base = harness().create();
+        List<RetentionPlan> basePlans = new ArrayList<>();
+        for (ScenarioSpec spec : scenarios) {
+            try {
+                basePlans.add(planOf(spec.build(), spec));
+            } catch (RuntimeException e) {
+                basePlans.add(null);
+            }
+        }
+        List<String> problems = new ArrayList<>();
+        for (OptionSpec s : specs) {
+            Object current = harness().options().getOrDefault(s.name(), s.defaultValue());
+            List<Object> tried = new ArrayList<>();
+            boolean effect = false;
+            for (Object v : alternatives(s, current)) {
+                Map<String, Object> raw = new LinkedHashMap<>(harness().options());
+                raw.put(s.name(), v);
+                CompressionPolicy p;
+                try {
+                    p = harness().create(raw);
+                } catch (RuntimeException e) {
+                    continue; // rejected in combination with another option: judged by optionExtremesAreAccepted
+                }
+                tried.add(v);
+                if (!java.util.Objects.equals(p.scope(), base.scope()) || !java.util.Objects.equals(p.protection(), base.protection())
+                        || !java.util.Objects.equals(p.schedule(), base.schedule()) || !java.util.Objects.equals(p.queryWindow(), base.queryWindow())
+                        || p.budgetMode() != base.budgetMode()) {
+                    effect = true;
+                    break;
+                }
+                for (int i = 0; i < scenarios.size() && !effect; i++) {
+                    ScenarioSpec spec = scenarios.get(i);
+                    try {
+                        RetentionPlan plan = p.compress(spec.build().context(p, spec.budget(), Phase.PREFILL, 0));
+                        effect = !plan.equals(basePlans.get(i));
+                    } catch (RuntimeException e) {
+                        effect = true; // it changed something; compressCompletesOnEveryScenario / optionExtremesAreAccepted judge the throw
+                    }
+                }
+                if (effect) break;
+            }
+            if (!effect && !tried.isEmpty()) {
+                problems.add("option '" + s.name() + "' (" + s.expectation() + ", now " + current + "): the values " + tried + " give the same declarations "
+                        + "and the same plans on all " + scenarios.size() + " probe scenarios; if it really has no effect on plans, say so: put "
+                        + NO_PLAN_EFFECT + " in its description");
+            }
+        }
+        assertTrue(problems.isEmpty(), () -> harness().failure("options without any effect", problems));
     }
 
     // ---------------------------------------------------------------- end-to-end and quality levels
@@ -749,6 +1112,10 @@ public abstract class PolicyConformanceTestCase {
     public void qualityFloorsAreMet() {
         Map<Double, Double> floors = harness().provider().qualityFloors();
         assumeTrue(floors != null && !floors.isEmpty(), "the provider declares no qualityFloors()");
-        assumeTrue(false, "quality floors " + floors + " declared, but the testbed model the quality level runs on is not available yet");
+        Optional<String> optOut = settings.optOut(ConformanceSettings.LEVEL_QUALITY);
+        assumeTrue(optOut.isEmpty(), () -> "level " + ConformanceSettings.LEVEL_QUALITY + " opted out: " + optOut.orElse(""));
+        fail(harness().failure("quality floors " + floors + " are declared, but the quality level cannot run: the suite has no testbed model "
+                + "to measure them on; a declared level cannot be skipped silently — opt out explicitly with -D" + ConformanceSettings.OPT_OUT
+                + "=quality=<reason> (validate: --skip-level quality=<reason>), or declare no floors", List.of()));
     }
 }

@@ -18,12 +18,20 @@ import io.github.kvpolicy.conformance.synthetic.SyntheticScenario;
  * @param budget       the budget the policy is called with
  * @param seed         seed of the tensors and of {@code PolicyContext.seed()}
  * @param maxGenerated generated positions with prepared queries (decoding scenarios), ≥ 0
+ * @param mean         added to every key and query component (0: centred)
+ * @param scale        multiplies every key and query component before {@code mean} is added (1: unit variance)
  */
-public record ScenarioSpec(int index, String kind, ModelShape shape, TokenLayout layout, Budget budget, long seed, int maxGenerated) {
+public record ScenarioSpec(int index, String kind, ModelShape shape, TokenLayout layout, Budget budget, long seed, int maxGenerated,
+                           float mean, float scale) {
+
+    /** A spec with centred, unit-scale keys and queries. */
+    public ScenarioSpec(int index, String kind, ModelShape shape, TokenLayout layout, Budget budget, long seed, int maxGenerated) {
+        this(index, kind, shape, layout, budget, seed, maxGenerated, 0f, 1f);
+    }
 
     /** A fresh synthetic scenario for this spec. */
     public SyntheticScenario build() {
-        return SyntheticScenario.random(shape, layout, seed, maxGenerated);
+        return SyntheticScenario.random(shape, layout, seed, maxGenerated, mean, scale);
     }
 
     /** The longest prompt of the batch. */
@@ -45,7 +53,10 @@ public record ScenarioSpec(int index, String kind, ModelShape shape, TokenLayout
             sb.append(row.promptLength()).append(" tokens, ").append(row.count(Modality.IMAGE)).append(" visual in ")
                     .append(row.images().size()).append(row.images().size() == 1 ? " image" : " images");
         }
-        return sb.append("]; budget ").append(budget).append("; scenario seed ").append(seed).toString();
+        sb.append("]; budget ").append(budget);
+        if (mean != 0f || scale != 1f) sb.append("; keys/queries ").append(mean).append(" + ").append(scale).append("·N(0,1)");
+        if (maxGenerated > 0) sb.append("; ").append(maxGenerated).append(" decode steps");
+        return sb.append("; scenario seed ").append(seed).toString();
     }
 
     @Override

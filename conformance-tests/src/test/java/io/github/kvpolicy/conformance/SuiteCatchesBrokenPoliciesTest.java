@@ -53,7 +53,18 @@ class SuiteCatchesBrokenPoliciesTest {
             Map.entry(Suites.ClaimsLayerWise.class, EnumSet.of(LAYER_WISE)),
             Map.entry(Suites.ClaimsAllScope.class, EnumSet.of(ALL_TOKEN_SCOPE)),
             Map.entry(Suites.BadName.class, EnumSet.of(METADATA)),
-            Map.entry(Suites.Misnamed.class, EnumSet.of(CREATES)));
+            Map.entry(Suites.Misnamed.class, EnumSet.of(CREATES)),
+            // v2 checks: each defect fails exactly its check
+            Map.entry(Suites.BatchRowsLeak.class, EnumSet.of(BATCH_ROW_ALONE)),
+            Map.entry(Suites.HooksDisagree.class, EnumSet.of(HOOKS_COMPOSE)),
+            Map.entry(Suites.OverflowingScorer.class, EnumSet.of(SCORER_VARIES)),
+            Map.entry(Suites.KeepsLowest.class, EnumSet.of(TOPK_ORDER)),
+            Map.entry(Suites.WrongGrouping.class, EnumSet.of(GQA_GROUPING)),
+            Map.entry(Suites.IgnoredOption.class, EnumSet.of(OPTIONS_EFFECT)),
+            Map.entry(Suites.JvmSalted.class, EnumSet.of(ACROSS_JVMS)),
+            Map.entry(Suites.CountsCalls.class, EnumSet.of(Check.DETERMINISTIC)),
+            Map.entry(Suites.DecodingThrows.class, EnumSet.of(DECODING)),
+            Map.entry(Suites.ClaimsQualityFloors.class, EnumSet.of(QUALITY)));
 
     /** Reference policy → the checks it must skip (undeclared capabilities, levels without a fixture). */
     static final Map<Class<?>, Set<Check>> REFERENCE_SKIPS = Map.of(
@@ -61,10 +72,25 @@ class SuiteCatchesBrokenPoliciesTest {
             Suites.ReferenceKeyNormWithSinks.class, EnumSet.of(LAYER_WISE, HEAD_WISE, ALL_TOKEN_SCOPE, DECODING, E2E_DECODING, QUALITY),
             Suites.ReferenceWindow.class, EnumSet.of(OUT_OF_SCOPE_KEPT, LAYER_WISE, HEAD_WISE, CALL_TIME, QUALITY),
             Suites.ReferencePyramid.class, EnumSet.of(OPTION_DEFAULTS, OUT_OF_RANGE_OPTION, OPTION_EXTREMES, PROTECTED_KEPT, BUDGET_SPLIT,
-                    Check.THREAD_SAFE, Check.BATCH, ALL_TOKEN_SCOPE, CALL_TIME, DECODING, E2E_DECODING, QUALITY));
+                    Check.THREAD_SAFE, Check.BATCH, BATCH_ROW_ALONE, OPTIONS_EFFECT, ALL_TOKEN_SCOPE, CALL_TIME, DECODING, E2E_DECODING, QUALITY));
 
     static EngineExecutionResults run(Class<?> suite) {
         return EngineTestKit.engine("junit-jupiter").selectors(selectClass(suite)).execute();
+    }
+
+    static EngineExecutionResults run(Class<?> suite, String key, String value) {
+        return EngineTestKit.engine("junit-jupiter").configurationParameter(key, value).selectors(selectClass(suite)).execute();
+    }
+
+    static String message(Event e) {
+        return e.getPayload(TestExecutionResult.class).flatMap(TestExecutionResult::getThrowable).map(Throwable::getMessage).orElse("")
+                .replaceFirst("^Assumption failed: ", "");
+    }
+
+    /** The failure message of {@code check} in {@code events} (which must have failed). */
+    static String failureOf(EngineExecutionResults events, Check check) {
+        return events.testEvents().failed().stream().filter(e -> checks(Stream.of(e)).contains(check)).map(SuiteCatchesBrokenPoliciesTest::message)
+                .findFirst().orElseThrow(() -> new AssertionError(check + " did not fail:\n" + reasons(events.testEvents())));
     }
 
     static Set<Check> checks(Stream<Event> events) {
@@ -123,7 +149,7 @@ class SuiteCatchesBrokenPoliciesTest {
                     events.testEvents().aborted().stream().filter(a -> checks(Stream.of(a)).iterator().next().level() == Check.Level.END_TO_END)
                             .forEach(a -> {
                                 String m = a.getPayload(TestExecutionResult.class).flatMap(TestExecutionResult::getThrowable).map(Throwable::getMessage).orElse("");
-                                assertTrue(m.contains("is not declared") || m.contains("fixture model could not be opened"), m);
+                                assertTrue(m.contains("is not declared") || m.contains("opted out"), m);
                             });
                     // every skip carries a reason
                     events.testEvents().aborted().stream().forEach(a -> assertTrue(a.getPayload(TestExecutionResult.class)
@@ -142,12 +168,40 @@ class SuiteCatchesBrokenPoliciesTest {
     }
 
     @org.junit.jupiter.api.Test
+    void aRequiredLevelIsSkippedOnlyWhenOptedOutAndTheReasonIsShown() {
+        EngineExecutionResults events = run(Suites.ReferenceKeyNorm.class, ConformanceSettings.OPT_OUT, "end-to-end=the test opts out on purpose");
+        List<String> reasons = events.testEvents().aborted().stream().filter(e -> checks(Stream.of(e)).contains(E2E_GENERATION)).map(SuiteCatchesBrokenPoliciesTest::message).toList();
+        assertEquals(List.of("level end-to-end opted out: the test opts out on purpose"), reasons);
+        assertEquals(0, events.testEvents().failed().count(), () -> reasons(events.testEvents()));
+        // without the opt-out, declared quality floors are a failure, not a skip
+        String m = failureOf(run(Suites.ClaimsQualityFloors.class), QUALITY);
+        assertTrue(m.contains("cannot run") && m.contains(ConformanceSettings.OPT_OUT + "=quality=<reason>"), m);
+        // and with it, a skip naming the reason
+        EngineExecutionResults optedOut = run(Suites.ClaimsQualityFloors.class, ConformanceSettings.OPT_OUT, "quality=no testbed model in this build");
+        assertEquals(0, optedOut.testEvents().failed().count(), () -> reasons(optedOut.testEvents()));
+        assertTrue(optedOut.testEvents().aborted().stream().map(SuiteCatchesBrokenPoliciesTest::message)
+                .anyMatch(x -> x.equals("level quality opted out: no testbed model in this build")));
+    }
+
+    @org.junit.jupiter.api.Test
+    void failuresNameTheFirstDifferenceAndTheCause() {
+        String det = failureOf(run(Suites.CountsCalls.class), Check.DETERMINISTIC);
+        assertTrue(det.contains("first difference:") && det.contains("keeps position") && det.contains("scenario seed"), det);
+        String mut = failureOf(run(Suites.MutatesInput.class), NOT_MUTATED);
+        assertTrue(mut.contains("after compress(), row 0, layer 0, KV head 0: the cached positions changed"), mut);
+        String dec = failureOf(run(Suites.DecodingThrows.class), DECODING);
+        assertTrue(dec.contains("compress() threw on") && !dec.contains("left the bound") && dec.contains("decode-time scratch buffer exhausted"), dec);
+        String gqa = failureOf(run(Suites.WrongGrouping.class), GQA_GROUPING);
+        assertTrue(gqa.contains("q % kvHeads") && gqa.contains("first difference:"), gqa);
+    }
+
+    @org.junit.jupiter.api.Test
     void everyCheckIsATestMethodOfTheSuite() throws Exception {
         Set<String> methods = new TreeSet<>();
         for (var m : PolicyConformanceTestCase.class.getDeclaredMethods()) if (m.isAnnotationPresent(org.junit.jupiter.api.Test.class)) methods.add(m.getName());
         Set<String> checks = new TreeSet<>();
         for (Check c : Check.values()) checks.add(c.methodName());
         assertEquals(checks, methods);
-        assertTrue(MATRIX.size() >= 12);
+        assertTrue(MATRIX.size() >= 35);
     }
 }

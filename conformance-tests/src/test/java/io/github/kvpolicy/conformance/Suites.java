@@ -128,4 +128,44 @@ final class Suites {
     static class Misnamed extends PolicyConformanceTestCase {
         @Override protected PolicyProvider provider() { return new BrokenPolicies.Misnamed(); }
     }
+
+    static class BatchRowsLeak extends PolicyConformanceTestCase {
+        @Override protected PolicyProvider provider() { return new BrokenPolicies.BatchRowsLeak(); }
+    }
+
+    static class HooksDisagree extends PolicyConformanceTestCase {
+        @Override protected PolicyProvider provider() { return new BrokenPolicies.HooksDisagree(); }
+    }
+
+    static class OverflowingScorer extends PolicyConformanceTestCase {
+        @Override protected PolicyProvider provider() { return new BrokenPolicies.OverflowingScorer(); }
+    }
+
+    static class KeepsLowest extends PolicyConformanceTestCase {
+        @Override protected PolicyProvider provider() { return new BrokenPolicies.KeepsLowest(); }
+    }
+
+    static class WrongGrouping extends PolicyConformanceTestCase {
+        @Override protected PolicyProvider provider() { return new BrokenPolicies.WrongGrouping(); }
+    }
+
+    static class IgnoredOption extends PolicyConformanceTestCase {
+        @Override protected PolicyProvider provider() { return new BrokenPolicies.IgnoredOption(); }
+    }
+
+    static class JvmSalted extends PolicyConformanceTestCase {
+        @Override protected PolicyProvider provider() { return new BrokenPolicies.JvmSalted(); }
+    }
+
+    static class CountsCalls extends PolicyConformanceTestCase {
+        @Override protected PolicyProvider provider() { return new BrokenPolicies.CountsCalls(); }
+    }
+
+    static class DecodingThrows extends PolicyConformanceTestCase {
+        @Override protected PolicyProvider provider() { return new BrokenPolicies.DecodingThrows(); }
+    }
+
+    static class ClaimsQualityFloors extends PolicyConformanceTestCase {
+        @Override protected PolicyProvider provider() { return new BrokenPolicies.ClaimsQualityFloors(); }
+    }
 }

@@ -12,8 +12,9 @@ import org.junit.platform.launcher.TestIdentifier;
 /**
  * Prints one line per check as it finishes: {@code PASS}, {@code FAIL} with the reason, or {@code SKIP} with the
  * reason (an aborted test: an assumption, e.g. an undeclared capability). Failures of a whole container (e.g. the
- * provider could not be created) are reported as failures too. Collects the results; not thread-safe (the
- * launcher calls it from one thread).
+ * provider could not be created) are reported as failures too. Collects the results and, if given a
+ * {@link ResultStream.Writer}, records each check's start and result as it happens (what the parent
+ * {@link Validate} judges from). Not thread-safe (the launcher calls it from one thread).
  */
 public final class ConsoleReport implements TestExecutionListener {
     /** The outcome of one check. */
@@ -23,10 +24,26 @@ public final class ConsoleReport implements TestExecutionListener {
     public record Result(String check, String displayName, Status status, String reason) {}
 
     private final PrintStream out;
+    private final ResultStream.Writer stream;
     private final List<Result> results = new ArrayList<>();
 
     public ConsoleReport(PrintStream out) {
+        this(out, null);
+    }
+
+    /** @param stream where check starts and results are recorded as they happen; null for none */
+    public ConsoleReport(PrintStream out, ResultStream.Writer stream) {
         this.out = out;
+        this.stream = stream;
+    }
+
+    @Override
+    public void executionStarted(TestIdentifier id) {
+        if (stream != null && id.isTest()) stream.write(ResultStream.Kind.START, checkName(id), id.getDisplayName());
+    }
+
+    private static String checkName(TestIdentifier id) {
+        return id.getSource().filter(MethodSource.class::isInstance).map(s -> ((MethodSource) s).getMethodName()).orElse(id.getDisplayName());
     }
 
     public List<Result> results() {
@@ -61,10 +78,11 @@ public final class ConsoleReport implements TestExecutionListener {
     }
 
     private void add(TestIdentifier id, Status status, String reason) {
-        String check = id.getSource().filter(MethodSource.class::isInstance).map(s -> ((MethodSource) s).getMethodName()).orElse(id.getDisplayName());
+        String check = checkName(id);
         if (!id.isTest() && status == Status.FAILED) check = "(suite setup) " + id.getDisplayName();
         Result r = new Result(check, id.getDisplayName(), status, reason);
         results.add(r);
+        if (stream != null) stream.write(ResultStream.Kind.RESULT, status.name(), check, id.getDisplayName(), reason);
         String label = switch (status) {
             case PASSED -> "  PASS  ";
             case FAILED -> "  FAIL  ";

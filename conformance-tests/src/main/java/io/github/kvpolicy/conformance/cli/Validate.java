@@ -1,52 +1,65 @@
 package io.github.kvpolicy.conformance.cli;
 
-import static org.junit.platform.engine.discovery.DiscoverySelectors.selectClass;
-
 import io.github.kvpolicy.api.SpiVersion;
-import io.github.kvpolicy.api.provider.PolicyLoadException;
-import io.github.kvpolicy.api.provider.PolicyProvider;
-import io.github.kvpolicy.api.provider.PolicyRegistry;
 import io.github.kvpolicy.conformance.ConformanceSettings;
-import io.github.kvpolicy.host.plugin.PluginLoader;
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStreamReader;
 import java.io.PrintStream;
-import java.io.PrintWriter;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayDeque;
 import java.util.ArrayList;
+import java.util.Deque;
+import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
-import org.junit.platform.launcher.Launcher;
-import org.junit.platform.launcher.LauncherDiscoveryRequest;
-import org.junit.platform.launcher.TagFilter;
-import org.junit.platform.launcher.EngineFilter;
-import org.junit.platform.launcher.core.LauncherConfig;
-import org.junit.platform.launcher.core.LauncherDiscoveryRequestBuilder;
-import org.junit.platform.launcher.core.LauncherFactory;
-import org.junit.platform.reporting.legacy.xml.LegacyXmlReportGeneratingListener;
+import java.util.TreeSet;
 
 /**
- * {@code validate plugin.jar [more.jar …] [--seed N|random] [--report-dir DIR] [--policy NAME[,NAME…]] [--contract-only]}:
- * loads each JAR in its own class loader that sees only the SPI ({@code io.github.kvpolicy.api..}) and the JDK
- * (host's {@link PluginLoader}), discovers its policy providers, runs the conformance suite for each through the
- * JUnit Platform launcher, prints a report (every check passed / failed with the reason / skipped with the
- * reason), writes JUnit XML to {@code DIR/<policy>/} and returns 0 if every check passed, 1 if a check failed or a
- * plugin could not be loaded, 2 on a usage error.
+ * {@code validate plugin.jar [more.jar …] [options]}: runs the conformance suite against plugin JARs, each in its
+ * own child JVM, and judges each JAR from the child's structured {@link ResultStream} and from how the child ended.
+ *
+ * <p>Each child is the same {@code java} binary with this JVM's class path (the distribution's), a heap cap
+ * ({@code --memory}) and {@code -XX:+ExitOnOutOfMemoryError}; it runs {@link ValidateWorker}, which loads the JAR
+ * in its own class loader that sees only the SPI and the JDK. The parent enforces a wall-clock limit per check
+ * ({@code --check-timeout}, from the check's START record) and per JAR ({@code --jar-timeout}), and a grace period
+ * for the child to exit after its completion record ({@code --shutdown-grace}).
+ *
+ * <p>Invariants of the verdict: a JAR passes only if its child wrote a completion record ({@code DONE}), exited by
+ * itself with the status that record announced, every check it recorded passed or was skipped with a reason, it
+ * had no load problem, and no policy name collides with a built-in or with another given JAR's. Everything else —
+ * an early exit (even with status 0), a kill for time, death by out-of-memory, a hang in shutdown — is a FAIL
+ * naming what happened and the check that was running; the remaining JARs are still validated. The exit status is
+ * 0 if every JAR passed, 1 otherwise, 2 on a usage error. Temporary result files are created in a fresh temporary
+ * directory and deleted; JUnit XML goes to {@code DIR/<policy>/}.
  */
 public final class Validate {
     /** Exit codes. */
     public static final int OK = 0, FAILED = 1, USAGE = 2;
+    /** Defaults of the child JVM limits. */
+    public static final int DEFAULT_MEMORY_MB = 2048, DEFAULT_CHECK_TIMEOUT_S = 300, DEFAULT_JAR_TIMEOUT_S = 1800, DEFAULT_SHUTDOWN_GRACE_S = 15;
 
     static final String USAGE_TEXT = """
             usage: validate plugin.jar [more.jar ...] [options]
-              --seed N|random     base seed of the generated scenarios (default %d); printed for reproduction
-              --report-dir DIR    where JUnit XML reports go, one folder per policy (default conformance-reports)
-              --policy NAME[,..]  validate only these policies
-              --contract-only     skip the end-to-end and quality levels
-              --help              this text
+              --seed N|random           base seed of the generated scenarios (default %d); printed for reproduction
+              --report-dir DIR          where JUnit XML reports go, one folder per policy (default conformance-reports)
+              --policy NAME[,..]        validate only these policies
+              --contract-only           opt out of the end-to-end and quality levels (shown in the report)
+              --skip-level LEVEL=WHY    opt out of one level (end-to-end or quality) with a reason (shown in the report)
+              --memory MB               heap cap of each JAR's child JVM (default %d)
+              --check-timeout SECONDS   wall-clock limit of one check (default %d)
+              --jar-timeout SECONDS     wall-clock limit of one JAR's whole run (default %d)
+              --shutdown-grace SECONDS  how long a child may take to exit after its last check (default %d)
+              --help                    this text
+            Each JAR runs in its own child JVM; a child that exits early, is killed for time or memory, or hangs in
+            shutdown fails that JAR, naming what happened, and the other JARs still run.
             exit status: 0 all checks passed, 1 a check failed or a plugin could not be loaded, 2 usage error
-            """.formatted(ConformanceSettings.DEFAULT_SEED);
+            """.formatted(ConformanceSettings.DEFAULT_SEED, DEFAULT_MEMORY_MB, DEFAULT_CHECK_TIMEOUT_S, DEFAULT_JAR_TIMEOUT_S, DEFAULT_SHUTDOWN_GRACE_S);
 
     private Validate() {}
 
@@ -54,25 +67,43 @@ public final class Validate {
         System.exit(run(System.out, args));
     }
 
+    /** The child JVM limits. */
+    record Limits(int memoryMb, Duration perCheck, Duration perJar, Duration shutdownGrace) {}
+
     /** Runs the command, printing to {@code out}; returns the exit status (never calls System.exit). */
     public static int run(PrintStream out, String... args) {
         List<Path> jars = new ArrayList<>();
         String seedText = null;
         Path reportDir = Path.of("conformance-reports");
         Set<String> only = new LinkedHashSet<>();
-        boolean contractOnly = false;
+        Map<String, String> optOuts = new LinkedHashMap<>();
+        int memory = DEFAULT_MEMORY_MB, checkTimeout = DEFAULT_CHECK_TIMEOUT_S, jarTimeout = DEFAULT_JAR_TIMEOUT_S, grace = DEFAULT_SHUTDOWN_GRACE_S;
         for (int i = 0; i < args.length; i++) {
             String a = args[i];
             switch (a) {
                 case "--help", "-h" -> { out.print(USAGE_TEXT); return OK; }
-                case "--seed", "--report-dir", "--policy" -> {
+                case "--seed", "--report-dir", "--policy", "--skip-level", "--memory", "--check-timeout", "--jar-timeout", "--shutdown-grace" -> {
                     if (i + 1 >= args.length) return usage(out, "option " + a + " needs a value");
                     String v = args[++i];
-                    if (a.equals("--seed")) seedText = v;
-                    else if (a.equals("--report-dir")) reportDir = Path.of(v);
-                    else for (String n : v.split(",")) if (!n.isBlank()) only.add(n.trim());
+                    try {
+                        switch (a) {
+                            case "--seed" -> seedText = v;
+                            case "--report-dir" -> reportDir = Path.of(v);
+                            case "--policy" -> { for (String n : v.split(",")) if (!n.isBlank()) only.add(n.trim()); }
+                            case "--skip-level" -> optOuts.putAll(ConformanceSettings.parseOptOuts(v.replace(";", ",")));
+                            case "--memory" -> memory = positive(a, v, 64);
+                            case "--check-timeout" -> checkTimeout = positive(a, v, 1);
+                            case "--jar-timeout" -> jarTimeout = positive(a, v, 1);
+                            default -> grace = positive(a, v, 1);
+                        }
+                    } catch (IllegalArgumentException e) {
+                        return usage(out, e.getMessage());
+                    }
                 }
-                case "--contract-only" -> contractOnly = true;
+                case "--contract-only" -> {
+                    optOuts.putIfAbsent(ConformanceSettings.LEVEL_END_TO_END, "--contract-only given");
+                    optOuts.putIfAbsent(ConformanceSettings.LEVEL_QUALITY, "--contract-only given");
+                }
                 default -> {
                     if (a.startsWith("-")) return usage(out, "unknown option '" + a + "'");
                     jars.add(Path.of(a));
@@ -94,94 +125,262 @@ public final class Validate {
         } catch (IllegalArgumentException e) {
             return usage(out, e.getMessage());
         }
+        Limits limits = new Limits(memory, Duration.ofSeconds(checkTimeout), Duration.ofSeconds(jarTimeout), Duration.ofSeconds(grace));
 
         out.println("kvpolicy validate: conformance suite for SPI version " + SpiVersion.CURRENT + ", seed " + seed
                 + (randomSeed ? " (random)" : "") + " (rerun with --seed " + seed + ")");
-        PluginLoader loader = new PluginLoader(PolicyProvider.class.getClassLoader());
-        PolicyRegistry registry;
+        out.println("each JAR in its own JVM: -Xmx" + memory + "m, " + checkTimeout + " s per check, " + jarTimeout + " s per JAR");
+        StringBuilder optOut = new StringBuilder();
+        optOuts.forEach((level, reason) -> {
+            out.println("level " + level + " opted out: " + reason);
+            optOut.append(optOut.isEmpty() ? "" : ";").append(level).append('=').append(reason.replace(";", ","));
+        });
+
+        Path tmp;
         try {
-            registry = loader.loadJars(jars);
-        } catch (PolicyLoadException e) {
-            out.println("LOAD FAILED: " + e.getMessage());
-            out.println("RESULT: FAILED");
+            tmp = Files.createTempDirectory("kvpolicy-validate-");
+        } catch (IOException e) {
+            out.println("validate: cannot create a temporary directory for the result streams: " + e.getMessage());
             return FAILED;
         }
-        int problems = 0;
-        for (PolicyRegistry.LoadProblem p : registry.problems()) {
-            out.println("LOAD PROBLEM: " + p.source() + ": " + p.message());
-            problems++;
-        }
-        for (Path j : jars) {
-            String src = j.toAbsolutePath().normalize().toString();
-            List<String> names = registry.registrations().stream().filter(r -> r.source().equals(src))
-                    .map(r -> r.provider().name() + " " + r.provider().version()).toList();
-            out.println("plugin " + src + ": " + (names.isEmpty() ? "no loadable policy" : String.join(", ", names)));
-            if (names.isEmpty() && registry.problems().stream().noneMatch(p -> p.source().equals(src))) {
-                out.println("LOAD PROBLEM: " + src + ": no policy provider found (list your provider class in "
-                        + "META-INF/services/io.github.kvpolicy.api.provider.PolicyProvider)");
-                problems++;
+        List<JarRun> runs = new ArrayList<>();
+        try {
+            for (int i = 0; i < jars.size(); i++) {
+                JarRun run = new JarRun(jars.get(i).toAbsolutePath().normalize(), tmp.resolve("results-" + i + ".tsv"));
+                runs.add(run);
+                run.execute(out, seed, randomSeed, reportDir, only, optOut.toString(), limits);
             }
-        }
-        List<PolicyRegistry.Registration> targets = new ArrayList<>();
-        for (PolicyRegistry.Registration r : registry.registrations()) if (only.isEmpty() || only.contains(r.provider().name())) targets.add(r);
-        for (String n : only) {
-            if (!registry.names().contains(n)) return usage(out, "--policy " + n + ": no such policy in the given JARs (found: " + registry.names() + ")");
+        } finally {
+            for (JarRun r : runs) deleteQuietly(r.results);
+            deleteQuietly(tmp);
         }
 
-        int failedPolicies = 0;
-        long failedChecks = 0;
-        for (PolicyRegistry.Registration r : targets) {
-            long f = runSuite(out, r, registry, seed, reportDir, contractOnly);
-            failedChecks += f;
-            if (f > 0) failedPolicies++;
+        // a policy name may be provided once: across the given JARs (each child checked the built-ins)
+        Map<String, List<JarRun>> byName = new LinkedHashMap<>();
+        for (JarRun r : runs) for (String n : r.names) byName.computeIfAbsent(n, k -> new ArrayList<>()).add(r);
+        byName.forEach((name, rs) -> {
+            if (rs.size() < 2) return;
+            String where = String.join(" and ", rs.stream().map(r -> r.jar.toString()).toList());
+            for (JarRun r : rs) r.verdicts.add("FAIL: policy name '" + name + "' is provided by " + where + "; a name may be used once");
+        });
+        Set<String> found = new TreeSet<>(byName.keySet());
+        for (String n : only) {
+            if (!found.contains(n)) return usage(out, "--policy " + n + ": no such policy in the given JARs (found: " + found + ")");
         }
+
         out.println();
-        boolean ok = failedChecks == 0 && problems == 0 && !targets.isEmpty();
-        out.println("RESULT: " + (ok ? "PASSED" : "FAILED") + " — " + targets.size() + " policies validated, " + failedPolicies + " with failed checks ("
-                + failedChecks + " failed checks)" + (problems > 0 ? ", " + problems + " load problems" : "") + "; seed " + seed);
+        int failedJars = 0;
+        long failedChecks = 0, policies = 0;
+        for (JarRun r : runs) {
+            failedChecks += r.failedChecks;
+            policies += r.policies;
+            if (!r.passed()) failedJars++;
+            out.println("JAR " + r.jar + ": " + (r.passed() ? "PASSED" : "FAILED") + " (" + r.policies + " policies, " + r.failedChecks + " failed checks"
+                    + (r.problems > 0 ? ", " + r.problems + " load problems" : "") + (r.verdicts.isEmpty() ? "" : ", " + r.verdicts.size() + " run failures") + ")");
+            for (String v : r.verdicts) out.println("   " + v);
+        }
+        boolean ok = failedJars == 0;
+        out.println("RESULT: " + (ok ? "PASSED" : "FAILED") + " — " + jars.size() + " JARs, " + policies + " policies validated, " + failedJars
+                + " JARs failed (" + failedChecks + " failed checks); seed " + seed);
         return ok ? OK : FAILED;
     }
 
-    private static long runSuite(PrintStream out, PolicyRegistry.Registration r, PolicyRegistry registry, long seed, Path reportDir, boolean contractOnly) {
-        PolicyProvider p = r.provider();
-        out.println();
-        out.println("== " + p.name() + " " + p.version() + " (" + p.getClass().getName() + ") from " + r.source());
-        out.println("   capabilities: " + p.capabilities() + (p.maxCallTime().isPresent() ? ", maxCallTime " + p.maxCallTime().get().toMillis() + " ms" : ""));
-        String key = ValidationTargets.register(new ValidationTargets.Target(p, registry));
-        ConsoleReport report = new ConsoleReport(out);
-        Path dir = reportDir.resolve(p.name());
-        long t0 = System.nanoTime();
+    private static int positive(String option, String v, int min) {
         try {
-            LauncherDiscoveryRequestBuilder b = LauncherDiscoveryRequestBuilder.request()
-                    .selectors(selectClass(ExternalPolicyConformance.class))
-                    .filters(EngineFilter.includeEngines("junit-jupiter"))
-                    .configurationParameter(ConformanceSettings.TARGET, key)
-                    .configurationParameter(ConformanceSettings.SEED, Long.toString(seed));
-            if (contractOnly) b.filters(TagFilter.excludeTags("end-to-end", "quality"));
-            LauncherDiscoveryRequest request = b.build();
-            Launcher launcher = LauncherFactory.create(LauncherConfig.builder().enableTestExecutionListenerAutoRegistration(false).build());
-            Files.createDirectories(dir);
-            PrintWriter xmlErrors = new PrintWriter(new java.io.OutputStreamWriter(out, StandardCharsets.UTF_8), true);
-            launcher.execute(request, report, new LegacyXmlReportGeneratingListener(dir, xmlErrors));
-        } catch (java.io.IOException e) {
-            out.println("  cannot create report directory " + dir.toAbsolutePath() + ": " + e.getMessage());
-            return 1;
-        } finally {
-            ValidationTargets.remove(key);
+            int n = Integer.parseInt(v.trim());
+            if (n >= min) return n;
+        } catch (NumberFormatException e) {
+            // fall through
         }
-        long failed = report.count(ConsoleReport.Status.FAILED);
-        out.printf("   -- %d passed, %d failed, %d skipped (%.1f s); JUnit XML in %s%n", report.count(ConsoleReport.Status.PASSED), failed,
-                report.count(ConsoleReport.Status.SKIPPED), (System.nanoTime() - t0) / 1e9, dir.toAbsolutePath());
-        if (report.results().isEmpty()) {
-            out.println("   no check ran (is the JUnit Jupiter engine on the class path?)");
-            return 1;
+        throw new IllegalArgumentException("option " + option + ": expected a whole number ≥ " + min + ", got '" + v + "'");
+    }
+
+    private static void deleteQuietly(Path p) {
+        try {
+            Files.deleteIfExists(p);
+        } catch (IOException e) {
+            // a leftover temporary file is harmless
         }
-        return failed;
     }
 
     private static int usage(PrintStream out, String problem) {
         out.println("validate: " + problem);
         out.print(USAGE_TEXT);
         return USAGE;
+    }
+
+    /** One JAR's child JVM: started, watched, and judged. Not thread-safe (the output pump only appends to {@link #tail}). */
+    static final class JarRun {
+        final Path jar;
+        final Path results;
+        final List<String> names = new ArrayList<>();
+        final List<String> verdicts = new ArrayList<>();
+        final Deque<String> tail = new ArrayDeque<>();
+        long failedChecks, policies, problems;
+        Integer doneStatus;
+        String currentCheck, lastFinished, currentPolicy;
+
+        JarRun(Path jar, Path results) {
+            this.jar = jar;
+            this.results = results;
+        }
+
+        boolean passed() {
+            return verdicts.isEmpty() && failedChecks == 0 && problems == 0 && doneStatus != null && doneStatus == OK;
+        }
+
+        List<String> command(long seed, boolean randomSeed, Path reportDir, Set<String> only, String optOut, Limits limits) {
+            List<String> cmd = new ArrayList<>();
+            cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
+            cmd.add("-Xmx" + limits.memoryMb() + "m");
+            cmd.add("-XX:+ExitOnOutOfMemoryError");
+            cmd.add("-XX:+UseSerialGC");
+            cmd.add("-Dstdout.encoding=UTF-8");
+            cmd.add("--enable-native-access=ALL-UNNAMED");
+            cmd.add("--sun-misc-unsafe-memory-access=allow");
+            cmd.add("-Djava.io.tmpdir=" + System.getProperty("java.io.tmpdir"));
+            for (String p : List.of("kvpolicy.conformance.model", "kvpolicy.home")) {
+                String v = System.getProperty(p);
+                if (v != null) cmd.add("-D" + p + "=" + v);
+            }
+            cmd.add("-cp");
+            cmd.add(System.getProperty("java.class.path"));
+            cmd.add(ValidateWorker.class.getName());
+            cmd.addAll(List.of("--jar", jar.toString(), "--results", results.toString(), "--seed", Long.toString(seed),
+                    "--report-dir", reportDir.toAbsolutePath().toString(), "--opt-out", optOut));
+            if (randomSeed) cmd.add("--random-seed");
+            if (!only.isEmpty()) cmd.addAll(List.of("--policy", String.join(",", only)));
+            return cmd;
+        }
+
+        void execute(PrintStream out, long seed, boolean randomSeed, Path reportDir, Set<String> only, String optOut, Limits limits) {
+            out.println();
+            out.println("-- " + jar + " (child JVM)");
+            Process p;
+            try {
+                p = new ProcessBuilder(command(seed, randomSeed, reportDir, only, optOut, limits)).redirectErrorStream(true).start();
+            } catch (IOException e) {
+                verdicts.add("FAIL: the child JVM could not be started: " + e.getMessage());
+                return;
+            }
+            try {
+                p.getOutputStream().close();
+            } catch (IOException e) {
+                // the child needs no input
+            }
+            Thread pump = Thread.ofPlatform().daemon().name("validate-output").start(() -> {
+                try (BufferedReader in = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8))) {
+                    for (String line; (line = in.readLine()) != null; ) {
+                        synchronized (out) { out.println(line); }
+                        synchronized (tail) {
+                            tail.addLast(line);
+                            if (tail.size() > 40) tail.removeFirst();
+                        }
+                    }
+                } catch (IOException e) {
+                    // the child is gone
+                }
+            });
+            ResultStream.Reader reader = new ResultStream.Reader(results);
+            long start = System.nanoTime(), checkStart = start, doneAt = 0;
+            String killed = null;
+            try {
+                while (true) {
+                    boolean exited = p.waitFor(100, java.util.concurrent.TimeUnit.MILLISECONDS);
+                    for (ResultStream.Record r : reader.poll()) {
+                        if (r.kind() == ResultStream.Kind.START) checkStart = System.nanoTime();
+                        if (r.kind() == ResultStream.Kind.DONE) doneAt = System.nanoTime();
+                        accept(r);
+                    }
+                    if (exited) break;
+                    long now = System.nanoTime();
+                    if (doneStatus != null) {
+                        if (now - doneAt > limits.shutdownGrace().toNanos()) {
+                            killed = "the child JVM hung in shutdown: it recorded completion but had not exited " + limits.shutdownGrace().toSeconds()
+                                    + " s later (a shutdown hook or a non-daemon thread of the plugin?); killed";
+                            break;
+                        }
+                    } else if (currentCheck != null && now - checkStart > limits.perCheck().toNanos()) {
+                        killed = "check '" + currentCheck + "'" + policySuffix() + " ran over the per-check limit of " + limits.perCheck().toSeconds()
+                                + " s (an endless loop or a deadlock?); the child JVM was killed";
+                        break;
+                    } else if (now - start > limits.perJar().toNanos()) {
+                        killed = "the JAR ran over the per-JAR limit of " + limits.perJar().toSeconds() + " s" + during() + "; the child JVM was killed";
+                        break;
+                    }
+                }
+                if (killed != null) {
+                    p.descendants().forEach(ProcessHandle::destroyForcibly);
+                    p.destroyForcibly();
+                    p.waitFor();
+                }
+                pump.join(5_000);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                p.destroyForcibly();
+                verdicts.add("FAIL: validation was interrupted");
+                return;
+            }
+            for (ResultStream.Record r : reader.poll()) accept(r);
+            judge(p.exitValue(), killed, limits);
+        }
+
+        private String policySuffix() {
+            return currentPolicy == null ? "" : " of policy '" + currentPolicy + "'";
+        }
+
+        private String during() {
+            if (currentCheck != null) return ", during check '" + currentCheck + "'" + policySuffix();
+            if (lastFinished != null) return ", after check '" + lastFinished + "'" + policySuffix();
+            return ", before any check ran";
+        }
+
+        private void accept(ResultStream.Record r) {
+            switch (r.kind()) {
+                case PLUGIN -> names.addAll(r.fields().subList(1, r.fields().size()));
+                case PROBLEM -> problems++;
+                case POLICY -> { policies++; currentPolicy = r.field(0); }
+                case START -> currentCheck = r.field(0);
+                case RESULT -> {
+                    if (r.field(0).equals(ConsoleReport.Status.FAILED.name())) failedChecks++;
+                    lastFinished = r.field(1);
+                    currentCheck = null;
+                }
+                case POLICY_END, HELLO -> { }
+                case DONE -> doneStatus = parseStatus(r.field(0));
+            }
+        }
+
+        private static Integer parseStatus(String s) {
+            try {
+                return Integer.parseInt(s.trim());
+            } catch (NumberFormatException e) {
+                return FAILED;
+            }
+        }
+
+        private void judge(int exit, String killed, Limits limits) {
+            String lastLines;
+            synchronized (tail) { lastLines = String.join("\n", tail); }
+            if (killed != null) {
+                verdicts.add("FAIL: " + killed);
+            } else if (doneStatus == null) {
+                String why;
+                if (lastLines.contains("Terminating due to java.lang.OutOfMemoryError")) {
+                    why = "the child JVM ran out of memory (heap cap -Xmx" + limits.memoryMb() + "m) and was terminated";
+                } else if (exit == 0) {
+                    why = "the child JVM exited with status 0 before the suite completed (no completion record; did the plugin call System.exit or Runtime.halt?)";
+                } else if (exit > 128) {
+                    why = "the child JVM was killed by signal " + (exit - 128) + (exit == 137 ? " (SIGKILL: the system's out-of-memory killer?)" : "")
+                            + " before the suite completed";
+                } else {
+                    why = "the child JVM exited with status " + exit + " before the suite completed (System.exit or Runtime.halt in the plugin, or a crash)";
+                }
+                verdicts.add("FAIL: " + why + during());
+            } else if (doneStatus != exit) {
+                verdicts.add("FAIL: the child JVM recorded completion with status " + doneStatus + " but exited with status " + exit
+                        + " (a shutdown hook of the plugin called Runtime.halt or System.exit?)");
+            }
+        }
     }
 }

@@ -63,6 +63,109 @@ public final class SyntheticCache implements KvCacheView {
         this.nextPosition = o.nextPosition.clone();
     }
 
+    private SyntheticCache(ModelShape shape, int[][][][] positions, float[][][][] keys, float[][][][] values, float[][][][] queries,
+                           int[] queryCapacity, int[] nextPosition) {
+        this.shape = shape;
+        this.rows = positions.length;
+        this.positions = positions;
+        this.keys = keys;
+        this.values = values;
+        this.queries = queries;
+        this.queryCapacity = queryCapacity;
+        this.nextPosition = nextPosition;
+    }
+
+    /**
+     * A new cache whose rows are the given rows of the given caches, in order, deep-copied (e.g. one row of a batch
+     * alone, or a batch whose other rows are replaced). All caches must have this cache's shape.
+     *
+     * @param sources the cache of each new row
+     * @param rowOf   the row of {@code sources[i]} that becomes row {@code i}
+     */
+    public static SyntheticCache stack(SyntheticCache[] sources, int[] rowOf) {
+        int n = sources.length;
+        ModelShape shape = sources[0].shape;
+        int[][][][] p = new int[n][][][];
+        float[][][][] k = new float[n][][][], v = new float[n][][][], q = new float[n][][][];
+        int[] cap = new int[n], next = new int[n];
+        for (int i = 0; i < n; i++) {
+            SyntheticCache c = sources[i];
+            if (!c.shape.equals(shape)) throw new IllegalArgumentException("shapes differ: " + c.shape + " vs " + shape);
+            int r = rowOf[i];
+            p[i] = deepCopy(new int[][][][] {c.positions[r]})[0];
+            k[i] = deepCopy(new float[][][][] {c.keys[r]})[0];
+            v[i] = deepCopy(new float[][][][] {c.values[r]})[0];
+            q[i] = deepCopy(new float[][][][] {c.queries[r]})[0];
+            cap[i] = c.queryCapacity[r];
+            next[i] = c.nextPosition[r];
+        }
+        return new SyntheticCache(shape, p, k, v, q, cap, next);
+    }
+
+    /**
+     * A deep copy whose query head {@code i} holds the queries of query head {@code permutation[i]} (same layer and
+     * row); keys and values unchanged.
+     */
+    public SyntheticCache withQueryHeads(int[] permutation) {
+        SyntheticCache c = copy();
+        for (int r = 0; r < rows; r++)
+            for (int l = 0; l < shape.layers(); l++)
+                for (int i = 0; i < shape.queryHeads(); i++) c.queries[r][l][i] = queries[r][l][permutation[i]].clone();
+        return c;
+    }
+
+    /**
+     * The first difference from {@code other}, in words (which tensor, row, layer, head, position and value), or
+     * null if both hold the same content bit for bit.
+     */
+    public String firstDifference(SyntheticCache other) {
+        if (!shape.equals(other.shape) || rows != other.rows) return "the shape or batch size changed";
+        int d = shape.headDim();
+        for (int r = 0; r < rows; r++) {
+            if (nextPosition[r] != other.nextPosition[r]) return "row " + r + ": the next position changed from " + nextPosition[r] + " to " + other.nextPosition[r];
+            for (int l = 0; l < shape.layers(); l++) {
+                for (int h = 0; h < shape.kvHeads(); h++) {
+                    if (!Arrays.equals(positions[r][l][h], other.positions[r][l][h])) {
+                        return "row " + r + ", layer " + l + ", KV head " + h + ": the cached positions changed (" + positions[r][l][h].length + " → "
+                                + other.positions[r][l][h].length + " positions)";
+                    }
+                    String k = firstDifference("key", r, l, h, positions[r][l][h], keys[r][l][h], other.keys[r][l][h], d);
+                    if (k != null) return k;
+                    String v = firstDifference("value", r, l, h, positions[r][l][h], values[r][l][h], other.values[r][l][h], d);
+                    if (v != null) return v;
+                }
+                for (int qh = 0; qh < shape.queryHeads(); qh++) {
+                    float[] a = queries[r][l][qh], b = other.queries[r][l][qh];
+                    if (a.length != b.length) return "row " + r + ", layer " + l + ", query head " + qh + ": the queries changed length";
+                    for (int i = 0; i < a.length; i++) {
+                        if (Float.floatToRawIntBits(a[i]) != Float.floatToRawIntBits(b[i])) {
+                            return "row " + r + ", layer " + l + ", query head " + qh + ": the query of position " + (i / d) + ", dim " + (i % d) + " changed from "
+                                    + a[i] + " to " + b[i];
+                        }
+                    }
+                }
+            }
+        }
+        return null;
+    }
+
+    private static String firstDifference(String what, int r, int l, int h, int[] pos, float[] a, float[] b, int d) {
+        if (a.length != b.length) return "row " + r + ", layer " + l + ", KV head " + h + ": the " + what + "s changed length";
+        for (int i = 0; i < a.length; i++) {
+            if (Float.floatToRawIntBits(a[i]) != Float.floatToRawIntBits(b[i])) {
+                return "row " + r + ", layer " + l + ", KV head " + h + ": the " + what + " of position " + pos[i / d] + ", dim " + (i % d) + " changed from "
+                        + a[i] + " to " + b[i];
+            }
+        }
+        return null;
+    }
+
+    /** Maps every key and query component x to {@code mean + scale·x} (scenario construction only). */
+    void transformKeysAndQueries(float mean, float scale) {
+        for (float[][][] r : keys) for (float[][] l : r) for (float[] h : l) for (int i = 0; i < h.length; i++) h[i] = mean + scale * h[i];
+        for (float[][][] r : queries) for (float[][] l : r) for (float[] h : l) for (int i = 0; i < h.length; i++) h[i] = mean + scale * h[i];
+    }
+
     /** A deep copy: later {@link #compact}s or {@link #append}s of either cache do not affect the other. */
     public SyntheticCache copy() {
         return new SyntheticCache(this);

@@ -86,6 +86,40 @@ public final class SyntheticScenario {
         return new SyntheticScenario(shape, layout, cache.copy(), seed, maxGenerated);
     }
 
+    /**
+     * A scenario of the given rows of the given scenarios, in order ({@code rowOf[i]} of {@code sources[i]} becomes
+     * row {@code i}), with {@code seed} as its context seed; tensors deep-copied. All must share one shape.
+     */
+    public static SyntheticScenario stack(SyntheticScenario[] sources, int[] rowOf, long seed) {
+        SyntheticCache[] caches = new SyntheticCache[sources.length];
+        java.util.List<io.github.kvpolicy.api.RowLayout> rows = new java.util.ArrayList<>();
+        int maxGenerated = Integer.MAX_VALUE;
+        for (int i = 0; i < sources.length; i++) {
+            caches[i] = sources[i].cache;
+            rows.add(sources[i].layout.row(rowOf[i]));
+            maxGenerated = Math.min(maxGenerated, sources[i].maxGenerated);
+        }
+        return new SyntheticScenario(sources[0].shape, new TokenLayout(rows), SyntheticCache.stack(caches, rowOf), seed, maxGenerated);
+    }
+
+    /** A deep copy whose query head {@code i} holds the queries of query head {@code permutation[i]} (see {@link SyntheticCache#withQueryHeads}). */
+    public SyntheticScenario withQueryHeads(int[] permutation) {
+        return new SyntheticScenario(shape, layout, cache.withQueryHeads(permutation), seed, maxGenerated);
+    }
+
+    /**
+     * Random tensors as {@link #random(ModelShape, TokenLayout, long, int)}, with every key and query component
+     * shifted by {@code mean} and scaled by {@code scale} (x → mean + scale·x): non-zero means and large magnitudes,
+     * which break naive softmax and norm code.
+     */
+    public static SyntheticScenario random(ModelShape shape, TokenLayout layout, long seed, int maxGenerated, float mean, float scale) {
+        SyntheticScenario base = random(shape, layout, seed, maxGenerated);
+        if (mean == 0f && scale == 1f) return base;
+        SyntheticCache c = base.cache;
+        c.transformKeysAndQueries(mean, scale);
+        return base;
+    }
+
     /** How many generated positions per row have prepared queries (see {@link #random(ModelShape, TokenLayout, long, int)}). */
     public int maxGenerated() {
         return maxGenerated;

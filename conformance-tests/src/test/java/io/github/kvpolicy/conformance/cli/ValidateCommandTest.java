@@ -114,4 +114,29 @@ class ValidateCommandTest {
         assertEquals(Validate.USAGE, option.status());
         assertTrue(option.output().contains("unknown option '--frobnicate'"), option.output());
     }
+
+    @Test
+    void aNameCollidingWithABuiltInPolicyIsAClearFailure() throws IOException {
+        // on this test class path the "built-ins" are the suite's fixture policies, e.g. reference-knorm
+        Path src = Files.createDirectories(work.resolve("clash-src/org/acme"));
+        Files.writeString(src.resolve("ClashProvider.java"), Files.readString(Path.of("src/test/plugins/overbudget/org/acme/GreedyProvider.java"))
+                .replace("GreedyProvider", "ClashProvider").replace("\"acme-greedy\"", "\"reference-knorm\""));
+        Path clash = PluginJars.build(work.resolve("clash-src"), work, "clash.jar", "org.acme.ClashProvider");
+        Run r = validate(clash.toString(), exampleJar.toString(), "--contract-only", "--report-dir", work.resolve("reports-clash").toString());
+        assertEquals(Validate.FAILED, r.status(), r.output());
+        assertTrue(r.output().contains("policy name 'reference-knorm' (org.acme.ClashProvider) collides with the built-in policy of that name ("
+                + "io.github.kvpolicy.conformance.fixtures.ReferencePolicies$KeyNorm"), r.output());
+        assertTrue(r.output().contains("== example-keynorm 1.0.0"), r.output());
+        assertTrue(r.output().matches("(?s).*JAR \\S*clash\\.jar: FAILED.*JAR \\S*example-keynorm\\.jar: PASSED.*"), r.output());
+    }
+
+    @Test
+    void twoJarsProvidingOneNameFailBothNamingBoth() throws IOException {
+        Path copy = Files.copy(exampleJar, work.resolve("example-keynorm-copy.jar"));
+        Run r = validate(exampleJar.toString(), copy.toString(), "--contract-only", "--report-dir", work.resolve("reports-dup").toString());
+        assertEquals(Validate.FAILED, r.status(), r.output());
+        assertTrue(r.output().contains("policy name 'example-keynorm' is provided by " + exampleJar.toAbsolutePath().normalize() + " and by "
+                .replace(" and by ", " and ") + copy.toAbsolutePath().normalize()), r.output());
+        assertEquals(2, count(r.output(), "^JAR .*: FAILED"), r.output());
+    }
 }

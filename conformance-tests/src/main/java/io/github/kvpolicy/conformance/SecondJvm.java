@@ -1,0 +1,185 @@
+package io.github.kvpolicy.conformance;
+
+import io.github.kvpolicy.api.CompressionPolicy;
+import io.github.kvpolicy.api.Phase;
+import io.github.kvpolicy.api.RetentionPlan;
+import io.github.kvpolicy.api.provider.PolicyProvider;
+import io.github.kvpolicy.api.provider.PolicyRegistry;
+import io.github.kvpolicy.host.plugin.PluginLoader;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * The cross-JVM half of the determinism check: computes fingerprints of a provider's plans on chosen contract
+ * scenarios in a second, fresh JVM (same {@code java} binary and class path), so that state a policy keeps across
+ * instances of one JVM — a static random salt, an identity hash code, the start time — shows up as a different
+ * plan. The second JVM loads the provider from its plugin JAR (in its own class loader, as {@code validate} does)
+ * or, if the provider is on the class path, by class name (it needs a public no-argument constructor, as every
+ * service provider does). Stateless.
+ */
+public final class SecondJvm {
+    /** Wall-clock limit of the second JVM. */
+    static final long TIMEOUT_SECONDS = 180;
+
+    private SecondJvm() {}
+
+    /** A 64-bit FNV-1a fingerprint of the plan's dimensions and kept positions (equal plans, equal fingerprints). */
+    public static long fingerprint(RetentionPlan p) {
+        long h = 0xcbf29ce484222325L;
+        int[] dims = {p.batchSize(), p.layers(), p.kvHeads()};
+        for (int d : dims) h = (h ^ d) * 0x100000001b3L;
+        for (int r = 0; r < p.batchSize(); r++)
+            for (int l = 0; l < p.layers(); l++)
+                for (int k = 0; k < p.kvHeads(); k++) {
+                    int[] kept = p.kept(r, l, k);
+                    h = (h ^ (kept.length + 0x5bd1e995L)) * 0x100000001b3L;
+                    for (int x : kept) h = (h ^ x) * 0x100000001b3L;
+                }
+        return h;
+    }
+
+    /** What the second JVM returned: fingerprints by scenario index, or why it could not run. */
+    public record Result(Map<Integer, Long> fingerprints, String error) {}
+
+    /**
+     * Runs the provider of {@code h} in a second JVM over {@code specs} (contract scenarios of the run's seed, by
+     * index) and returns its fingerprints.
+     *
+     * @throws IllegalArgumentException if the options cannot be passed on a command line (nested maps or lists)
+     */
+    public static Result run(ConformanceHarness h, List<ScenarioSpec> specs) {
+        PolicyProvider p = h.provider();
+        List<String> cmd = new ArrayList<>();
+        cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
+        cmd.addAll(List.of("-Xmx1g", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "--enable-native-access=ALL-UNNAMED",
+                "-Dstdout.encoding=UTF-8", "-cp", System.getProperty("java.class.path"), SecondJvm.class.getName()));
+        cmd.addAll(List.of("--provider", p.getClass().getName(), "--jar", jarOf(p), "--seed", Long.toString(h.settings().seed())));
+        StringBuilder idx = new StringBuilder();
+        for (ScenarioSpec s : specs) idx.append(idx.isEmpty() ? "" : ",").append(s.index());
+        cmd.addAll(List.of("--scenarios", idx.toString()));
+        for (Map.Entry<String, Object> e : h.options().entrySet()) {
+            Object v = e.getValue();
+            if (!(v instanceof String || v instanceof Number || v instanceof Boolean || v instanceof Enum<?>)) {
+                throw new IllegalArgumentException("option '" + e.getKey() + "' has a structured value (" + v + ")");
+            }
+            cmd.addAll(List.of("--option", e.getKey() + "=" + v));
+        }
+        Process proc;
+        try {
+            proc = new ProcessBuilder(cmd).redirectErrorStream(true).start();
+        } catch (IOException e) {
+            return new Result(Map.of(), "the second JVM could not be started: " + e.getMessage());
+        }
+        try {
+            proc.getOutputStream().close();
+            byte[][] holder = new byte[1][];
+            Thread reader = Thread.ofPlatform().daemon().start(() -> {
+                try {
+                    holder[0] = proc.getInputStream().readAllBytes();
+                } catch (IOException e) {
+                    holder[0] = new byte[0];
+                }
+            });
+            if (!proc.waitFor(TIMEOUT_SECONDS, TimeUnit.SECONDS)) {
+                proc.destroyForcibly();
+                return new Result(Map.of(), "the second JVM did not finish within " + TIMEOUT_SECONDS + " s");
+            }
+            reader.join(5_000);
+            String out = holder[0] == null ? "" : new String(holder[0], StandardCharsets.UTF_8);
+            Map<Integer, Long> fps = new LinkedHashMap<>();
+            boolean end = false;
+            for (String line : out.split("\\R")) {
+                String[] f = line.split(" ");
+                if (f.length == 3 && f[0].equals("FP")) fps.put(Integer.parseInt(f[1]), Long.parseLong(f[2]));
+                if (line.equals("END")) end = true;
+            }
+            if (proc.exitValue() != 0 || !end) {
+                String tail = out.length() > 2000 ? out.substring(out.length() - 2000) : out;
+                return new Result(fps, "the second JVM exited with status " + proc.exitValue() + (end ? "" : " without finishing") + ": " + tail.strip());
+            }
+            return new Result(fps, null);
+        } catch (IOException | InterruptedException e) {
+            proc.destroyForcibly();
+            if (e instanceof InterruptedException) Thread.currentThread().interrupt();
+            return new Result(Map.of(), "reading the second JVM failed: " + e);
+        }
+    }
+
+    /** The provider's plugin JAR, or "-" if it comes from this JVM's class path (application class loader). */
+    static String jarOf(PolicyProvider p) {
+        if (p.getClass().getClassLoader() == ClassLoader.getSystemClassLoader()) return "-";
+        try {
+            return Path.of(p.getClass().getProtectionDomain().getCodeSource().getLocation().toURI()).toString();
+        } catch (Exception e) {
+            return "-";
+        }
+    }
+
+    /**
+     * {@code SecondJvm --provider CLASS --jar JAR|- --seed N --scenarios i,j,… [--option k=v]…}: prints
+     * {@code FP index fingerprint} per scenario, then {@code END}; exit status 0, or 1 with the reason.
+     */
+    public static void main(String... args) {
+        PrintStream out = new PrintStream(new java.io.FileOutputStream(java.io.FileDescriptor.out), true, StandardCharsets.UTF_8);
+        try {
+            String cls = null, jar = "-";
+            long seed = ConformanceSettings.DEFAULT_SEED;
+            List<Integer> indices = new ArrayList<>();
+            Map<String, Object> options = new LinkedHashMap<>();
+            for (int i = 0; i + 1 < args.length; i += 2) {
+                String v = args[i + 1];
+                switch (args[i]) {
+                    case "--provider" -> cls = v;
+                    case "--jar" -> jar = v;
+                    case "--seed" -> seed = Long.parseLong(v);
+                    case "--scenarios" -> { for (String s : v.split(",")) if (!s.isBlank()) indices.add(Integer.parseInt(s.trim())); }
+                    case "--option" -> options.put(v.substring(0, v.indexOf('=')), v.substring(v.indexOf('=') + 1));
+                    default -> throw new IllegalArgumentException("unknown argument " + args[i]);
+                }
+            }
+            ClassLoader host = PolicyProvider.class.getClassLoader();
+            PolicyRegistry.Builder nested = PolicyRegistry.builder();
+            PolicyProvider provider = null;
+            if (!jar.equals("-")) {
+                for (PolicyRegistry.Registration r : new PluginLoader(host).loadJars(List.of(Path.of(jar))).registrations()) {
+                    if (r.provider().getClass().getName().equals(cls)) provider = r.provider();
+                }
+                if (provider == null) throw new IllegalStateException("no provider " + cls + " in " + jar);
+            } else {
+                var ctor = Class.forName(cls).getDeclaredConstructor();
+                ctor.setAccessible(true);
+                provider = (PolicyProvider) ctor.newInstance();
+            }
+            nested.add(provider, "under test");
+            try {
+                for (PolicyRegistry.Registration r : PolicyRegistry.builder().discover(host, null).build().registrations()) {
+                    if (!r.provider().name().equals(provider.name())) nested.add(r.provider(), r.source());
+                }
+            } catch (RuntimeException e) {
+                // duplicate built-in names: nested policies resolve to the provider under test only
+            }
+            ConformanceHarness h = new ConformanceHarness(provider, options, nested.build(), new ConformanceSettings(seed, false, java.util.Optional.empty(), Map.of()));
+            List<ScenarioSpec> all = ScenarioGenerator.contract(seed);
+            for (int i : indices) {
+                ScenarioSpec spec = all.get(i);
+                CompressionPolicy policy = h.create();
+                RetentionPlan plan = policy.compress(spec.build().context(policy, spec.budget(), Phase.PREFILL, 0));
+                out.println("FP " + i + " " + fingerprint(plan));
+            }
+            out.println("END");
+            out.flush();
+            System.exit(0);
+        } catch (Throwable t) {
+            out.println("second JVM failed: " + ConformanceHarness.describe(t));
+            out.flush();
+            System.exit(1);
+        }
+    }
+}
