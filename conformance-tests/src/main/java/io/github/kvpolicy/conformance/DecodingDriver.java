@@ -49,12 +49,11 @@ public final class DecodingDriver {
             boolean act;
             if (step == 0) act = schedule.afterPrefill();
             else {
-                act = schedule.everySteps() > 0 && step % schedule.everySteps() == 0;
-                if (!act && schedule.whenOverBudget()) {
-                    for (int r = 0; r < rows && !act; r++)
-                        for (int l = 0; l < s.layers() && !act; l++)
-                            for (int h = 0; h < s.kvHeads() && !act; h++) act = cand[r][l][h] > b[r] + schedule.slack();
-                }
+                boolean over = false;
+                for (int r = 0; r < rows && !over; r++)
+                    for (int l = 0; l < s.layers() && !over; l++)
+                        for (int h = 0; h < s.kvHeads() && !over; h++) over = cand[r][l][h] > b[r] + schedule.slack();
+                act = schedule.dueAfterDecodeStep(step, over); // the runtime's PolicyDriver asks the same method
             }
             if (act) {
                 actions++;

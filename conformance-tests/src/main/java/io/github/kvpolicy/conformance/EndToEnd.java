@@ -30,7 +30,7 @@ import java.util.SplittableRandom;
 /**
  * The end-to-end level: the policy driven by {@code runtime-onnx} on a tiny random-weights decoder (preset
  * {@code tiny}: 2 layers, 4 query / 2 KV heads, hidden 64), written once per machine under
- * {@code java.io.tmpdir/kvpolicy-conformance/} or taken from the system property {@value #MODEL_PROPERTY}
+ * the private per-user cache ({@code ~/.cache/kvpolicy/models/conformance-tiny-7}) or taken from the system property {@value #MODEL_PROPERTY}
  * (a model package or built-graph folder). Images are given as embeddings, so no vision tower is needed. If the
  * model cannot be opened (e.g. no ONNX Runtime for this platform) the checks are skipped with the reason. The
  * generator is opened once per JVM and shared (it is only read); requests run one at a time.
@@ -61,13 +61,20 @@ final class EndToEnd {
         return g;
     }
 
+    /** The fixture model's folder: kvpolicy-owned, in the private per-user cache (never a shared temp directory). */
+    private static Path fixtureDir() {
+        Path root = io.github.kvpolicy.runtime.model.cache.OwnedDirectory.claim(io.github.kvpolicy.runtime.model.cache.OwnedDirectory.userCacheRoot(), true);
+        Path models = io.github.kvpolicy.runtime.model.cache.OwnedDirectory.claim(root.resolve("models"), true);
+        return io.github.kvpolicy.runtime.model.cache.OwnedDirectory.claim(models.resolve("conformance-tiny-7"), true);
+    }
+
     private static synchronized Generator open() {
         if (generator == null && unavailable == null) {
             try {
                 String dir = System.getProperty(MODEL_PROPERTY);
                 GeneratorConfig cfg = GeneratorConfig.defaults().withIntraOpThreads(1);
                 generator = dir != null ? Generator.openModel(Path.of(dir), cfg)
-                        : Generator.open(ModelPackage.random("tiny", 7, Path.of(System.getProperty("java.io.tmpdir"), "kvpolicy-conformance", "tiny-seed7")), cfg);
+                        : Generator.open(ModelPackage.random("tiny", 7, fixtureDir()), cfg);
                 Runtime.getRuntime().addShutdownHook(new Thread(generator::close));
             } catch (RuntimeException | LinkageError e) {
                 unavailable = "the end-to-end fixture model could not be opened: " + e;

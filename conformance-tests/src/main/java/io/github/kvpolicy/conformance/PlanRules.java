@@ -44,14 +44,9 @@ public final class PlanRules {
         };
     }
 
-    /** The budget B of a row: the budget resolved against the row's candidates at prefill (every prompt position cached). */
+    /** The budget B of a row: {@link Budget#tokensPerRow}, the one place where a budget becomes a token count. */
     public static int budgetTokens(Budget budget, RowLayout row, Scope scope, Protection protection) {
-        int[] all = java.util.stream.IntStream.range(0, row.promptLength()).toArray();
-        int n = split(row, all, scope, protection).candidates().length;
-        return switch (budget) {
-            case Budget.Ratio r -> (int) Math.min(n, Math.floor(r.fraction() * n + 0.5));
-            case Budget.Count c -> Math.min(c.tokens(), n);
-        };
+        return budget.tokensPerRow(new io.github.kvpolicy.api.TokenLayout(java.util.List.of(row)), scope, protection)[0];
     }
 
     /** True if the plan has the context's rows × layers × KV heads. */
