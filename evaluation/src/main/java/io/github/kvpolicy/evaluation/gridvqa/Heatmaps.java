@@ -1,10 +1,11 @@
-package io.github.kvpolicy.cli.testbed;
+package io.github.kvpolicy.evaluation.gridvqa;
 
 import io.github.kvpolicy.api.Budget;
 import io.github.kvpolicy.api.CompressionPolicy;
 import io.github.kvpolicy.api.provider.PolicyRegistry;
 import io.github.kvpolicy.runtime.GenerationResult;
 import io.github.kvpolicy.runtime.GenerationSession;
+import io.github.kvpolicy.evaluation.report.Charts;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.ArrayList;

@@ -1,4 +1,4 @@
-package io.github.kvpolicy.cli.testbed;
+package io.github.kvpolicy.evaluation.gridvqa;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.github.kvpolicy.api.Budget;
 import io.github.kvpolicy.api.provider.PolicyConfig;
+import io.github.kvpolicy.evaluation.report.Charts;
 import io.github.kvpolicy.api.provider.PolicyRegistry;
 import io.github.kvpolicy.runtime.Generator;
 import io.github.kvpolicy.runtime.GeneratorConfig;
@@ -29,8 +30,8 @@ import org.junit.jupiter.api.io.TempDir;
  */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 class EvalSliceTest {
-    private static final Path MODEL = Path.of("..", "testbed", "model");
-    private static final Path DATA = Path.of("..", "testbed", "data", "eval.jsonl");
+    private static final Path MODEL = TestbedPaths.model();
+    private static final Path DATA = TestbedPaths.evalSet();
 
     Generator generator;
     Evaluation eval;

@@ -1,4 +1,4 @@
-package io.github.kvpolicy.cli.testbed;
+package io.github.kvpolicy.evaluation.gridvqa;
 
 import io.github.kvpolicy.api.Budget;
 import io.github.kvpolicy.api.CompressionPolicy;
