@@ -28,11 +28,24 @@ public final class JsonLines {
      */
     public static JsonNode parse(String json, String label) {
         try {
+            return parse(json);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException(label + ": " + e.getMessage(), e.getCause());
+        }
+    }
+
+    /**
+     * Parses one JSON value.
+     *
+     * @throws IllegalArgumentException {@code invalid JSON (…)} with Jackson's reason, without its source dump
+     */
+    public static JsonNode parse(String json) {
+        try {
             JsonNode n = MAPPER.readTree(json);
-            if (n == null || n.isMissingNode()) throw new IllegalArgumentException(label + ": empty, expected a JSON value");
+            if (n == null || n.isMissingNode()) throw new IllegalArgumentException("empty, expected a JSON value");
             return n;
         } catch (JsonProcessingException e) {
-            throw new IllegalArgumentException(label + ": invalid JSON (" + e.getOriginalMessage() + ")", e);
+            throw new IllegalArgumentException("invalid JSON (" + e.getOriginalMessage() + ")", e);
         }
     }
 
