@@ -54,6 +54,15 @@ public final class JsonLines {
         return MAPPER.createObjectNode();
     }
 
+    /** {@code node} as indented JSON. */
+    public static String pretty(JsonNode node) {
+        try {
+            return MAPPER.writerWithDefaultPrettyPrinter().writeValueAsString(node);
+        } catch (JsonProcessingException e) {
+            throw new IllegalStateException("cannot serialise " + node, e);
+        }
+    }
+
     /** {@code node} as compact one-line JSON (no line breaks, so it is one JSONL record). */
     public static String compact(JsonNode node) {
         try {
