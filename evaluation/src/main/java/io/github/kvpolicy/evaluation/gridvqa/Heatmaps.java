@@ -5,6 +5,7 @@ import io.github.kvpolicy.api.CompressionPolicy;
 import io.github.kvpolicy.api.provider.PolicyRegistry;
 import io.github.kvpolicy.runtime.GenerationResult;
 import io.github.kvpolicy.runtime.GenerationSession;
+import io.github.kvpolicy.evaluation.engine.Contender;
 import io.github.kvpolicy.evaluation.report.Charts;
 import java.io.IOException;
 import java.nio.file.Path;
@@ -17,12 +18,12 @@ public final class Heatmaps {
     private Heatmaps() {}
 
     /** Runs {@code example} under each contender at {@code retention} and draws where each layer's kept visual tokens are. */
-    public static void write(Evaluation eval, PolicyRegistry registry, GridVqa.Example example, List<Evaluation.Contender> contenders,
+    public static void write(Evaluation eval, PolicyRegistry registry, GridVqa.Example example, List<Contender> contenders,
                              double retention, Path png) throws IOException {
         LinkedHashMap<String, double[][]> kept = new LinkedHashMap<>();
         try (GenerationSession base = eval.generatorSession(example)) {
             base.prefill();
-            for (Evaluation.Contender c : contenders) {
+            for (Contender c : contenders) {
                 CompressionPolicy p = registry.create(c.config());
                 try (GenerationSession s = base.fork(p, Budget.ratio(retention))) {
                     GenerationResult r = s.runToEnd();
