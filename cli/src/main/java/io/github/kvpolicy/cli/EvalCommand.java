@@ -7,6 +7,7 @@ import io.github.kvpolicy.evaluation.dataset.VqaExample;
 import io.github.kvpolicy.evaluation.dataset.VqaJsonl;
 import io.github.kvpolicy.evaluation.engine.Answerer;
 import io.github.kvpolicy.evaluation.engine.Contender;
+import io.github.kvpolicy.evaluation.engine.EvalExample;
 import io.github.kvpolicy.evaluation.engine.EvaluationEngine;
 import io.github.kvpolicy.evaluation.engine.ResultLog;
 import io.github.kvpolicy.evaluation.engine.ResultRecord;
@@ -205,7 +206,7 @@ public final class EvalCommand implements Callable<Integer> {
             reportResume(w, log);
             EvaluationEngine.run(loaded.examples(), contenders, ratios, answerer, log, progress(System.err));
             System.err.println();
-            table = new ScoreTable(log.records(), "full");
+            table = new ScoreTable(inGrid(log.records(), loaded.examples(), contenders, ratios), "full");
         }
         table.write(out, "summary");
         table.plot(out.resolve("score_vs_retention.png"), dataset.getFileName() + ": mean score vs visual KV retention");
@@ -289,9 +290,9 @@ public final class EvalCommand implements Callable<Integer> {
     }
 
     /** The records of this run's grid (a resumed file may hold others, e.g. from a wider earlier run). */
-    private static List<ResultRecord> inGrid(List<ResultRecord> records, List<Evaluation.Item> items, List<Contender> contenders, List<Double> ratios) {
+    private static List<ResultRecord> inGrid(List<ResultRecord> records, List<? extends EvalExample> items, List<Contender> contenders, List<Double> ratios) {
         Set<ResultRecord.Key> keys = new HashSet<>();
-        for (Evaluation.Item i : items) for (Contender c : contenders) for (double r : ratios) keys.add(new ResultRecord.Key(i.id(), c.label(), r));
+        for (EvalExample i : items) for (Contender c : contenders) for (double r : ratios) keys.add(new ResultRecord.Key(i.id(), c.label(), r));
         return records.stream().filter(r -> keys.contains(r.key())).toList();
     }
 
