@@ -73,11 +73,11 @@ public final class EvalCommand implements Callable<Integer> {
     @Option(names = "--images", description = "The folder the --dataset image paths are relative to.")
     Path images;
 
-    @Option(names = "--metric", description = "Metric of --dataset lines that name none: ${COMPLETION-CANDIDATES} (default: ${DEFAULT-VALUE}).", defaultValue = "vqa",
+    @Option(names = "--metric", description = "Metric of --dataset lines that name none: ${COMPLETION-CANDIDATES} (default: vqa).",
             completionCandidates = MetricNames.class)
     String metric;
 
-    @Option(names = "--limit", description = "Use the first N examples of each family (default: all).", defaultValue = "0")
+    @Option(names = "--limit", description = "Use the first N examples of each family (with --dataset: the first N examples; default: all).", defaultValue = "0")
     int limit;
 
     @Option(names = "--policies", split = ",", description = "Policies to evaluate (default: every shipped policy and every plugin policy).")
@@ -117,7 +117,11 @@ public final class EvalCommand implements Callable<Integer> {
             if (!(r > 0 && r <= 100)) throw new IllegalArgumentException("--retentions: " + r + " is not a percentage in (0, 100]");
             ratios.add(r / 100.0);
         }
-        if (dataset != null) return datasetEval(w, cfg, ratios);
+        if (dataset != null) {
+            if (data != null || ablations || heatmapExample != null) throw new IllegalArgumentException("--dataset cannot be combined with --data, --ablations or --heatmap-example (GridVQA only)");
+            return datasetEval(w, cfg, ratios);
+        }
+        if (images != null || metric != null) throw new IllegalArgumentException("--images and --metric apply to --dataset only");
         Path modelDir = TestbedPaths.requireModel(model == null ? TestbedPaths.model() : model);
         List<GridVqa.Example> examples = Results.limitPerFamily(GridVqa.readExamples(data == null ? TestbedPaths.evalSet() : data), limit);
         if (examples.isEmpty()) throw new IllegalArgumentException("no examples in " + (data == null ? TestbedPaths.evalSet() : data));
@@ -187,13 +191,14 @@ public final class EvalCommand implements Callable<Integer> {
      */
     private int datasetEval(PrintWriter w, KvPolicyConfig cfg, List<Double> ratios) throws java.io.IOException {
         if (images == null) throw new IllegalArgumentException("--dataset needs --images DIR, the folder its image paths are relative to");
-        VqaJsonl.Loaded loaded = VqaJsonl.read(dataset, images, Metrics.byName(metric));
+        VqaJsonl.Loaded loaded = VqaJsonl.read(dataset, images, Metrics.byName(metric == null ? "vqa" : metric));
         PrintWriter err = spec.commandLine().getErr();
         for (VqaJsonl.Issue i : loaded.skipped()) err.println("kvpolicy: " + i);
         err.flush();
         w.printf("dataset %s: %d examples, %d lines skipped%n", dataset, loaded.examples().size(), loaded.skipped().size());
         w.flush();
         if (loaded.examples().isEmpty()) throw new IllegalArgumentException("dataset " + dataset + " has no usable example");
+        List<VqaExample> examples = limit > 0 && limit < loaded.examples().size() ? loaded.examples().subList(0, limit) : loaded.examples();
         PolicyRegistry registry = Guice.createInjector(new KvPolicyModule(cfg)).getInstance(PolicyRegistry.class);
         List<Contender> contenders = contenders(policies, configuredPolicy(cfg), () -> Evaluation.defaultContenders(registry));
         for (Contender c : contenders) registry.create(c.config());
@@ -204,9 +209,9 @@ public final class EvalCommand implements Callable<Integer> {
         ScoreTable table;
         try (ResultLog log = ResultLog.open(out.resolve("results.jsonl"), resuming)) {
             reportResume(w, log);
-            EvaluationEngine.run(loaded.examples(), contenders, ratios, answerer, log, progress(System.err));
+            EvaluationEngine.run(examples, contenders, ratios, answerer, log, progress(System.err));
             System.err.println();
-            table = new ScoreTable(inGrid(log.records(), loaded.examples(), contenders, ratios), "full");
+            table = new ScoreTable(inGrid(log.records(), examples, contenders, ratios), "full");
         }
         table.write(out, "summary");
         table.plot(out.resolve("score_vs_retention.png"), dataset.getFileName() + ": mean score vs visual KV retention");
@@ -301,7 +306,9 @@ public final class EvalCommand implements Callable<Integer> {
         return (done, total, computed) -> {
             int width = 30, filled = (int) ((long) done * width / Math.max(1, total));
             double elapsed = (System.nanoTime() - start) / 1e9;
-            out.printf("\r[%s%s] %d/%d examples, %d runs computed  %.0fs elapsed ", "#".repeat(filled), ".".repeat(width - filled), done, total, computed, elapsed);
+            double eta = elapsed / done * (total - done); // rough after a resume: finished examples take no time
+            out.printf("\r[%s%s] %d/%d examples, %d runs computed  %.0fs elapsed, ETA %.0fs ", "#".repeat(filled), ".".repeat(width - filled), done, total, computed,
+                    elapsed, eta);
             out.flush();
         };
     }

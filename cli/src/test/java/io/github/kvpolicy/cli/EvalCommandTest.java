@@ -109,5 +109,10 @@ class EvalCommandTest {
         assertFalse(Files.exists(o), "nothing written");
         assertEquals(2, eval("--dataset", set.toString(), "--out", o.toString()));
         assertTrue(err.toString().contains("--dataset needs --images DIR"), err.toString());
+        assertEquals(2, eval("--dataset", set.toString(), "--images", images.toString(), "--ablations", "--out", o.toString()));
+        assertTrue(err.toString().contains("--dataset cannot be combined with --data, --ablations or --heatmap-example"), err.toString());
+        assertEquals(2, eval("--images", images.toString(), "--out", o.toString()));
+        assertTrue(err.toString().contains("--images and --metric apply to --dataset only"), err.toString());
+        assertFalse(Files.exists(o), "nothing written");
     }
 }

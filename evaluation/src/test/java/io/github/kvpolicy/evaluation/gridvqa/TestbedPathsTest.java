@@ -7,15 +7,25 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /** How the testbed is found from a module's working directory, and the two properties that override it. */
 class TestbedPathsTest {
-    @AfterEach
+    private final String testbed = System.getProperty(TestbedPaths.TESTBED_PROPERTY), home = System.getProperty(TestbedPaths.HOME_PROPERTY);
+
+    @BeforeEach
     void clear() {
         System.clearProperty(TestbedPaths.TESTBED_PROPERTY);
         System.clearProperty(TestbedPaths.HOME_PROPERTY);
+    }
+
+    @AfterEach
+    void restore() {
+        clear();
+        if (testbed != null) System.setProperty(TestbedPaths.TESTBED_PROPERTY, testbed);
+        if (home != null) System.setProperty(TestbedPaths.HOME_PROPERTY, home);
     }
 
     @Test
