@@ -15,8 +15,11 @@ public interface EvalExample {
 
     Metric metric();
 
-    /** The group the example is tabulated under as well as under {@code all} (e.g. a GridVQA family); default {@code "-"}. */
+    /** The group of examples that belong to none: tabulated under {@code all} only. */
+    String NO_GROUP = "-";
+
+    /** The group the example is tabulated under as well as under {@code all} (e.g. a GridVQA family); default {@link #NO_GROUP}. */
     default String group() {
-        return "-";
+        return NO_GROUP;
     }
 }

@@ -48,7 +48,10 @@ public final class ScoreTable {
         this.reference = reference;
     }
 
-    /** Per (policy, retention): the {@code all} cell then one per group, policies in first-seen order, retentions descending. */
+    /**
+     * Per (policy, retention): the {@code all} cell then one per group (none for {@link EvalExample#NO_GROUP}), policies
+     * in first-seen order, retentions descending.
+     */
     public List<Cell> cells() {
         Map<String, String> ref = new HashMap<>();
         for (ResultRecord r : records) if (r.policy().equals(reference) && r.retention() == 1.0) ref.put(r.example(), r.answer());
@@ -57,7 +60,7 @@ public final class ScoreTable {
             Map<String, List<ResultRecord>> byGroup = groups.computeIfAbsent(r.policy(), k -> new TreeMap<>(Comparator.reverseOrder()))
                     .computeIfAbsent(r.retention(), k -> new TreeMap<>());
             byGroup.computeIfAbsent("all", k -> new ArrayList<>()).add(r);
-            byGroup.computeIfAbsent(r.group(), k -> new ArrayList<>()).add(r);
+            if (!r.group().equals(EvalExample.NO_GROUP)) byGroup.computeIfAbsent(r.group(), k -> new ArrayList<>()).add(r);
         }
         List<Cell> out = new ArrayList<>();
         for (var p : groups.entrySet()) {

@@ -37,6 +37,10 @@ class EvaluationEngineTest {
         assertTrue(Files.readString(dir.resolve("summary.json")).contains("\"policy\" : \"bad\""));
         t.plot(dir.resolve("plot.png"), "fake");
         assertTrue(Files.size(dir.resolve("plot.png")) > 1000);
+
+        List<ResultRecord> ungrouped = records.stream().map(r -> new ResultRecord(r.example(), EvalExample.NO_GROUP, r.policy(), r.retention(), r.metric(), r.score(),
+                r.answer(), r.policyMs(), r.decodeMs(), r.keptVisual(), r.totalVisual(), r.extra())).toList();
+        assertEquals(2 * 3, new ScoreTable(ungrouped, "good").cells().size(), "examples without a group: the all cells only");
     }
 
     @Test
