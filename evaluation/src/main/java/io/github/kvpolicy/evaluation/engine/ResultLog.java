@@ -1,6 +1,5 @@
 package io.github.kvpolicy.evaluation.engine;
 
-import com.fasterxml.jackson.databind.JsonNode;
 import io.github.kvpolicy.evaluation.json.JsonLines;
 import java.io.IOException;
 import java.io.UncheckedIOException;
