@@ -27,6 +27,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.function.Consumer;
+import java.util.function.Function;
 import java.util.stream.Collectors;
 
 /**
@@ -46,12 +47,27 @@ public final class Evaluation {
 
     private final Generator generator;
     private final GridVqa task;
-    private final PolicyRegistry registry;
+    private final Function<PolicyConfig, CompressionPolicy> policyFactory;
 
+    /** Policies are created by {@code registry} (null: this evaluation only builds prompts and requests). */
     public Evaluation(Generator generator, GridVqa task, PolicyRegistry registry) {
+        this(generator, task, registry == null ? (Function<PolicyConfig, CompressionPolicy>) c -> {
+            throw new IllegalStateException("no policy registry to create " + c);
+        } : registry::create);
+    }
+
+    private Evaluation(Generator generator, GridVqa task, Function<PolicyConfig, CompressionPolicy> policyFactory) {
         this.generator = generator;
         this.task = task;
-        this.registry = registry;
+        this.policyFactory = java.util.Objects.requireNonNull(policyFactory);
+    }
+
+    /**
+     * An evaluation whose policies {@code policyFactory} creates, once per contender and run (e.g. a conformance
+     * harness that builds the policy under test from its provider).
+     */
+    public static Evaluation withPolicies(Generator generator, GridVqa task, Function<PolicyConfig, CompressionPolicy> policyFactory) {
+        return new Evaluation(generator, task, policyFactory);
     }
 
     /** The prompt of {@code e}: text prefix, the image as grid cells, the question and separator. */
@@ -84,7 +100,7 @@ public final class Evaluation {
      */
     public void run(List<GridVqa.Example> examples, List<Contender> contenders, List<Double> retentions, Consumer<Outcome> sink, PrintStream progress) {
         Map<String, CompressionPolicy> policies = new LinkedHashMap<>();
-        for (Contender c : contenders) policies.put(c.label(), registry.create(c.config()));
+        for (Contender c : contenders) policies.put(c.label(), policyFactory.apply(c.config()));
         long start = System.nanoTime();
         for (int i = 0; i < examples.size(); i++) {
             GridVqa.Example e = examples.get(i);
@@ -166,7 +182,7 @@ public final class Evaluation {
             return new Answerer.Prepared() {
                 @Override
                 public Answer answer(Contender c, double retention) {
-                    CompressionPolicy p = policies.computeIfAbsent(c.label(), k -> registry.create(c.config()));
+                    CompressionPolicy p = policies.computeIfAbsent(c.label(), k -> policyFactory.apply(c.config()));
                     try (GenerationSession s = base.fork(p, Budget.ratio(retention))) {
                         Outcome o = outcome(e, c.label(), retention, answer, s.runToEnd(), reference);
                         String text = java.util.Arrays.stream(o.generated()).mapToObj(t -> task.token((int) t)).collect(Collectors.joining(" "));

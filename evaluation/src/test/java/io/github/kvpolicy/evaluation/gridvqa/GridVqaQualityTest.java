@@ -26,6 +26,17 @@ class GridVqaQualityTest {
     }
 
     @Test
+    void aHarnessCanSupplyThePolicyItself() {
+        java.util.concurrent.atomic.AtomicInteger made = new java.util.concurrent.atomic.AtomicInteger();
+        Map<Double, Double> m = GridVqaQuality.exactMatch(c -> {
+            made.incrementAndGet();
+            return registry.create(c);
+        }, PolicyConfig.of("full"), List.of(1.0, 0.5), 2);
+        assertEquals(1, made.get(), "one policy for all runs");
+        assertEquals(m.get(1.0), m.get(0.5));
+    }
+
+    @Test
     void badInputIsNamed() {
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
                 () -> GridVqaQuality.exactMatch(registry, PolicyConfig.of("full"), List.of(0.0), 1));
