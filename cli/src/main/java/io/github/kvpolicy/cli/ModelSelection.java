@@ -1,6 +1,6 @@
 package io.github.kvpolicy.cli;
 
-import io.github.kvpolicy.cli.testbed.TestbedPaths;
+import io.github.kvpolicy.evaluation.gridvqa.TestbedPaths;
 import io.github.kvpolicy.runtime.Device;
 import io.github.kvpolicy.runtime.GeneratorConfig;
 import io.github.kvpolicy.runtime.model.ModelPackage;

@@ -124,6 +124,8 @@ class ReliabilityCorpusTest {
                 new Case("unknown flag", "Unknown option: '--frobnicate'", "generate", "--frobnicate"),
                 new Case("unknown example", "no example 'eval-where-999'", "generate", "--example", "eval-where-999"),
                 new Case("example on a model without the testbed vocabulary", "--example needs the GridVQA testbed model", "generate", "--model", "random:tiny", "--example", "eval-where-000"),
+                new Case("negative eval limit", "--limit must be a positive number", "eval", "--limit", "-1"),
+                new Case("eval retention out of range", "is not a percentage in (0, 100]", "eval", "--retentions", "150"),
                 new Case("cuda without CUDA", "cuda", "generate", "--model", "random:tiny", "--tokens", "1,2", "--device", "cuda"));
     }
 

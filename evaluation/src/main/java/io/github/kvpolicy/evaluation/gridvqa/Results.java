@@ -1,6 +1,8 @@
-package io.github.kvpolicy.cli.testbed;
+package io.github.kvpolicy.evaluation.gridvqa;
 
 import io.github.kvpolicy.api.provider.PolicyConfig;
+import io.github.kvpolicy.evaluation.engine.Contender;
+import io.github.kvpolicy.evaluation.engine.ResultRecord;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -25,6 +27,24 @@ public final class Results {
 
     public Results(List<Evaluation.Outcome> outcomes) {
         this.outcomes = List.copyOf(outcomes);
+    }
+
+    /**
+     * The outcomes the {@link Evaluation#answerer() GridVQA answerer}'s records describe (exact = score 1; the token
+     * counts and the agreement from the records' {@code extra}). {@code generated} is empty: records keep the answer
+     * text, not the token ids.
+     *
+     * @throws IllegalArgumentException naming a record that lacks the GridVQA numbers
+     */
+    public static Results fromRecords(List<ResultRecord> records) {
+        List<Evaluation.Outcome> out = new ArrayList<>();
+        for (ResultRecord r : records) {
+            Double correct = r.extra().get(Evaluation.CORRECT_TOKENS), total = r.extra().get(Evaluation.ANSWER_TOKENS), agrees = r.extra().get(Evaluation.AGREES_WITH_FULL);
+            if (correct == null || total == null || agrees == null) throw new IllegalArgumentException("record " + r.key() + " is not a GridVQA record (no token counts)");
+            out.add(new Evaluation.Outcome(r.example(), r.group(), r.policy(), r.retention(), r.score() == 1.0, correct.intValue(), total.intValue(), new long[0],
+                    agrees == 1.0, r.policyMs(), r.decodeMs(), r.keptVisual(), r.totalVisual()));
+        }
+        return new Results(out);
     }
 
     public List<Evaluation.Outcome> outcomes() {
@@ -154,13 +174,13 @@ public final class Results {
     }
 
     /** AirCache's ablations: observation-window variants and allocation variants. */
-    public static List<Evaluation.Contender> ablationContenders() {
-        List<Evaluation.Contender> out = new ArrayList<>();
+    public static List<Contender> ablationContenders() {
+        List<Contender> out = new ArrayList<>();
         for (String w : List.of("elite", "last-k-text", "all-text", "last-k-visual")) {
-            out.add(new Evaluation.Contender("aircache window=" + w, new PolicyConfig("aircache", Map.of("window", w))));
+            out.add(new Contender("aircache window=" + w, new PolicyConfig("aircache", Map.of("window", w))));
         }
         for (String a : List.of("strength", "skewness", "uniform", "pyramid")) {
-            out.add(new Evaluation.Contender("aircache allocation=" + a, new PolicyConfig("aircache", Map.of("allocation", a))));
+            out.add(new Contender("aircache allocation=" + a, new PolicyConfig("aircache", Map.of("allocation", a))));
         }
         return out;
     }

@@ -1,4 +1,4 @@
-package io.github.kvpolicy.cli.testbed;
+package io.github.kvpolicy.evaluation.gridvqa;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -27,9 +27,8 @@ import org.junit.jupiter.api.TestInstance;
  */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 class TestbedReferenceTest {
-    private static final Path TESTBED = Path.of(System.getProperty("kvpolicy.testbed", "../testbed"));
-    private static final Path MODEL = TESTBED.resolve("model");
-    private static final Path FIXTURE = TESTBED.resolve("fixtures/reference.json");
+    private static final Path MODEL = TestbedPaths.model();
+    private static final Path FIXTURE = TestbedPaths.fixtures();
 
     Generator generator;
     GridVqa task;

@@ -1,6 +1,8 @@
-package io.github.kvpolicy.cli.testbed;
+package io.github.kvpolicy.evaluation.gridvqa;
 
+import com.fasterxml.jackson.databind.JsonNode;
 import io.github.kvpolicy.api.RowLayout;
+import io.github.kvpolicy.evaluation.json.JsonLines;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
@@ -9,8 +11,6 @@ import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
-import org.snakeyaml.engine.v2.api.Load;
-import org.snakeyaml.engine.v2.api.LoadSettings;
 
 /**
  * The GridVQA task as the Java side sees it (the one definition is {@code testbed/gridvqa/task.py}): the
@@ -34,10 +34,10 @@ public final class GridVqa {
 
     /** Loads {@code vocab.json} (a JSON list of token strings; id = index). */
     public static GridVqa load(Path vocabJson) {
-        Object doc = parse(read(vocabJson), vocabJson.toString());
-        if (!(doc instanceof List<?> l) || l.isEmpty()) throw new IllegalArgumentException(vocabJson + ": expected a JSON list of token strings");
+        JsonNode doc = JsonLines.parse(read(vocabJson), vocabJson.toString());
+        if (!doc.isArray() || doc.isEmpty()) throw new IllegalArgumentException(vocabJson + ": expected a JSON list of token strings");
         List<String> v = new ArrayList<>();
-        for (Object o : l) v.add(String.valueOf(o));
+        for (JsonNode o : doc) v.add(o.asText());
         return new GridVqa(v);
     }
 
@@ -108,11 +108,16 @@ public final class GridVqa {
             line++;
             if (s.isBlank()) continue;
             try {
-                Map<?, ?> m = (Map<?, ?>) parse(s, jsonl + ":" + line);
-                List<?> objs = (List<?>) m.get("objects");
+                JsonNode m = JsonLines.parse(s, jsonl + ":" + line);
+                JsonNode objs = m.required("objects");
                 int[][] o = new int[objs.size()][];
-                for (int i = 0; i < o.length; i++) o[i] = ((List<?>) objs.get(i)).stream().mapToInt(x -> ((Number) x).intValue()).toArray();
-                out.add(new Example((String) m.get("id"), (String) m.get("family"), o, strings(m.get("question")), strings(m.get("answer"))));
+                for (int i = 0; i < o.length; i++) {
+                    JsonNode obj = objs.get(i);
+                    if (!obj.isArray() || obj.size() != 5) throw new IllegalArgumentException("an object is [row, col, shape, colour, glyph], got " + obj);
+                    o[i] = new int[5];
+                    for (int k = 0; k < 5; k++) o[i][k] = obj.get(k).intValue();
+                }
+                out.add(new Example(m.required("id").asText(), m.required("family").asText(), o, strings(m.required("question")), strings(m.required("answer"))));
             } catch (RuntimeException ex) {
                 throw new IllegalArgumentException(jsonl + ":" + line + ": malformed GridVQA example (expected id, family, objects, question, answer): " + ex.getMessage(), ex);
             }
@@ -120,12 +125,11 @@ public final class GridVqa {
         return out;
     }
 
-    private static List<String> strings(Object o) {
-        return ((List<?>) o).stream().map(String::valueOf).toList();
-    }
-
-    private static Object parse(String json, String label) {
-        return new Load(LoadSettings.builder().setLabel(label).build()).loadFromString(json);
+    private static List<String> strings(JsonNode list) {
+        if (!list.isArray()) throw new IllegalArgumentException("expected a list of words, got " + list);
+        List<String> out = new ArrayList<>();
+        for (JsonNode w : list) out.add(w.asText());
+        return out;
     }
 
     private static String read(Path p) {

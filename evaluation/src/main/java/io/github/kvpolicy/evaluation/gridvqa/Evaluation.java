@@ -1,4 +1,4 @@
-package io.github.kvpolicy.cli.testbed;
+package io.github.kvpolicy.evaluation.gridvqa;
 
 import io.github.kvpolicy.api.Budget;
 import io.github.kvpolicy.api.CompressionPolicy;
@@ -7,6 +7,12 @@ import io.github.kvpolicy.api.RetentionPlan;
 import io.github.kvpolicy.api.RowLayout;
 import io.github.kvpolicy.api.provider.PolicyConfig;
 import io.github.kvpolicy.api.provider.PolicyRegistry;
+import io.github.kvpolicy.evaluation.engine.Answer;
+import io.github.kvpolicy.evaluation.engine.Answerer;
+import io.github.kvpolicy.evaluation.engine.Contender;
+import io.github.kvpolicy.evaluation.engine.EvalExample;
+import io.github.kvpolicy.evaluation.metrics.Metric;
+import io.github.kvpolicy.evaluation.metrics.Metrics;
 import io.github.kvpolicy.runtime.FinishReason;
 import io.github.kvpolicy.runtime.GenerationRequest;
 import io.github.kvpolicy.runtime.GenerationResult;
@@ -14,6 +20,7 @@ import io.github.kvpolicy.runtime.GenerationSession;
 import io.github.kvpolicy.runtime.Generator;
 import io.github.kvpolicy.runtime.PolicyAction;
 import io.github.kvpolicy.runtime.Prompt;
+import io.github.kvpolicy.runtime.policy.PolicyDeclaration;
 import io.github.kvpolicy.runtime.Sampling;
 import java.io.PrintStream;
 import java.util.ArrayList;
@@ -21,6 +28,8 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.function.Consumer;
+import java.util.function.Function;
+import java.util.stream.Collectors;
 
 /**
  * Accuracy of policies against visual retention on GridVQA. Each example is prefilled once (full cache, every prompt
@@ -29,9 +38,6 @@ import java.util.function.Consumer;
  * Not thread-safe; one evaluation at a time per generator.
  */
 public final class Evaluation {
-    /** A policy under evaluation: a label (as plotted) and its configuration. */
-    public record Contender(String label, PolicyConfig config) {}
-
     /** The outcome of one example under one (policy, retention). */
     public record Outcome(String exampleId, String family, String policy, double retention, boolean exact, int correctTokens,
                           int answerTokens, long[] generated, boolean agreesWithFull, double policyMs, double decodeMsMedian,
@@ -42,12 +48,41 @@ public final class Evaluation {
 
     private final Generator generator;
     private final GridVqa task;
-    private final PolicyRegistry registry;
+    private final Function<PolicyConfig, CompressionPolicy> policyFactory;
+    private final Function<PolicyConfig, PolicyDeclaration> declarations;
 
+    /** Policies are created by {@code registry} (null: this evaluation only builds prompts and requests). */
     public Evaluation(Generator generator, GridVqa task, PolicyRegistry registry) {
+        this(generator, task, registry == null ? (Function<PolicyConfig, CompressionPolicy>) c -> {
+            throw new IllegalStateException("no policy registry to create " + c);
+        } : registry::create, registry == null ? c -> PolicyDeclaration.undeclared() : c -> PolicyDeclaration.of(registry.provider(c.policy())));
+    }
+
+    private Evaluation(Generator generator, GridVqa task, Function<PolicyConfig, CompressionPolicy> policyFactory,
+                       Function<PolicyConfig, PolicyDeclaration> declarations) {
         this.generator = generator;
         this.task = task;
-        this.registry = registry;
+        this.policyFactory = java.util.Objects.requireNonNull(policyFactory);
+        this.declarations = java.util.Objects.requireNonNull(declarations);
+    }
+
+    /** What the provider of {@code c} declared (enforced by the runtime), or undeclared for a bare policy factory. */
+    public PolicyDeclaration declaration(PolicyConfig c) {
+        return declarations.apply(c);
+    }
+
+    /**
+     * An evaluation whose policies {@code policyFactory} creates, once per contender and run (e.g. a conformance
+     * harness that builds the policy under test from its provider).
+     */
+    public static Evaluation withPolicies(Generator generator, GridVqa task, Function<PolicyConfig, CompressionPolicy> policyFactory) {
+        return new Evaluation(generator, task, policyFactory, c -> PolicyDeclaration.undeclared());
+    }
+
+    /** As {@link #withPolicies(Generator, GridVqa, Function)}, with the declarations the runtime enforces. */
+    public static Evaluation withPolicies(Generator generator, GridVqa task, Function<PolicyConfig, CompressionPolicy> policyFactory,
+                                          Function<PolicyConfig, PolicyDeclaration> declarations) {
+        return new Evaluation(generator, task, policyFactory, declarations);
     }
 
     /** The prompt of {@code e}: text prefix, the image as grid cells, the question and separator. */
@@ -80,7 +115,11 @@ public final class Evaluation {
      */
     public void run(List<GridVqa.Example> examples, List<Contender> contenders, List<Double> retentions, Consumer<Outcome> sink, PrintStream progress) {
         Map<String, CompressionPolicy> policies = new LinkedHashMap<>();
-        for (Contender c : contenders) policies.put(c.label(), registry.create(c.config()));
+        Map<String, PolicyDeclaration> declared = new LinkedHashMap<>();
+        for (Contender c : contenders) {
+            policies.put(c.label(), policyFactory.apply(c.config()));
+            declared.put(c.label(), declarations.apply(c.config()));
+        }
         long start = System.nanoTime();
         for (int i = 0; i < examples.size(); i++) {
             GridVqa.Example e = examples.get(i);
@@ -93,7 +132,7 @@ public final class Evaluation {
                 }
                 for (Map.Entry<String, CompressionPolicy> p : policies.entrySet()) {
                     for (double r : retentions) {
-                        try (GenerationSession s = base.fork(p.getValue(), Budget.ratio(r))) {
+                        try (GenerationSession s = base.fork(p.getValue(), Budget.ratio(r), declared.get(p.getKey()))) {
                             GenerationResult res = s.runToEnd();
                             sink.accept(outcome(e, p.getKey(), r, answer, res, reference));
                         }
@@ -103,6 +142,80 @@ public final class Evaluation {
             if (progress != null) progress(progress, i + 1, examples.size(), start);
         }
         if (progress != null) progress.println();
+    }
+
+    /**
+     * A GridVQA example as the {@link io.github.kvpolicy.evaluation.engine.EvaluationEngine} sees it: one reference
+     * answer (the answer words without {@code <eos>}), scored by exact match, grouped by family.
+     */
+    public record Item(GridVqa.Example example) implements EvalExample {
+        private static final Metric EXACT = Metrics.byName("exact");
+
+        @Override
+        public String id() {
+            return example.id();
+        }
+
+        @Override
+        public List<String> answers() {
+            return List.of(String.join(" ", example.answer().subList(0, example.answer().size() - 1)));
+        }
+
+        @Override
+        public Metric metric() {
+            return EXACT;
+        }
+
+        @Override
+        public String group() {
+            return example.family();
+        }
+    }
+
+    /** Names of the numbers the answerer records besides the answer: as in {@link Outcome}. */
+    public static final String CORRECT_TOKENS = "correct_tokens", ANSWER_TOKENS = "answer_tokens", AGREES_WITH_FULL = "agrees_with_full";
+
+    /**
+     * The testbed as an {@link Answerer}: {@code prepare} prefills the example once (every prompt query kept) and
+     * decodes the uncompressed reference answer; each {@code answer} forks that session, compresses it with the
+     * contender's policy at the retention and decodes greedily, exactly as {@link #run} does. The answer text is the
+     * generated words joined by spaces ({@code <eos>} not included); {@code extra} holds {@value #CORRECT_TOKENS},
+     * {@value #ANSWER_TOKENS} and {@value #AGREES_WITH_FULL} (1 or 0). Policies are created once per contender label.
+     */
+    public Answerer<Item> answerer() {
+        Map<String, CompressionPolicy> policies = new LinkedHashMap<>();
+        return item -> {
+            GridVqa.Example e = item.example();
+            int[] answer = task.answerIds(e);
+            GenerationSession base = generator.newSession(request(e, MAX_ANSWER_TOKENS));
+            long[] reference;
+            try {
+                base.prefill();
+                try (GenerationSession full = base.fork(null, null)) {
+                    reference = full.runToEnd().tokens(0);
+                }
+            } catch (RuntimeException ex) {
+                base.close();
+                throw ex;
+            }
+            return new Answerer.Prepared() {
+                @Override
+                public Answer answer(Contender c, double retention) {
+                    CompressionPolicy p = policies.computeIfAbsent(c.label(), k -> policyFactory.apply(c.config()));
+                    try (GenerationSession s = base.fork(p, Budget.ratio(retention), declarations.apply(c.config()))) {
+                        Outcome o = outcome(e, c.label(), retention, answer, s.runToEnd(), reference);
+                        String text = java.util.Arrays.stream(o.generated()).mapToObj(t -> task.token((int) t)).collect(Collectors.joining(" "));
+                        return new Answer(text, o.policyMs(), o.decodeMsMedian(), o.keptVisual(), o.totalVisual(),
+                                Map.of(CORRECT_TOKENS, (double) o.correctTokens(), ANSWER_TOKENS, (double) o.answerTokens(), AGREES_WITH_FULL, o.agreesWithFull() ? 1.0 : 0.0));
+                    }
+                }
+
+                @Override
+                public void close() {
+                    base.close();
+                }
+            };
+        };
     }
 
     private Outcome outcome(GridVqa.Example e, String policy, double retention, int[] answer, GenerationResult res, long[] reference) {

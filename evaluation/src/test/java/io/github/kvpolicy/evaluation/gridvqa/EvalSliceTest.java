@@ -1,4 +1,4 @@
-package io.github.kvpolicy.cli.testbed;
+package io.github.kvpolicy.evaluation.gridvqa;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -6,6 +6,11 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.github.kvpolicy.api.Budget;
 import io.github.kvpolicy.api.provider.PolicyConfig;
+import io.github.kvpolicy.evaluation.engine.Contender;
+import io.github.kvpolicy.evaluation.engine.EvaluationEngine;
+import io.github.kvpolicy.evaluation.engine.ResultLog;
+import io.github.kvpolicy.evaluation.engine.ResultRecord;
+import io.github.kvpolicy.evaluation.report.Charts;
 import io.github.kvpolicy.api.provider.PolicyRegistry;
 import io.github.kvpolicy.runtime.Generator;
 import io.github.kvpolicy.runtime.GeneratorConfig;
@@ -29,8 +34,8 @@ import org.junit.jupiter.api.io.TempDir;
  */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 class EvalSliceTest {
-    private static final Path MODEL = Path.of("..", "testbed", "model");
-    private static final Path DATA = Path.of("..", "testbed", "data", "eval.jsonl");
+    private static final Path MODEL = TestbedPaths.model();
+    private static final Path DATA = TestbedPaths.evalSet();
 
     Generator generator;
     Evaluation eval;
@@ -48,7 +53,7 @@ class EvalSliceTest {
         eval = new Evaluation(generator, task, registry);
         examples = Results.limitPerFamily(GridVqa.readExamples(DATA), 8);
         families = examples.stream().map(GridVqa.Example::family).distinct().count();
-        eval.run(examples, List.of(new Evaluation.Contender("full", PolicyConfig.of("full")), new Evaluation.Contender("aircache", PolicyConfig.of("aircache"))),
+        eval.run(examples, List.of(new Contender("full", PolicyConfig.of("full")), new Contender("aircache", PolicyConfig.of("aircache"))),
                 List.of(1.0, 0.10), outcomes::add, null);
     }
 
@@ -113,6 +118,41 @@ class EvalSliceTest {
         }
     }
 
+    /**
+     * The same slice through the resumable engine and the GridVQA answerer: every record matches the outcome of
+     * {@link Evaluation#run} (answer, exactness, token counts, agreement, kept tokens), and the tables built from the
+     * records equal the ones built from the outcomes (timings aside).
+     */
+    @Test
+    void theEngineWithTheGridVqaAnswererReproducesTheRun(@TempDir Path dir) {
+        List<Contender> contenders = List.of(Contender.of("full"), Contender.of("aircache"));
+        List<ResultRecord> records;
+        try (ResultLog log = ResultLog.open(dir.resolve("results.jsonl"), false)) {
+            EvaluationEngine.Summary s = EvaluationEngine.run(examples.stream().map(Evaluation.Item::new).toList(), contenders, List.of(1.0, 0.10), eval.answerer(), log, null);
+            assertEquals(outcomes.size(), s.computed());
+            assertEquals(examples.size(), s.prepared());
+            records = log.records();
+        }
+        GridVqa task = eval.task();
+        for (ResultRecord r : records) {
+            Evaluation.Outcome o = find(r.example(), r.policy(), r.retention());
+            String text = java.util.Arrays.stream(o.generated()).mapToObj(t -> task.token((int) t)).collect(java.util.stream.Collectors.joining(" "));
+            assertEquals(text, r.answer(), r.key().toString());
+            assertEquals(o.exact() ? 1.0 : 0.0, r.score(), r.key().toString());
+            assertEquals(o.correctTokens(), r.extra().get(Evaluation.CORRECT_TOKENS).intValue(), r.key().toString());
+            assertEquals(o.agreesWithFull() ? 1.0 : 0.0, r.extra().get(Evaluation.AGREES_WITH_FULL), r.key().toString());
+            assertEquals(o.keptVisual(), r.keptVisual(), r.key().toString());
+            assertEquals(r.example().split("-")[1], r.group());
+        }
+        List<Results.Cell> want = new Results(outcomes).cells(), got = Results.fromRecords(records).cells();
+        assertEquals(want.size(), got.size());
+        for (int i = 0; i < want.size(); i++) {
+            Results.Cell w = want.get(i), g = got.get(i);
+            assertEquals(List.of(w.policy(), w.retention(), w.family(), w.n(), w.exactMatch(), w.tokenAccuracy(), w.agreement(), w.keptVisualShare()),
+                    List.of(g.policy(), g.retention(), g.family(), g.n(), g.exactMatch(), g.tokenAccuracy(), g.agreement(), g.keptVisualShare()));
+        }
+    }
+
     @Test
     void resultsAndPlotsAreWritten(@TempDir Path dir) throws Exception {
         Results r = new Results(outcomes);
@@ -126,7 +166,7 @@ class EvalSliceTest {
         Charts.accuracyVsRetention(dir.resolve("plot.png"), "slice", series);
         BufferedImage plot = ImageIO.read(dir.resolve("plot.png").toFile());
         assertEquals(980, plot.getWidth());
-        Heatmaps.write(eval, registry, examples.get(0), List.of(new Evaluation.Contender("aircache", PolicyConfig.of("aircache"))), 0.10, dir.resolve("heat.png"));
+        Heatmaps.write(eval, registry, examples.get(0), List.of(new Contender("aircache", PolicyConfig.of("aircache"))), 0.10, dir.resolve("heat.png"));
         BufferedImage heat = ImageIO.read(dir.resolve("heat.png").toFile());
         assertTrue(heat.getWidth() > 4 * 16 * 6 && heat.getHeight() > 16 * 6, heat.getWidth() + "x" + heat.getHeight());
     }

@@ -1,4 +1,4 @@
-package io.github.kvpolicy.cli.testbed;
+package io.github.kvpolicy.evaluation.report;
 
 import java.awt.BasicStroke;
 import java.awt.Color;

@@ -1,10 +1,12 @@
-package io.github.kvpolicy.cli.testbed;
+package io.github.kvpolicy.evaluation.gridvqa;
 
 import io.github.kvpolicy.api.Budget;
 import io.github.kvpolicy.api.CompressionPolicy;
 import io.github.kvpolicy.api.provider.PolicyRegistry;
 import io.github.kvpolicy.runtime.GenerationResult;
 import io.github.kvpolicy.runtime.GenerationSession;
+import io.github.kvpolicy.evaluation.engine.Contender;
+import io.github.kvpolicy.evaluation.report.Charts;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -16,14 +18,14 @@ public final class Heatmaps {
     private Heatmaps() {}
 
     /** Runs {@code example} under each contender at {@code retention} and draws where each layer's kept visual tokens are. */
-    public static void write(Evaluation eval, PolicyRegistry registry, GridVqa.Example example, List<Evaluation.Contender> contenders,
+    public static void write(Evaluation eval, PolicyRegistry registry, GridVqa.Example example, List<Contender> contenders,
                              double retention, Path png) throws IOException {
         LinkedHashMap<String, double[][]> kept = new LinkedHashMap<>();
         try (GenerationSession base = eval.generatorSession(example)) {
             base.prefill();
-            for (Evaluation.Contender c : contenders) {
+            for (Contender c : contenders) {
                 CompressionPolicy p = registry.create(c.config());
-                try (GenerationSession s = base.fork(p, Budget.ratio(retention))) {
+                try (GenerationSession s = base.fork(p, Budget.ratio(retention), eval.declaration(c.config()))) {
                     GenerationResult r = s.runToEnd();
                     if (r.actions().isEmpty()) continue;
                     kept.put(c.label(), Evaluation.keptGrid(r.actions().get(0).plan(), eval.task().layout(example)));
