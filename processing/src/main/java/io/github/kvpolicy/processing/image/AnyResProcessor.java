@@ -1,0 +1,119 @@
+package io.github.kvpolicy.processing.image;
+
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * LLaVA-OneVision "anyres" preprocessing ({@code LlavaOnevisionImageProcessor}):
+ * <ol>
+ *   <li>pick the best resolution from {@code image_grid_pinpoints} ({@link #selectBestResolution}: the largest
+ *       effective resolution {@code min(int(w·s)·int(h·s), w·h)} with {@code s = min(W/w, H/h)}, ties to the
+ *       least wasted area);</li>
+ *   <li>resize the image to fit it keeping the aspect ratio (the limiting side exactly, the other
+ *       {@code min(ceil(side · scale), target)}) and pad it centred with black (0) to the best resolution;</li>
+ *   <li>cut that into tiles of the base size (row-major) and put the whole image resized to the base size
+ *       (aspect ratio not kept) first;</li>
+ *   <li>rescale and normalise each. Shape {@code [1, 1 + tiles, 3, h, w]}.</li>
+ * </ol>
+ * The visual token count is the model's: base {@code p²} (p = vision image_size / patch_size) plus the tile
+ * grid {@code (p·rows) × (p·cols)} unpadded to the image's aspect ratio, plus one newline token per unpadded
+ * row, reduced by {@code anyres_max_N} when the grid exceeds N base images by more than 10 %
+ * (transformers' {@code _get_number_of_features}). Immutable.
+ */
+final class AnyResProcessor implements ImageProcessor {
+    private final int baseH, baseW;
+    private final int[][] pinpoints; // [height, width]
+    private final Resample.Filter filter;
+    private final Normalize norm;
+    private final int patchesPerSide;
+    private final int maxNumPatches;
+
+    AnyResProcessor(int baseH, int baseW, int[][] pinpoints, Resample.Filter filter, Normalize norm, int patchesPerSide, int maxNumPatches) {
+        if (pinpoints.length == 0) throw new IllegalArgumentException("llava_onevision: image_grid_pinpoints is empty");
+        this.baseH = baseH;
+        this.baseW = baseW;
+        this.pinpoints = pinpoints;
+        this.filter = filter;
+        this.norm = norm;
+        this.patchesPerSide = patchesPerSide;
+        this.maxNumPatches = maxNumPatches;
+    }
+
+    @Override
+    public String family() {
+        return "llava_onevision";
+    }
+
+    /** The pinpoint {@code [height, width]} transformers' {@code select_best_resolution} picks for an {@code h × w} image. */
+    static int[] selectBestResolution(int h, int w, int[][] pinpoints) {
+        int[] best = null;
+        long maxEffective = 0;
+        long minWasted = Long.MAX_VALUE;
+        for (int[] p : pinpoints) {
+            double scale = Math.min((double) p[1] / w, (double) p[0] / h);
+            long dw = (long) (w * scale), dh = (long) (h * scale);
+            long effective = Math.min(dw * dh, (long) w * h);
+            long wasted = (long) p[0] * p[1] - effective;
+            if (effective > maxEffective || (effective == maxEffective && wasted < minWasted)) {
+                maxEffective = effective;
+                minWasted = wasted;
+                best = p;
+            }
+        }
+        return best;
+    }
+
+    @Override
+    public ProcessedImage process(RgbImage image) {
+        int h = image.height(), w = image.width();
+        int[] best = selectBestResolution(h, w, pinpoints);
+        int th = best[0], tw = best[1];
+        double sw = (double) tw / w, sh = (double) th / h;
+        int nh, nw;
+        if (sw < sh) {
+            nw = tw;
+            nh = Math.min((int) Math.ceil(h * sw), th);
+        } else {
+            nh = th;
+            nw = Math.min((int) Math.ceil(w * sh), tw);
+        }
+        RgbImage resized = Resample.resize(image, nw, nh, filter);
+        RgbImage padded = resized.pad(tw, th, (tw - nw) / 2, (th - nh) / 2, 0, 0, 0);
+        List<RgbImage> patches = new ArrayList<>();
+        patches.add(Resample.resize(image, baseW, baseH, filter));
+        for (int y = 0; y + baseH <= th; y += baseH) {
+            for (int x = 0; x + baseW <= tw; x += baseW) patches.add(padded.crop(x, y, baseW, baseH));
+        }
+        int plane = 3 * baseH * baseW;
+        float[] out = new float[patches.size() * plane];
+        for (int i = 0; i < patches.size(); i++) norm.chw(patches.get(i), out, i * plane);
+        int tokens = visualTokens(h, w, th / baseH, tw / baseW);
+        return new ProcessedImage(out, new long[] {1, patches.size(), 3, baseH, baseW}, tokens, h, w, new int[0], 0, 0);
+    }
+
+    /** Visual tokens of an {@code h × w} image whose best resolution is {@code rows × cols} base tiles. */
+    int visualTokens(int h, int w, int rows, int cols) {
+        int curH = patchesPerSide * rows, curW = patchesPerSide * cols;
+        double originalAspect = (double) w / h, currentAspect = (double) curW / curH;
+        if (originalAspect > currentAspect) {
+            int newH = (int) round7(h * ((double) curW / w));
+            curH -= ((curH - newH) / 2) * 2;
+        } else {
+            int newW = (int) round7(w * ((double) curH / h));
+            curW -= ((curW - newW) / 2) * 2;
+        }
+        long unpadded = (long) curH * curW;
+        long newlines = curH;
+        double ratio = Math.sqrt((double) curH * curW / ((double) maxNumPatches * patchesPerSide * patchesPerSide));
+        if (ratio > 1.1) {
+            unpadded = (long) Math.floor(curH / ratio) * (long) Math.floor(curW / ratio);
+            newlines = (long) Math.floor(curH / ratio);
+        }
+        return Math.toIntExact(unpadded + newlines + (long) patchesPerSide * patchesPerSide);
+    }
+
+    /** Python {@code round(x, 7)}. */
+    private static double round7(double x) {
+        return new java.math.BigDecimal(x).setScale(7, java.math.RoundingMode.HALF_EVEN).doubleValue();
+    }
+}
