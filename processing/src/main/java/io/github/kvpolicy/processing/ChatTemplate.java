@@ -48,12 +48,18 @@ public final class ChatTemplate {
     private final String source;
     private final String template;
     private final Map<String, Object> specialTokens;
+    private final Jinjava jinjava;
 
     private ChatTemplate(String source, String template, Map<String, Object> specialTokens) {
         this.source = source;
         // Jinja2 (keep_trailing_newline=False) drops one trailing newline of the template source
         this.template = template.endsWith("\n") ? template.substring(0, template.length() - 1) : template;
         this.specialTokens = Map.copyOf(specialTokens);
+        this.jinjava = new Jinjava(CONFIG);
+        jinjava.getGlobalContext().registerFunction(new ELFunctionDefinition("", "raise_exception", ChatTemplate.class,
+                "raiseException", String.class));
+        jinjava.getGlobalContext().registerFunction(new ELFunctionDefinition("", "strftime_now", ChatTemplate.class,
+                "strftimeNow", String.class));
     }
 
     /**
@@ -113,11 +119,6 @@ public final class ChatTemplate {
      * @throws ProcessingException naming the template when rendering fails (a syntax error, {@code raise_exception}, ...)
      */
     public String render(List<ChatMessage> messages, boolean addGenerationPrompt, Map<String, Object> extra) {
-        Jinjava jinjava = new Jinjava(CONFIG);
-        jinjava.getGlobalContext().registerFunction(new ELFunctionDefinition("", "raise_exception", ChatTemplate.class,
-                "raiseException", String.class));
-        jinjava.getGlobalContext().registerFunction(new ELFunctionDefinition("", "strftime_now", ChatTemplate.class,
-                "strftimeNow", String.class));
         Map<String, Object> vars = new HashMap<>(specialTokens);
         List<Object> msgs = new ArrayList<>();
         for (ChatMessage m : messages) msgs.add(m.toTemplateValue());

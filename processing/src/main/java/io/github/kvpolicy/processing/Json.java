@@ -1,6 +1,5 @@
 package io.github.kvpolicy.processing;
 
-import com.google.gson.JsonArray;
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParseException;
@@ -32,16 +31,6 @@ final class Json {
         return Files.isRegularFile(file) ? Optional.of(readObject(file)) : Optional.empty();
     }
 
-    static int intOr(JsonObject o, String key, int dflt) {
-        JsonElement e = o.get(key);
-        return e == null || e.isJsonNull() ? dflt : e.getAsInt();
-    }
-
-    static double doubleOr(JsonObject o, String key, double dflt) {
-        JsonElement e = o.get(key);
-        return e == null || e.isJsonNull() ? dflt : e.getAsDouble();
-    }
-
     static boolean boolOr(JsonObject o, String key, boolean dflt) {
         JsonElement e = o.get(key);
         return e == null || e.isJsonNull() ? dflt : e.getAsBoolean();
@@ -50,26 +39,6 @@ final class Json {
     static String stringOr(JsonObject o, String key, String dflt) {
         JsonElement e = o.get(key);
         return e == null || e.isJsonNull() || !e.isJsonPrimitive() ? dflt : e.getAsString();
-    }
-
-    static int requireInt(JsonObject o, String key, String where) {
-        JsonElement e = o.get(key);
-        if (e == null || e.isJsonNull() || !e.isJsonPrimitive()) {
-            throw new ProcessingException(where + ": missing integer key '" + key + "'");
-        }
-        return e.getAsInt();
-    }
-
-    static double[] doubles(JsonObject o, String key, double[] dflt, String where) {
-        JsonElement e = o.get(key);
-        if (e == null || e.isJsonNull()) return dflt;
-        if (e.isJsonPrimitive()) { // a scalar applies to all three channels
-            double v = e.getAsDouble();
-            return new double[] {v, v, v};
-        }
-        JsonArray a = e.getAsJsonArray();
-        if (a.size() != 3) throw new ProcessingException(where + ": '" + key + "' must have 3 values (R, G, B), got " + a.size());
-        return new double[] {a.get(0).getAsDouble(), a.get(1).getAsDouble(), a.get(2).getAsDouble()};
     }
 
     static JsonObject objectOr(JsonObject o, String key) {

@@ -73,6 +73,10 @@ class PromptBuilderTest {
             assertEquals(12, IntStream.of(tt).sum(), "mm_token_type_ids");
             assertEquals(1, tt[4]);
             assertEquals(0, tt[3]);
+            // 3-D rotary positions equal transformers' get_rope_index (notes.mrope_position_ids)
+            var expected = ref.getAsJsonObject("notes").getAsJsonArray("mrope_position_ids");
+            int[][] got = MRopePositions.of(prompt, 2);
+            for (int r = 0; r < 3; r++) assertArrayEquals(Fixtures.ints(expected.get(r)), got[r], "component " + r);
         }
     }
 
@@ -186,6 +190,10 @@ class PromptBuilderTest {
             assertTrue(text.visualSpans().isEmpty());
             assertEquals(text.length(), text.layout().count(Modality.INSTRUCTION_TEXT), "no image: all instruction text");
             assertEquals(new Prompt.Range(0, 0), text.templatePrefix());
+            assertArrayEquals(IntStream.range(0, text.length()).toArray(), MRopePositions.of(text, 2)[1], "text-only M-RoPE is 0, 1, 2, ...");
+            Prompt withImage = p.fromText("<|im_start|>user\n<image>\nx", List.of(grey(70, 100)));
+            ProcessingException noGrid = assertThrows(ProcessingException.class, () -> MRopePositions.of(withImage, 2));
+            assertTrue(noGrid.getMessage().contains("image_grid_thw"), noGrid.getMessage());
         }
         try (Processor p = Processor.forModel(Fixtures.dir("qwen2"))) {
             assertFalse(p.hasImages());
