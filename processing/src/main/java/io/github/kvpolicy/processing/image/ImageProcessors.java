@@ -77,7 +77,12 @@ public final class ImageProcessors {
                     boolean cls = str(vision, "model_type", "clip_vision_model").startsWith("clip");
                     if (cls && "full".equals(str(model, "vision_feature_select_strategy", "default"))) tokens += 1;
                 }
-                return new ResizeCropProcessor(family, shortest, h, w, bool(pre, "do_resize", true), cropH, cropW, filter, norm, tokens);
+                int[] pad = null;
+                if (type.equals("LlavaImageProcessor") && bool(pre, "do_pad", false)) {
+                    double[] mean = triple(pre, "image_mean", new double[] {0.5, 0.5, 0.5}, where);
+                    pad = new int[] {(int) (mean[0] * 255), (int) (mean[1] * 255), (int) (mean[2] * 255)};
+                }
+                return new ResizeCropProcessor(family, shortest, h, w, bool(pre, "do_resize", true), cropH, cropW, filter, norm, tokens, pad);
             }
             case "LlavaOnevisionImageProcessor" -> {
                 int h = requireInt(size, "height", where + " size"), w = requireInt(size, "width", where + " size");

@@ -9,6 +9,8 @@ import java.util.Arrays;
  * number of image-token positions the model fills for this image (anyres newlines included; Qwen's
  * vision start/end and Gemma's begin/end-of-image, which are ordinary text tokens, excluded).
  *
+ * <p>{@code pixelValues} is not copied (it can be tens of megabytes): treat it as read-only.
+ *
  * @param pixelValues  float32 values in row-major order of {@code shape}
  * @param shape        the tensor shape transformers produces for one image, e.g. {@code [1, 3, H, W]},
  *                     {@code [1, patches, 3, H, W]} (anyres), {@code [N, C·T·P·P]} (Qwen2-VL)

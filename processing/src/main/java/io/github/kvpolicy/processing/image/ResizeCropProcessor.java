@@ -8,7 +8,9 @@ package io.github.kvpolicy.processing.image;
  * <p>Shortest-edge size follows transformers' {@code get_resize_output_image_size(default_to_square=False)}:
  * the short side becomes {@code shortestEdge}, the long side {@code int(shortestEdge · long / short)}. The crop
  * origin is {@code ((H − cropH) / 2, (W − cropW) / 2)} rounded down; a crop larger than the image pads with
- * zeros first, as transformers' {@code center_crop} does. Immutable.
+ * zeros first, as transformers' {@code center_crop} does. {@code LlavaImageProcessor} with {@code do_pad} first
+ * pads the image to a square, centred, with the background colour {@code int(image_mean · 255)} (LLaVA's
+ * {@code expand2square}). Immutable.
  */
 final class ResizeCropProcessor implements ImageProcessor {
     private final String family;
@@ -19,9 +21,10 @@ final class ResizeCropProcessor implements ImageProcessor {
     private final Resample.Filter filter;
     private final Normalize norm;
     private final int visualTokens;
+    private final int[] padToSquare; // null: no padding; else the background colour
 
     ResizeCropProcessor(String family, int shortestEdge, int height, int width, boolean doResize, int cropH, int cropW,
-                        Resample.Filter filter, Normalize norm, int visualTokens) {
+                        Resample.Filter filter, Normalize norm, int visualTokens, int[] padToSquare) {
         if (doResize && shortestEdge <= 0 && (height <= 0 || width <= 0)) {
             throw new IllegalArgumentException(family + ": resize needs size.shortest_edge or size.height and size.width");
         }
@@ -35,6 +38,7 @@ final class ResizeCropProcessor implements ImageProcessor {
         this.filter = filter;
         this.norm = norm;
         this.visualTokens = visualTokens;
+        this.padToSquare = padToSquare == null ? null : padToSquare.clone();
     }
 
     @Override
@@ -45,6 +49,10 @@ final class ResizeCropProcessor implements ImageProcessor {
     @Override
     public ProcessedImage process(RgbImage image) {
         RgbImage img = image;
+        if (padToSquare != null && img.width() != img.height()) {
+            int side = Math.max(img.width(), img.height());
+            img = img.pad(side, side, (side - img.width()) / 2, (side - img.height()) / 2, padToSquare[0], padToSquare[1], padToSquare[2]);
+        }
         if (doResize) {
             if (shortestEdge > 0) {
                 int h = img.height(), w = img.width();

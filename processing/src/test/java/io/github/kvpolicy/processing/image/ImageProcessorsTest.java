@@ -147,6 +147,16 @@ class ImageProcessorsTest {
         RgbImage manual = Resample.resize(img, 56, 80, Resample.Filter.BICUBIC).crop(0, 12, 56, 56);
         assertEquals((float) ((manual.get(5, 7, 1) / 255.0 - 0.4578275) / 0.26130258), c.pixelValues()[56 * 56 + 7 * 56 + 5], 1e-6);
 
+        // LlavaImageProcessor with do_pad: pad to 100x100 with int(mean * 255) first, then the CLIP steps
+        JsonObject padded = clip.deepCopy();
+        padded.addProperty("image_processor_type", "LlavaImageProcessor");
+        padded.addProperty("do_pad", true);
+        ProcessedImage pd = ImageProcessors.create(padded, llava, "llava").process(img);
+        RgbImage square = Resample.resize(img.pad(100, 100, 15, 0, 122, 116, 104), 56, 56, Resample.Filter.BICUBIC);
+        assertEquals(square.get(0, 0, 0), 122, 1, "left border holds the mean colour");
+        assertEquals((float) ((square.get(0, 30, 0) / 255.0 - 0.48145466) / 0.26862954), pd.pixelValues()[30 * 56], 1e-6);
+        assertEquals((float) ((square.get(28, 30, 2) / 255.0 - 0.40821073) / 0.27577711), pd.pixelValues()[2 * 56 * 56 + 30 * 56 + 28], 1e-6);
+
         JsonObject gemmaCfg = JsonParser.parseString(Files.readString(ImageFixtures.resource("hf/gemma3/config.json"))).getAsJsonObject();
         JsonObject gemma = JsonParser.parseString("""
                 {"image_processor_type": "Gemma3ImageProcessorFast", "size": {"height": 56, "width": 56}, "resample": 2,
