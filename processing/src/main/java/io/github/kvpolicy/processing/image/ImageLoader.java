@@ -74,9 +74,11 @@ public final class ImageLoader {
             }
         } else {
             boolean alpha = cm.hasAlpha();
+            int[] row = new int[w];
             for (int y = 0; y < h; y++) {
+                img.getRGB(0, y, w, 1, row, 0, w); // non-premultiplied sRGB
                 for (int x = 0; x < w; x++) {
-                    int argb = img.getRGB(x, y); // non-premultiplied sRGB
+                    int argb = row[x];
                     int a = alpha ? argb >>> 24 : 255;
                     int i = 3 * (y * w + x);
                     out[i] = (byte) composite((argb >> 16) & 0xff, a);
