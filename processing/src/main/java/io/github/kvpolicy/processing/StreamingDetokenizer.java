@@ -8,7 +8,8 @@ import java.util.Arrays;
  * <p>Byte-level BPE splits a multi-byte character (an emoji, a CJK character) over several tokens; decoding a
  * prefix that ends inside such a character yields U+FFFD. This class holds text back until it is complete:
  * it decodes a short window {@code ids[prefixOffset:]} and compares it with {@code ids[prefixOffset:readOffset]}
- * (the window already emitted), emitting the difference only when it does not end in U+FFFD. Decoding a window
+ * (the window already emitted), emitting the text past the emitted window's length only when it is longer and does
+ * not end in U+FFFD (the scheme of text-generation-inference and vLLM). Decoding a window
  * that starts a few tokens back (rather than each token alone) also keeps decoder rules that depend on the
  * neighbouring token (SentencePiece's leading-space handling) right.
  *
@@ -36,7 +37,7 @@ public final class StreamingDetokenizer {
         ids[size++] = id;
         String prefix = tokenizer.decode(Arrays.copyOfRange(ids, prefixOffset, readOffset), skipSpecial);
         String full = tokenizer.decode(Arrays.copyOfRange(ids, prefixOffset, size), skipSpecial);
-        if (full.length() > prefix.length() && !full.endsWith("\uFFFD") && full.startsWith(prefix)) {
+        if (full.length() > prefix.length() && !full.endsWith("\uFFFD")) {
             String delta = full.substring(prefix.length());
             prefixOffset = readOffset;
             readOffset = size;
@@ -49,7 +50,7 @@ public final class StreamingDetokenizer {
     public String finish() {
         String prefix = tokenizer.decode(Arrays.copyOfRange(ids, prefixOffset, readOffset), skipSpecial);
         String full = tokenizer.decode(Arrays.copyOfRange(ids, prefixOffset, size), skipSpecial);
-        String rest = full.startsWith(prefix) ? full.substring(prefix.length()) : full;
+        String rest = full.length() > prefix.length() ? full.substring(prefix.length()) : "";
         prefixOffset = readOffset = size;
         return rest;
     }
