@@ -99,6 +99,28 @@ class HfTokenizerTest {
         }
     }
 
+    /** A Llama-style post-processor (BOS before every sequence) applies only with addSpecialTokens. */
+    @Test
+    void postProcessorAddsBosOnlyWhenAsked(@TempDir Path dir) throws Exception {
+        JsonObject t = com.google.gson.JsonParser.parseString(Files.readString(Fixtures.dir("llama3").resolve("tokenizer.json"))).getAsJsonObject();
+        JsonObject post = com.google.gson.JsonParser.parseString("""
+                {"type": "TemplateProcessing",
+                 "single": [{"SpecialToken": {"id": "<s>", "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}}],
+                 "pair": [{"SpecialToken": {"id": "<s>", "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}}, {"Sequence": {"id": "B", "type_id": 1}}],
+                 "special_tokens": {"<s>": {"id": "<s>", "ids": [7], "tokens": ["<s>"]}}}""").getAsJsonObject();
+        t.add("post_processor", post);
+        Files.writeString(dir.resolve("tokenizer.json"), t.toString());
+        try (HfTokenizer plain = HfTokenizer.fromFolder(Fixtures.dir("llama3")); HfTokenizer bos = HfTokenizer.fromFolder(dir)) {
+            int[] ids = plain.encode("what is the colour of the square?");
+            int[] withBos = bos.encode("what is the colour of the square?", true);
+            assertEquals(7, withBos[0]);
+            assertArrayEquals(ids, java.util.Arrays.copyOfRange(withBos, 1, withBos.length));
+            assertArrayEquals(ids, bos.encode("what is the colour of the square?", false));
+            assertEquals("what is the colour of the square?", bos.decode(withBos, true));
+            assertEquals("<s>what is the colour of the square?", bos.decode(withBos, false));
+        }
+    }
+
     @Test
     void missingTokenizerNamesTheFolder(@TempDir Path dir) throws Exception {
         ProcessingException e = assertThrows(ProcessingException.class, () -> HfTokenizer.fromFolder(dir));
