@@ -4,7 +4,8 @@ import java.util.ArrayList;
 import java.util.List;
 
 /**
- * LLaVA-OneVision "anyres" preprocessing ({@code LlavaOnevisionImageProcessor}):
+ * "anyres" preprocessing of LLaVA-OneVision ({@code LlavaOnevisionImageProcessor}) and LLaVA-NeXT
+ * ({@code LlavaNextImageProcessor}):
  * <ol>
  *   <li>pick the best resolution from {@code image_grid_pinpoints} ({@link #selectBestResolution}: the largest
  *       effective resolution {@code min(int(w·s)·int(h·s), w·h)} with {@code s = min(W/w, H/h)}, ties to the
@@ -13,11 +14,15 @@ import java.util.List;
  *       {@code min(ceil(side · scale), target)}) and pad it centred with black (0) to the best resolution;</li>
  *   <li>cut that into tiles of the base size (row-major) and put the whole image resized to the base size
  *       (aspect ratio not kept) first;</li>
+ *   <li>LLaVA-NeXT only: every patch then goes through the CLIP steps (shortest edge to {@code size.shortest_edge},
+ *       centre crop to {@code crop_size}; no-ops when both equal the tile size, as in released checkpoints);</li>
  *   <li>rescale and normalise each. Shape {@code [1, 1 + tiles, 3, h, w]}.</li>
  * </ol>
+ * Base size and tile size: OneVision {@code size.height × size.width} for both; LLaVA-NeXT base
+ * {@code shortest_edge²}, tiles {@code crop_size}.
  * The visual token count is the model's: base {@code p²} (p = vision image_size / patch_size) plus the tile
  * grid {@code (p·rows) × (p·cols)} unpadded to the image's aspect ratio, plus one newline token per unpadded
- * row, reduced by {@code anyres_max_N} when the grid exceeds N base images by more than 10 %
+ * row, reduced by {@code anyres_max_N} (OneVision only) when the grid exceeds N base images by more than 10 %
  * (transformers' {@code _get_number_of_features}).
  *
  * <p>Tolerance against transformers 5.17 (fixture {@code llava_onevision}, 100×70 image): same shape
@@ -25,17 +30,30 @@ import java.util.List;
  * resize step only ({@link Resample} equals Pillow; the fixture's processor rounds a few pixels differently). Immutable.
  */
 final class AnyResProcessor implements ImageProcessor {
+    private final String family;
     private final int baseH, baseW;
+    private final int tileH, tileW;
+    private final int patchShortestEdge; // > 0: LLaVA-NeXT per-patch resize + crop to tile size
     private final int[][] pinpoints; // [height, width]
     private final Resample.Filter filter;
     private final Normalize norm;
     private final int patchesPerSide;
-    private final int maxNumPatches;
+    private final int maxNumPatches; // <= 0: no anyres_max downscale
 
+    /** LLaVA-OneVision: base and tiles {@code baseH × baseW}. */
     AnyResProcessor(int baseH, int baseW, int[][] pinpoints, Resample.Filter filter, Normalize norm, int patchesPerSide, int maxNumPatches) {
-        if (pinpoints.length == 0) throw new IllegalArgumentException("llava_onevision: image_grid_pinpoints is empty");
+        this("llava_onevision", baseH, baseW, baseH, baseW, 0, pinpoints, filter, norm, patchesPerSide, maxNumPatches);
+    }
+
+    AnyResProcessor(String family, int baseH, int baseW, int tileH, int tileW, int patchShortestEdge, int[][] pinpoints,
+                    Resample.Filter filter, Normalize norm, int patchesPerSide, int maxNumPatches) {
+        if (pinpoints.length == 0) throw new IllegalArgumentException(family + ": image_grid_pinpoints is empty");
+        this.family = family;
         this.baseH = baseH;
         this.baseW = baseW;
+        this.tileH = tileH;
+        this.tileW = tileW;
+        this.patchShortestEdge = patchShortestEdge;
         this.pinpoints = pinpoints;
         this.filter = filter;
         this.norm = norm;
@@ -45,7 +63,7 @@ final class AnyResProcessor implements ImageProcessor {
 
     @Override
     public String family() {
-        return "llava_onevision";
+        return family;
     }
 
     /** The pinpoint {@code [height, width]} transformers' {@code select_best_resolution} picks for an {@code h × w} image. */
@@ -85,14 +103,28 @@ final class AnyResProcessor implements ImageProcessor {
         RgbImage padded = resized.pad(tw, th, (tw - nw) / 2, (th - nh) / 2, 0, 0, 0);
         List<RgbImage> patches = new ArrayList<>();
         patches.add(Resample.resize(image, baseW, baseH, filter));
-        for (int y = 0; y + baseH <= th; y += baseH) {
-            for (int x = 0; x + baseW <= tw; x += baseW) patches.add(padded.crop(x, y, baseW, baseH));
+        for (int y = 0; y + tileH <= th; y += tileH) {
+            for (int x = 0; x + tileW <= tw; x += tileW) patches.add(padded.crop(x, y, tileW, tileH));
         }
-        int plane = 3 * baseH * baseW;
+        if (patchShortestEdge > 0) {
+            for (int i = 0; i < patches.size(); i++) {
+                RgbImage p = ResizeCropProcessor.resizeShortestEdge(patches.get(i), patchShortestEdge, filter);
+                if (p.height() != tileH || p.width() != tileW) p = ResizeCropProcessor.centerCrop(p, tileH, tileW);
+                patches.set(i, p);
+            }
+        }
+        int plane = 3 * tileH * tileW;
         float[] out = new float[patches.size() * plane];
-        for (int i = 0; i < patches.size(); i++) norm.chw(patches.get(i), out, i * plane);
-        int tokens = visualTokens(h, w, th / baseH, tw / baseW);
-        return new ProcessedImage(out, new long[] {1, patches.size(), 3, baseH, baseW}, tokens, h, w, new int[0], 0, 0);
+        for (int i = 0; i < patches.size(); i++) {
+            RgbImage p = patches.get(i);
+            if (p.height() != tileH || p.width() != tileW) {
+                throw new IllegalStateException(family + ": patch " + i + " is " + p + ", expected " + tileW + "x" + tileH
+                        + " (base size and tile size differ; set crop_size equal to size)");
+            }
+            norm.chw(p, out, i * plane);
+        }
+        int tokens = visualTokens(h, w, th / tileH, tw / tileW);
+        return new ProcessedImage(out, new long[] {1, patches.size(), 3, tileH, tileW}, tokens, h, w, new int[0], 0, 0);
     }
 
     /** Visual tokens of an {@code h × w} image whose best resolution is {@code rows × cols} base tiles. */
@@ -108,7 +140,7 @@ final class AnyResProcessor implements ImageProcessor {
         }
         long unpadded = (long) curH * curW;
         long newlines = curH;
-        double ratio = Math.sqrt((double) curH * curW / ((double) maxNumPatches * patchesPerSide * patchesPerSide));
+        double ratio = maxNumPatches <= 0 ? 0 : Math.sqrt((double) curH * curW / ((double) maxNumPatches * patchesPerSide * patchesPerSide));
         if (ratio > 1.1) {
             unpadded = (long) Math.floor(curH / ratio) * (long) Math.floor(curW / ratio);
             newlines = (long) Math.floor(curH / ratio);

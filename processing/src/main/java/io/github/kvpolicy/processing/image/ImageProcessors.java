@@ -19,9 +19,12 @@ import java.nio.file.Path;
  *
  * <p>Supported {@code image_processor_type}s (a {@code Fast} suffix is ignored): CLIPImageProcessor,
  * LlavaImageProcessor (family {@code clip}); SiglipImageProcessor ({@code siglip}); Gemma3ImageProcessor
- * ({@code gemma3}); LlavaOnevisionImageProcessor ({@code llava_onevision}); Qwen2VLImageProcessor
+ * ({@code gemma3}); LlavaOnevisionImageProcessor ({@code llava_onevision}); LlavaNextImageProcessor ({@code llava_next}); Qwen2VLImageProcessor
  * ({@code qwen2_vl}, or {@code qwen2_5_vl} when config.json says so); Idefics3ImageProcessor and
  * SmolVLMImageProcessor ({@code smolvlm}). Anything else fails with one line naming the file and the type.
+ * Keys absent from the file take these defaults: {@code resample} 3 (bicubic; 1 for SmolVLM), {@code do_rescale}
+ * and {@code do_normalize} true, {@code rescale_factor} 1/255, {@code image_mean}/{@code image_std} 0.5 (published
+ * checkpoints write all of them).
  */
 public final class ImageProcessors {
     private ImageProcessors() {}
@@ -86,14 +89,7 @@ public final class ImageProcessors {
             }
             case "LlavaOnevisionImageProcessor" -> {
                 int h = requireInt(size, "height", where + " size"), w = requireInt(size, "width", where + " size");
-                JsonElement pins = pre.has("image_grid_pinpoints") ? pre.get("image_grid_pinpoints") : model.get("image_grid_pinpoints");
-                if (pins == null || !pins.isJsonArray()) throw new ProcessingException(where + ": image_grid_pinpoints missing (expected [[h, w], ...])");
-                JsonArray a = pins.getAsJsonArray();
-                int[][] pinpoints = new int[a.size()][];
-                for (int i = 0; i < a.size(); i++) {
-                    JsonArray p = a.get(i).getAsJsonArray();
-                    pinpoints[i] = new int[] {p.get(0).getAsInt(), p.get(1).getAsInt()};
-                }
+                int[][] pinpoints = pinpoints(pre, model, where);
                 int imageSize = requireInt(vision, "image_size", where + " (config.json vision_config)");
                 int patch = requireInt(vision, "patch_size", where + " (config.json vision_config)");
                 String ar = str(model, "vision_aspect_ratio", "anyres_max_9");
@@ -104,6 +100,23 @@ public final class ImageProcessors {
                     throw new ProcessingException(where + ": vision_aspect_ratio '" + ar + "' is not anyres_max_N");
                 }
                 return new AnyResProcessor(h, w, pinpoints, filter, norm, imageSize / patch, maxPatches);
+            }
+            case "LlavaNextImageProcessor" -> {
+                int shortest = integer(size, "shortest_edge", 0);
+                int baseH = shortest > 0 ? shortest : requireInt(size, "height", where + " size");
+                int baseW = shortest > 0 ? shortest : requireInt(size, "width", where + " size");
+                JsonElement cs = pre.get("crop_size");
+                int cropH = baseH, cropW = baseW;
+                if (cs != null && cs.isJsonPrimitive()) cropH = cropW = cs.getAsInt();
+                else if (cs != null && cs.isJsonObject()) {
+                    cropH = integer(cs.getAsJsonObject(), "height", baseH);
+                    cropW = integer(cs.getAsJsonObject(), "width", baseW);
+                }
+                int imageSize = requireInt(vision, "image_size", where + " (config.json vision_config)");
+                int patch = requireInt(vision, "patch_size", where + " (config.json vision_config)");
+                // base features p² (+1 CLS, −1 again for the "default" strategy that drops it)
+                return new AnyResProcessor("llava_next", baseH, baseW, cropH, cropW, shortest, pinpoints(pre, model, where),
+                        filter, norm, imageSize / patch, 0);
             }
             case "Qwen2VLImageProcessor" -> {
                 long min = integer(size, "shortest_edge", 56 * 56), max = integer(size, "longest_edge", 28 * 28 * 1280);
@@ -124,8 +137,22 @@ public final class ImageProcessors {
                         Resample.Filter.fromPil(integer(pre, "resample", 1)), norm, perFrame);
             }
             default -> throw new ProcessingException(where + ": image_processor_type '" + str(pre, "image_processor_type", "")
-                    + "' is not supported (expected CLIP, Siglip, Gemma3, LlavaOnevision, Qwen2VL, Idefics3 or SmolVLM image processors)");
+                    + "' is not supported (expected CLIP, Llava, Siglip, Gemma3, LlavaNext, LlavaOnevision, Qwen2VL, Idefics3 or SmolVLM image processors)");
         }
+    }
+
+    private static int[][] pinpoints(JsonObject pre, JsonObject model, String where) {
+        JsonElement pins = pre.has("image_grid_pinpoints") ? pre.get("image_grid_pinpoints") : model.get("image_grid_pinpoints");
+        if (pins == null || !pins.isJsonArray() || pins.getAsJsonArray().isEmpty()) {
+            throw new ProcessingException(where + ": image_grid_pinpoints missing (expected [[h, w], ...])");
+        }
+        JsonArray a = pins.getAsJsonArray();
+        int[][] out = new int[a.size()][];
+        for (int i = 0; i < a.size(); i++) {
+            JsonArray p = a.get(i).getAsJsonArray();
+            out[i] = new int[] {p.get(0).getAsInt(), p.get(1).getAsInt()};
+        }
+        return out;
     }
 
     private static JsonObject read(Path f) {

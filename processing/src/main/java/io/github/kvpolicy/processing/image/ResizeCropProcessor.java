@@ -55,10 +55,7 @@ final class ResizeCropProcessor implements ImageProcessor {
         }
         if (doResize) {
             if (shortestEdge > 0) {
-                int h = img.height(), w = img.width();
-                int s = Math.min(h, w), l = Math.max(h, w);
-                int newS = shortestEdge, newL = (int) ((long) shortestEdge * l / s);
-                img = Resample.resize(img, h <= w ? newL : newS, h <= w ? newS : newL, filter);
+                img = resizeShortestEdge(img, shortestEdge, filter);
             } else {
                 img = Resample.resize(img, width, height, filter);
             }
@@ -68,6 +65,14 @@ final class ResizeCropProcessor implements ImageProcessor {
         norm.chw(img, out, 0);
         return new ProcessedImage(out, new long[] {1, 3, img.height(), img.width()}, visualTokens, image.height(), image.width(),
                 new int[0], 0, 0);
+    }
+
+    /** The short side to {@code edge}, the long side {@code int(edge · long / short)} (transformers, {@code default_to_square=False}). */
+    static RgbImage resizeShortestEdge(RgbImage img, int edge, Resample.Filter filter) {
+        int h = img.height(), w = img.width();
+        int s = Math.min(h, w), l = Math.max(h, w);
+        int newL = (int) ((long) edge * l / s);
+        return Resample.resize(img, h <= w ? newL : edge, h <= w ? edge : newL, filter);
     }
 
     static RgbImage centerCrop(RgbImage img, int ch, int cw) {

@@ -118,6 +118,30 @@ class ImageProcessorsTest {
     }
 
     @Test
+    void llavaNextAnyresHasNoAnyresMaxDownscale() throws Exception {
+        JsonObject llava = JsonParser.parseString(Files.readString(ImageFixtures.resource("hf/llava15/config.json"))).getAsJsonObject();
+        JsonObject next = JsonParser.parseString("""
+                {"image_processor_type": "LlavaNextImageProcessor", "size": {"shortest_edge": 56}, "crop_size": {"height": 56, "width": 56},
+                 "image_grid_pinpoints": [[56, 56], [112, 112], [224, 224]], "resample": 3}""").getAsJsonObject();
+        ImageProcessor p = ImageProcessors.create(next, llava, "llava_next");
+        assertEquals("llava_next", p.family());
+        byte[] px = new byte[3 * 200 * 200];
+        for (int i = 0; i < px.length; i++) px[i] = (byte) (i % 251);
+        ProcessedImage out = p.process(new RgbImage(200, 200, px));
+        // best resolution 224x224: 4x4 tiles + base; grid 16x16 kept whole (OneVision's anyres_max_9 would shrink it)
+        assertArrayEquals(new long[] {1, 17, 3, 56, 56}, out.shape());
+        assertEquals(16 * 16 + 16 + 16, out.visualTokens());
+        Normalize n = new Normalize(true, 1 / 255.0, true, new double[] {0.5, 0.5, 0.5}, new double[] {0.5, 0.5, 0.5});
+        int[][] pins = {{56, 56}, {112, 112}, {224, 224}};
+        assertEquals(12 * 12 + 12 + 16, new AnyResProcessor(56, 56, pins, Resample.Filter.BICUBIC, n, 4, 9).visualTokens(200, 200, 4, 4),
+                "OneVision: ratio sqrt(256 / 144) = 1.33 > 1.1 shrinks the grid to 12x12");
+        // mean/std default to 0.5; tiles are cut from the padded resize: tile (row 0, col 0) equals the resized image's top-left corner
+        RgbImage resized = Resample.resize(new RgbImage(200, 200, px), 224, 224, Resample.Filter.BICUBIC);
+        int plane = 3 * 56 * 56;
+        assertEquals((float) ((resized.get(3, 5, 1) / 255.0 - 0.5) / 0.5), out.pixelValues()[plane + 56 * 56 + 5 * 56 + 3], 1e-6);
+    }
+
+    @Test
     void qwenSmartResize() {
         assertArrayEquals(new int[] {112, 84}, QwenVlProcessor.smartResize(112, 84, 28, 3136, 12544));
         // 1000x700 is above max_pixels: scaled down, floored to multiples of 28
