@@ -33,17 +33,27 @@ import java.util.Map;
  * any extra variables passed to {@link #render(List, boolean, Map)}, and the functions
  * {@code raise_exception(msg)} and {@code strftime_now(fmt)} that transformers provides.
  *
- * <p>Known gaps against Jinja2 (Jinjava's dialect): Python string methods without a Java counterpart
- * ({@code .startswith}, {@code .endswith}, {@code .split} with Python semantics) are not available; Java's
- * {@code strip()} works. A template that uses them renders with an error, reported as one line naming the template.
- * Immutable and thread-safe.
+ * <p>Added to Jinjava so that templates written for transformers' Jinja2 render the same: Python {@code str}
+ * methods ({@link PythonStringMethods}: {@code startswith}, {@code split}, {@code strip(chars)}, ...), transformers'
+ * {@code tojson} ({@link PythonToJsonFilter}: Python separators, non-ASCII kept) and its
+ * {@code {% generation %}} block ({@link GenerationTag}). Remaining gaps are Jinjava's dialect (e.g. Python's
+ * {@code True}/{@code False} spelling when a boolean is printed); a template that fails renders with one line
+ * naming the template. Immutable and thread-safe.
  */
 public final class ChatTemplate {
     private static final JinjavaConfig CONFIG = JinjavaConfig.newBuilder()
             .withTrimBlocks(true)
             .withLstripBlocks(true)
             .withFailOnUnknownTokens(false)
+            .withElResolver(resolver())
             .build();
+
+    private static jinjava.javax.el.ELResolver resolver() {
+        jinjava.javax.el.CompositeELResolver r = new jinjava.javax.el.CompositeELResolver();
+        r.add(new PythonStringMethods());
+        r.add(com.hubspot.jinjava.el.JinjavaInterpreterResolver.DEFAULT_RESOLVER_READ_ONLY);
+        return r;
+    }
 
     private final String source;
     private final String template;
@@ -60,6 +70,8 @@ public final class ChatTemplate {
                 "raiseException", String.class));
         jinjava.getGlobalContext().registerFunction(new ELFunctionDefinition("", "strftime_now", ChatTemplate.class,
                 "strftimeNow", String.class));
+        jinjava.getGlobalContext().registerTag(new GenerationTag());
+        jinjava.getGlobalContext().registerFilter(new PythonToJsonFilter());
     }
 
     /**

@@ -99,6 +99,44 @@ class ChatTemplateTest {
     }
 
     @Test
+    void theLlavaOneVisionHubTemplateWithSelectattrAndGenerationRendersTheFixtureChat() throws Exception {
+        JsonObject chat = Fixtures.reference("llama3").getAsJsonObject("notes").getAsJsonObject("chat");
+        Path tpl = Path.of(ChatTemplateTest.class.getResource("/templates/llava_onevision_hub.jinja").toURI());
+        ChatTemplate t = ChatTemplate.fromFile(tpl, Fixtures.dir("llava_onevision"));
+        assertEquals(chat.get("rendered").getAsString(), t.render(messages(chat), true));
+        // {% generation %} renders its body
+        assertEquals("<|im_start|>user\n<image>\nwhat is shown?<|im_end|>\n<|im_start|>assistant\na cat<|im_end|>\n",
+                t.render(List.of(ChatMessage.userWithImages(1, "what is shown?"), ChatMessage.of("assistant", new ChatMessage.TextPart("a cat"))), false));
+    }
+
+    /** Python str methods and transformers' tojson (expected values from CPython; booleans print in Jinjava's spelling, true). */
+    @Test
+    void pythonStringMethodsAndTojson() {
+        ChatTemplate t = ChatTemplate.of("{{ m.split('</think>')[-1].lstrip('\n') }}|{{ 'a b  c'.split() | join('/') }}|"
+                + "{{ 'a,b,,c'.split(',', 2) | join('/') }}|{{ 'xxhixx'.strip('x') }}|{{ m.startswith('abc') }}|{{ m.endswith(('x', 'answer')) }}|"
+                + "{{ 'Hi'.upper() }}{{ 'Hi'.lower() }}|{{ '-'.join(['a', 'b']) }}");
+        assertEquals("answer|a/b/c|a/b/,c|hi|true|true|HIhi|a-b", t.render(List.of(), false, Map.of("m", "abc</think>\n\nanswer")));
+        java.util.Map<String, Object> params = new java.util.LinkedHashMap<>();
+        params.put("city", "Zürich");
+        params.put("days", 3);
+        params.put("scale", 1.5);
+        params.put("tags", List.of("a\"b", "c\n"));
+        params.put("x", null);
+        params.put("ok", true);
+        java.util.Map<String, Object> tool = new java.util.LinkedHashMap<>();
+        tool.put("name", "get_weather");
+        tool.put("parameters", params);
+        assertEquals("{\"name\": \"get_weather\", \"parameters\": {\"city\": \"Zürich\", \"days\": 3, \"scale\": 1.5, "
+                + "\"tags\": [\"a\\\"b\", \"c\\n\"], \"x\": null, \"ok\": true}}",
+                ChatTemplate.of("{{ tool | tojson }}").render(List.of(), false, Map.of("tool", tool)));
+        java.util.Map<String, Object> nested = new java.util.LinkedHashMap<>();
+        nested.put("a", List.of(1, Map.of("b", 2)));
+        nested.put("c", Map.of());
+        assertEquals("{\n  \"a\": [\n    1,\n    {\n      \"b\": 2\n    }\n  ],\n  \"c\": {}\n}",
+                ChatTemplate.of("{{ x | tojson(indent=2) }}").render(List.of(), false, Map.of("x", nested)));
+    }
+
+    @Test
     void raiseExceptionAndSyntaxErrorsAreOneLineNamingTheTemplate() {
         ChatTemplate t = ChatTemplate.of("{% if messages[0]['role'] != 'user' %}{{ raise_exception('first message must be user') }}{% endif %}ok");
         assertEquals("ok", t.render(List.of(ChatMessage.text("user", "x")), false));
