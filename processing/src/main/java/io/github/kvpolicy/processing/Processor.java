@@ -134,6 +134,27 @@ public final class Processor implements AutoCloseable {
         throw new ProcessingException(cp + ": missing " + String.join(" or ", keys));
     }
 
+    /**
+     * The ids that end generation: {@code eos_token_id} of {@code generation_config.json} (a number or a list) and the
+     * id of {@code eos_token} in {@code tokenizer_config.json}, in that order, without duplicates; empty when
+     * neither names one. Recomputed on each call from the folder's files.
+     */
+    public int[] stopTokenIds() {
+        java.util.LinkedHashSet<Integer> ids = new java.util.LinkedHashSet<>();
+        Json.readOptional(dir.resolve("generation_config.json")).ifPresent(g -> {
+            JsonElement e = g.get("eos_token_id");
+            if (e != null && e.isJsonPrimitive()) ids.add(e.getAsInt());
+            else if (e != null && e.isJsonArray()) e.getAsJsonArray().forEach(x -> ids.add(x.getAsInt()));
+        });
+        Json.readOptional(dir.resolve("tokenizer_config.json")).ifPresent(t -> {
+            JsonElement e = t.get("eos_token");
+            String tok = e == null || e.isJsonNull() ? null
+                    : e.isJsonPrimitive() ? e.getAsString() : Json.stringOr(e.getAsJsonObject(), "content", null);
+            if (tok != null) tokenizer.tokenId(tok).ifPresent(ids::add);
+        });
+        return ids.stream().mapToInt(Integer::intValue).toArray();
+    }
+
     /** The model folder. */
     public Path folder() {
         return dir;

@@ -210,6 +210,19 @@ class PromptBuilderTest {
         assertTrue(notDir.getMessage().contains("missing"), notDir.getMessage());
     }
 
+    @Test
+    void stopTokensFromGenerationConfigAndTokenizerConfig() {
+        try (Processor p = Processor.forModel(Fixtures.dir("llama3"))) {
+            assertArrayEquals(new int[] {2}, p.stopTokenIds(), "eos_token_id 2 is <|im_end|>, the tokenizer's eos_token too");
+        }
+        try (Processor p = Processor.forModel(Fixtures.dir("gemma3"))) {
+            assertArrayEquals(new int[] {1, 2}, p.stopTokenIds(), "the fixture's generation eos is 1; tokenizer eos <|im_end|> is 2");
+        }
+        try (Processor p = Processor.forModel(Fixtures.dir("llava_onevision"))) {
+            assertArrayEquals(new int[] {2}, p.stopTokenIds(), "no eos in generation_config.json: the tokenizer's <|im_end|>");
+        }
+    }
+
     static int[] concat(int[] a, int[] b, int[] c) {
         int[] out = Arrays.copyOf(a, a.length + b.length + c.length);
         System.arraycopy(b, 0, out, a.length, b.length);
