@@ -86,7 +86,7 @@ class PromptBuilderTest {
         JsonObject pre = JsonParser.parseString(Files.readString(Fixtures.dir("qwen2_vl").resolve("preprocessor_config.json"))).getAsJsonObject();
         pre.addProperty("max_pixels", 28 * 28 * 1280); // Qwen's default; the fixture folder's 112x112 cap is below this grid
         JsonObject cfg = JsonParser.parseString(Files.readString(Fixtures.dir("qwen2_5_vl").resolve("config.json"))).getAsJsonObject();
-        ProcessedImage img = ImageProcessors.create(pre, cfg, "qwen2_5_vl").process(grey(168, 112));
+        ProcessedImage img = ImageProcessors.create(pre.toString(), cfg.toString(), "qwen2_5_vl").process(grey(168, 112));
         assertArrayEquals(new int[] {1, 8, 12}, img.gridThw());
         try (HfTokenizer tok = HfTokenizer.fromFolder(Fixtures.dir("qwen2_5_vl"))) {
             PromptBuilder b = Processor.builderFor(Fixtures.dir("qwen2_5_vl"), tok);
@@ -101,7 +101,7 @@ class PromptBuilderTest {
         JsonObject clip = JsonParser.parseString("""
                 {"image_processor_type": "CLIPImageProcessor", "size": {"shortest_edge": 56}, "crop_size": 56, "do_center_crop": true}""").getAsJsonObject();
         JsonObject cfg = JsonParser.parseString(Files.readString(Fixtures.dir("llava15").resolve("config.json"))).getAsJsonObject();
-        ProcessedImage img = ImageProcessors.create(clip, cfg, "llava15").process(grey(60, 50));
+        ProcessedImage img = ImageProcessors.create(clip.toString(), cfg.toString(), "llava15").process(grey(60, 50));
         try (HfTokenizer tok = HfTokenizer.fromFolder(Fixtures.dir("llava15"))) {
             PromptBuilder b = Processor.builderFor(Fixtures.dir("llava15"), tok);
             int[] ref = fixtureIds("llava15");
@@ -117,7 +117,7 @@ class PromptBuilderTest {
         JsonObject pre = JsonParser.parseString("""
                 {"image_processor_type": "Gemma3ImageProcessor", "size": {"height": 56, "width": 56}, "resample": 2}""").getAsJsonObject();
         JsonObject cfg = JsonParser.parseString(Files.readString(Fixtures.dir("gemma3").resolve("config.json"))).getAsJsonObject();
-        ProcessedImage img = ImageProcessors.create(pre, cfg, "gemma3").process(grey(64, 48));
+        ProcessedImage img = ImageProcessors.create(pre.toString(), cfg.toString(), "gemma3").process(grey(64, 48));
         try (HfTokenizer tok = HfTokenizer.fromFolder(Fixtures.dir("gemma3"))) {
             PromptBuilder b = Processor.builderFor(Fixtures.dir("gemma3"), tok);
             assertEquals("<|vision_start|>", b.placeholder(), "boi_token_index 4 of the fixture");
@@ -142,7 +142,7 @@ class PromptBuilderTest {
                 {"image_processor_type": "SmolVLMImageProcessor", "size": {"longest_edge": 112}, "max_image_size": {"longest_edge": 56},
                  "do_image_splitting": true, "resample": 1}""").getAsJsonObject();
         JsonObject cfg = JsonParser.parseString(Files.readString(Fixtures.dir("smolvlm").resolve("config.json"))).getAsJsonObject();
-        ProcessedImage img = ImageProcessors.create(pre, cfg, "smolvlm").process(grey(100, 40)); // -> 112x46 -> 112x56: 1x2 tiles
+        ProcessedImage img = ImageProcessors.create(pre.toString(), cfg.toString(), "smolvlm").process(grey(100, 40)); // -> 112x46 -> 112x56: 1x2 tiles
         assertEquals(1, img.tileRows());
         assertEquals(2, img.tileCols());
         try (HfTokenizer tok = HfTokenizer.fromFolder(Fixtures.dir("smolvlm"))) {

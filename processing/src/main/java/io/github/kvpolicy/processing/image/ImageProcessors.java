@@ -40,8 +40,25 @@ public final class ImageProcessors {
         return create(read(pp), read(cp), pp.toString());
     }
 
-    /** The processor for parsed {@code preprocessor_config.json} and {@code config.json}; {@code where} names them in errors. */
-    public static ImageProcessor create(JsonObject pre, JsonObject model, String where) {
+    /**
+     * The processor for the texts of a {@code preprocessor_config.json} and a {@code config.json}; {@code where}
+     * names them in errors.
+     */
+    public static ImageProcessor create(String preprocessorConfigJson, String modelConfigJson, String where) {
+        return create(parse(preprocessorConfigJson, where + " (preprocessor config)"), parse(modelConfigJson, where + " (model config)"), where);
+    }
+
+    private static JsonObject parse(String json, String where) {
+        try {
+            JsonElement e = JsonParser.parseString(json);
+            if (!e.isJsonObject()) throw new ProcessingException(where + ": expected a JSON object at the top level");
+            return e.getAsJsonObject();
+        } catch (JsonParseException e) {
+            throw new ProcessingException(where + ": not readable as JSON (" + e.getMessage() + ")", e);
+        }
+    }
+
+    static ImageProcessor create(JsonObject pre, JsonObject model, String where) {
         String type = str(pre, "image_processor_type", "");
         if (type.endsWith("Fast")) type = type.substring(0, type.length() - 4);
         Resample.Filter filter = Resample.Filter.fromPil(integer(pre, "resample", 3));
