@@ -34,9 +34,9 @@ import java.util.Map;
  * {@code raise_exception(msg)} and {@code strftime_now(fmt)} that transformers provides.
  *
  * <p>Added to Jinjava so that templates written for transformers' Jinja2 render the same: Python {@code str}
- * methods ({@link PythonStringMethods}: {@code startswith}, {@code split}, {@code strip(chars)}, ...), transformers'
- * {@code tojson} ({@link PythonToJsonFilter}: Python separators, non-ASCII kept) and its
- * {@code {% generation %}} block ({@link GenerationTag}). Remaining gaps are Jinjava's dialect (e.g. Python's
+ * methods ({@code PythonStringMethods}: {@code startswith}, {@code split}, {@code strip(chars)}, ...), transformers'
+ * {@code tojson} ({@code PythonToJsonFilter}: Python separators, non-ASCII kept) and its
+ * {@code {% generation %}} block ({@code GenerationTag}). Remaining gaps are Jinjava's dialect (e.g. Python's
  * {@code True}/{@code False} spelling when a boolean is printed); a template that fails renders with one line
  * naming the template. Immutable and thread-safe.
  */

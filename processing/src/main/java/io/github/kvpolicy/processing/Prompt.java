@@ -10,7 +10,7 @@ import java.util.List;
  * A model-ready prompt: token ids with every image placeholder expanded, the images' model inputs, and the
  * token layout that compression policies see.
  *
- * <p>Invariants: {@code layout.promptLength() == inputIds.length}; the {@link Modality#IMAGE} positions of
+ * <p>Invariants: {@code layout.promptLength() == inputIds.length}; the {@link io.github.kvpolicy.api.Modality#IMAGE} positions of
  * {@code layout} are exactly the positions holding the family's image token (anyres newline slots included,
  * Qwen vision start/end and Gemma begin/end-of-image excluded), and their number is the sum of
  * {@link ProcessedImage#visualTokens()}; {@code visualSpans} are the maximal runs of such positions in order
