@@ -583,9 +583,9 @@ public abstract class PolicyConformanceTestCase {
         assumeTrue(!ok.isEmpty(), "no scenario produced a plan (see compressCompletesOnEveryScenario)");
         List<Outcome> subset = new ArrayList<>();
         for (int i = 0; i < ok.size() && subset.size() < 16; i += Math.max(1, ok.size() / 16)) subset.add(ok.get(i));
-        // thread safety on long prompts too: the longest prompt within the repeat limit
-        harness().contractOutcomes().stream().filter(o -> o.ok() && o.spec().maxPromptLength() <= ScenarioGenerator.REPEAT_LIMIT)
-                .max(java.util.Comparator.comparingInt(o -> o.spec().maxPromptLength())).ifPresent(subset::add);
+        // thread safety on a long prompt too (a policy's buffers may be shared only beyond some length)
+        Outcome longOne = harness().runOne(ScenarioGenerator.longForThreads(settings.seed()));
+        if (longOne.ok()) subset.add(longOne);
         boolean deterministic = capabilities().contains(Capability.DETERMINISTIC);
         CompressionPolicy shared = harness().create();
         int threads = 4, rounds = 3;
@@ -895,7 +895,7 @@ public abstract class PolicyConformanceTestCase {
 
     @Test
     @Order(32)
-    @DisplayName("[contract] the scorer is not constant")
+    @DisplayName("[contract] the scorer is not constant where its inputs are not")
     public void scorerIsNotConstant() {
         List<String> constantOn = new ArrayList<>();
         int judged = 0;
@@ -910,14 +910,25 @@ public abstract class PolicyConformanceTestCase {
             }
             int heads = 0, flat = 0;
             String example = null;
-            for (int r = 0; r < ctx.layout().batchSize(); r++)
+            io.github.kvpolicy.api.QueryWindow.Kind window = p.queryWindow().kind();
+            for (int r = 0; r < ctx.layout().batchSize(); r++) {
+                // a policy that scores by attention may score flat where its window offers no query (e.g. no instruction text)
+                int[] queries = ctx.probe().queryPositions(r);
+                if (window != io.github.kvpolicy.api.QueryWindow.Kind.NONE && queries.length == 0) continue;
                 for (int l = 0; l < ctx.shape().layers(); l++)
                     for (int h = 0; h < ctx.shape().kvHeads(); h++) {
                         float[] v = scores.get(r, l, h);
                         if (v == null || v.length < 2) continue;
+                        // ... and may keep (score alike) every candidate that is itself one of its window's queries
+                        if (window == io.github.kvpolicy.api.QueryWindow.Kind.LAST || window == io.github.kvpolicy.api.QueryWindow.Kind.INSTRUCTION_TEXT) {
+                            boolean allQueries = true;
+                            for (int c : ctx.candidates(r, l, h)) allQueries &= Arrays.binarySearch(queries, c) >= 0;
+                            if (allQueries) continue;
+                        }
                         heads++;
                         if (constant(v)) { flat++; if (example == null) example = PlanRules.where(r, l, h) + ": all " + v.length + " candidates score " + v[0]; }
                     }
+            }
             if (heads == 0) continue;
             judged++;
             if (flat == heads) constantOn.add(ConformanceHarness.at(o.spec(), "every (layer, KV head) with 2+ candidates has constant scores, e.g. " + example));
@@ -1069,9 +1080,43 @@ public abstract class PolicyConformanceTestCase {
                 }
                 if (effect) break;
             }
+            // an option may act only together with another one (e.g. a window size with a window kind): try each
+            // alternative beside every alternative value of the other enum and boolean options
+            for (OptionSpec other : harness().provider().options().specs()) {
+                if (effect || other.name().equals(s.name()) || (other.type() != OptionType.ENUM && other.type() != OptionType.BOOLEAN)) continue;
+                for (Object ov : alternatives(other, harness().options().getOrDefault(other.name(), other.defaultValue()))) {
+                    Map<String, Object> ctxRaw = new LinkedHashMap<>(harness().options());
+                    ctxRaw.put(other.name(), ov);
+                    CompressionPolicy ref;
+                    try {
+                        ref = harness().create(ctxRaw);
+                    } catch (RuntimeException e) {
+                        continue;
+                    }
+                    for (Object v : alternatives(s, current)) {
+                        Map<String, Object> raw = new LinkedHashMap<>(ctxRaw);
+                        raw.put(s.name(), v);
+                        try {
+                            CompressionPolicy p = harness().create(raw);
+                            effect = !java.util.Objects.equals(p.schedule(), ref.schedule()) || !java.util.Objects.equals(p.queryWindow(), ref.queryWindow())
+                                    || !java.util.Objects.equals(p.protection(), ref.protection()) || !java.util.Objects.equals(p.scope(), ref.scope());
+                            for (int i = 0; i < scenarios.size() && !effect; i++) {
+                                ScenarioSpec spec = scenarios.get(i);
+                                effect = !p.compress(spec.build().context(p, spec.budget(), Phase.PREFILL, 0))
+                                        .equals(ref.compress(spec.build().context(ref, spec.budget(), Phase.PREFILL, 0)));
+                            }
+                        } catch (RuntimeException e) {
+                            effect = true;
+                        }
+                        if (effect) break;
+                    }
+                    if (effect) break;
+                }
+            }
             if (!effect && !tried.isEmpty()) {
                 problems.add("option '" + s.name() + "' (" + s.expectation() + ", now " + current + "): the values " + tried + " give the same declarations "
-                        + "and the same plans on all " + scenarios.size() + " probe scenarios; if it really has no effect on plans, say so: put "
+                        + "and the same plans on all " + scenarios.size() + " probe scenarios, alone and beside every value of the other enum and boolean options;"
+                        + " if it really has no effect on plans, say so: put "
                         + NO_PLAN_EFFECT + " in its description");
             }
         }

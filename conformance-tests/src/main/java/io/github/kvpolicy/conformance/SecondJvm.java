@@ -58,7 +58,7 @@ public final class SecondJvm {
         PolicyProvider p = h.provider();
         List<String> cmd = new ArrayList<>();
         cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
-        cmd.addAll(List.of("-Xmx1g", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "--enable-native-access=ALL-UNNAMED",
+        cmd.addAll(List.of("-Xmx1g", "-XX:+UseSerialGC", "--enable-native-access=ALL-UNNAMED",
                 "-Dstdout.encoding=UTF-8", "-cp", System.getProperty("java.class.path"), SecondJvm.class.getName()));
         cmd.addAll(List.of("--provider", p.getClass().getName(), "--jar", jarOf(p), "--seed", Long.toString(h.settings().seed())));
         StringBuilder idx = new StringBuilder();
