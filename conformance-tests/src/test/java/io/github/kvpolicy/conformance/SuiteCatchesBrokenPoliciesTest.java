@@ -120,7 +120,8 @@ class SuiteCatchesBrokenPoliciesTest {
     Stream<DynamicTest> eachBrokenPolicyFailsExactlyTheCheckMeantToCatchIt() {
         return MATRIX.entrySet().stream().sorted(Map.Entry.comparingByKey((a, b) -> a.getSimpleName().compareTo(b.getSimpleName())))
                 .map(e -> DynamicTest.dynamicTest(e.getKey().getSimpleName() + " fails " + e.getValue(), () -> {
-                    EngineExecutionResults events = run(e.getKey());
+                    // the end-to-end level is left out of these comparisons, so it is opted out (with a reason) to save time
+                    EngineExecutionResults events = run(e.getKey(), ConformanceSettings.OPT_OUT, "end-to-end=not compared for the broken fixtures");
                     assertEquals(0, events.containerEvents().failed().count(), () -> "container failures: " + reasons(events.containerEvents()));
                     Set<Check> failed = withoutEndToEnd(checks(events.testEvents().failed().stream()));
                     assertEquals(e.getValue(), failed, () -> "failed checks of " + e.getKey().getSimpleName() + ":\n" + reasons(events.testEvents()));
