@@ -476,6 +476,31 @@ public abstract class PolicyConformanceTestCase {
     }
 
     @Test
+    @Order(17)
+    @DisplayName("[contract] an AT_MOST policy keeps at least its declared minimum fill")
+    public void atMostPolicyKeepsItsMinimumFill() {
+        CompressionPolicy p = defaultPolicy();
+        assumeTrue(p.budgetMode() == BudgetMode.AT_MOST, "the policy's budget mode is EXACT: budgetIsHonoured requires the exact total");
+        double fill = p.minimumFill();
+        assertTrue(fill > 0 && fill <= 1, () -> harness().failure("the budget mode is AT_MOST but minimumFill() is " + fill
+                + ": declare the fraction in (0, 1] of min(L·H·B, candidates) the policy keeps at least, so that 'at most' cannot mean 'nothing'", List.of()));
+        judge("an AT_MOST policy kept less than its declared minimum fill " + fill, wellShaped(), o -> {
+            int[][][] kept = PlanRules.keptCandidates(o.plan(), o.context(), o.policy().scope(), o.policy().protection());
+            for (int r = 0; r < kept.length; r++) {
+                long k = 0;
+                for (int[] l : kept[r]) for (int x : l) k += x;
+                long exact = o.context().exactTotal(r);
+                long floor = (long) Math.floor(fill * exact);
+                if (k < floor) {
+                    return Optional.of("row " + r + ": keeps " + k + " candidates, below ⌊" + fill + " · " + exact + "⌋ = " + floor
+                            + " (the exact total min(L·H·B, candidates) is " + exact + ")");
+                }
+            }
+            return Optional.empty();
+        });
+    }
+
+    @Test
     @Order(18)
     @DisplayName("[contract] budgets are split uniformly over layers and heads unless declared otherwise")
     public void budgetSplitMatchesCapabilities() {
