@@ -50,6 +50,15 @@ public interface CompressionPolicy {
         return BudgetMode.EXACT;
     }
 
+    /**
+     * For {@link BudgetMode#AT_MOST}: the fraction in (0, 1] of {@link PolicyContext#exactTotal} the policy keeps at
+     * least, per row (so that "at most" cannot silently mean "nothing"); the conformance suite checks it and fails an
+     * AT_MOST policy that declares none. Ignored under {@link BudgetMode#EXACT}. Default 0: no promise.
+     */
+    default double minimumFill() {
+        return 0.0;
+    }
+
     /** Scores, allocates, evicts. Must not modify anything the context exposes. */
     default RetentionPlan compress(PolicyContext context) {
         TokenScores scores = scorer().score(context);

@@ -7,9 +7,14 @@ import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Unmatched;
 
-/** Runs the conformance suite against plugin JARs (each in its own class loader). */
-@Command(name = "validate", description = "Run the conformance suite against plugin JARs: validate plugin.jar [more.jar …] [--seed N|random] "
-        + "[--report-dir DIR] [--policy A,B] [--contract-only]. Exit code 0 if every check passed.")
+/**
+ * Runs the conformance suite against plugin JARs: each JAR in its own child JVM (this JVM's {@code java} and class
+ * path, i.e. the distribution's {@code kvpolicy-cli.jar} + {@code lib/}), judged by {@link Validate} from the child's
+ * result stream. Needs the JUnit Jupiter engine at run time (shipped in {@code lib/}).
+ */
+@Command(name = "validate", description = "Run the conformance suite against plugin JARs, each in its own JVM: validate plugin.jar [more.jar …] [--seed N|random] "
+        + "[--report-dir DIR] [--policy A,B] [--contract-only] [--skip-level LEVEL=REASON] [--memory MB] [--check-timeout S] [--jar-timeout S] "
+        + "[--shutdown-grace S]. Exit code 0 if every check passed, 1 if one failed or a JAR's JVM did not complete normally, 2 on usage errors.")
 public final class ValidateCommand implements Callable<Integer> {
     @Unmatched
     List<String> args = new ArrayList<>();

@@ -40,6 +40,8 @@ public enum Check {
             "per row, kept candidates summed over layers and KV heads = min(L·H·B, candidates) (EXACT) or ≤ L·H·B (AT_MOST), B resolved independently"),
     VALIDATOR("planPassesPlanValidator", Level.CONTRACT, null,
             "PlanValidator.violations(plan, context, policy.budgetMode()) is empty on every scenario"),
+    MIN_FILL("atMostPolicyKeepsItsMinimumFill", Level.CONTRACT, null,
+            "an AT_MOST policy declares minimumFill() in (0, 1] and keeps, per row, at least ⌊fill · min(L·H·B, candidates)⌋ candidates"),
     BUDGET_SPLIT("budgetSplitMatchesCapabilities", Level.CONTRACT, null,
             "with an EXACT budget at prefill, every (layer, KV head) keeps the uniform share (±1) unless LAYER_WISE/HEAD_WISE_BUDGETS is declared"),
     NOT_MUTATED("inputsAreNotMutated", Level.CONTRACT, null,

@@ -476,6 +476,31 @@ public abstract class PolicyConformanceTestCase {
     }
 
     @Test
+    @Order(17)
+    @DisplayName("[contract] an AT_MOST policy keeps at least its declared minimum fill")
+    public void atMostPolicyKeepsItsMinimumFill() {
+        CompressionPolicy p = defaultPolicy();
+        assumeTrue(p.budgetMode() == BudgetMode.AT_MOST, "the policy's budget mode is EXACT: budgetIsHonoured requires the exact total");
+        double fill = p.minimumFill();
+        assertTrue(fill > 0 && fill <= 1, () -> harness().failure("the budget mode is AT_MOST but minimumFill() is " + fill
+                + ": declare the fraction in (0, 1] of min(L·H·B, candidates) the policy keeps at least, so that 'at most' cannot mean 'nothing'", List.of()));
+        judge("an AT_MOST policy kept less than its declared minimum fill " + fill, wellShaped(), o -> {
+            int[][][] kept = PlanRules.keptCandidates(o.plan(), o.context(), o.policy().scope(), o.policy().protection());
+            for (int r = 0; r < kept.length; r++) {
+                long k = 0;
+                for (int[] l : kept[r]) for (int x : l) k += x;
+                long exact = o.context().exactTotal(r);
+                long floor = (long) Math.floor(fill * exact);
+                if (k < floor) {
+                    return Optional.of("row " + r + ": keeps " + k + " candidates, below ⌊" + fill + " · " + exact + "⌋ = " + floor
+                            + " (the exact total min(L·H·B, candidates) is " + exact + ")");
+                }
+            }
+            return Optional.empty();
+        });
+    }
+
+    @Test
     @Order(18)
     @DisplayName("[contract] budgets are split uniformly over layers and heads unless declared otherwise")
     public void budgetSplitMatchesCapabilities() {
@@ -583,9 +608,9 @@ public abstract class PolicyConformanceTestCase {
         assumeTrue(!ok.isEmpty(), "no scenario produced a plan (see compressCompletesOnEveryScenario)");
         List<Outcome> subset = new ArrayList<>();
         for (int i = 0; i < ok.size() && subset.size() < 16; i += Math.max(1, ok.size() / 16)) subset.add(ok.get(i));
-        // thread safety on long prompts too: the longest prompt within the repeat limit
-        harness().contractOutcomes().stream().filter(o -> o.ok() && o.spec().maxPromptLength() <= ScenarioGenerator.REPEAT_LIMIT)
-                .max(java.util.Comparator.comparingInt(o -> o.spec().maxPromptLength())).ifPresent(subset::add);
+        // thread safety on a long prompt too (a policy's buffers may be shared only beyond some length)
+        Outcome longOne = harness().runOne(ScenarioGenerator.longForThreads(settings.seed()));
+        if (longOne.ok()) subset.add(longOne);
         boolean deterministic = capabilities().contains(Capability.DETERMINISTIC);
         CompressionPolicy shared = harness().create();
         int threads = 4, rounds = 3;
@@ -895,7 +920,7 @@ public abstract class PolicyConformanceTestCase {
 
     @Test
     @Order(32)
-    @DisplayName("[contract] the scorer is not constant")
+    @DisplayName("[contract] the scorer is not constant where its inputs are not")
     public void scorerIsNotConstant() {
         List<String> constantOn = new ArrayList<>();
         int judged = 0;
@@ -910,14 +935,25 @@ public abstract class PolicyConformanceTestCase {
             }
             int heads = 0, flat = 0;
             String example = null;
-            for (int r = 0; r < ctx.layout().batchSize(); r++)
+            io.github.kvpolicy.api.QueryWindow.Kind window = p.queryWindow().kind();
+            for (int r = 0; r < ctx.layout().batchSize(); r++) {
+                // a policy that scores by attention may score flat where its window offers no query (e.g. no instruction text)
+                int[] queries = ctx.probe().queryPositions(r);
+                if (window != io.github.kvpolicy.api.QueryWindow.Kind.NONE && queries.length == 0) continue;
                 for (int l = 0; l < ctx.shape().layers(); l++)
                     for (int h = 0; h < ctx.shape().kvHeads(); h++) {
                         float[] v = scores.get(r, l, h);
                         if (v == null || v.length < 2) continue;
+                        // ... and may keep (score alike) every candidate that is itself one of its window's queries
+                        if (window == io.github.kvpolicy.api.QueryWindow.Kind.LAST || window == io.github.kvpolicy.api.QueryWindow.Kind.INSTRUCTION_TEXT) {
+                            boolean allQueries = true;
+                            for (int c : ctx.candidates(r, l, h)) allQueries &= Arrays.binarySearch(queries, c) >= 0;
+                            if (allQueries) continue;
+                        }
                         heads++;
                         if (constant(v)) { flat++; if (example == null) example = PlanRules.where(r, l, h) + ": all " + v.length + " candidates score " + v[0]; }
                     }
+            }
             if (heads == 0) continue;
             judged++;
             if (flat == heads) constantOn.add(ConformanceHarness.at(o.spec(), "every (layer, KV head) with 2+ candidates has constant scores, e.g. " + example));
@@ -1069,9 +1105,43 @@ public abstract class PolicyConformanceTestCase {
                 }
                 if (effect) break;
             }
+            // an option may act only together with another one (e.g. a window size with a window kind): try each
+            // alternative beside every alternative value of the other enum and boolean options
+            for (OptionSpec other : harness().provider().options().specs()) {
+                if (effect || other.name().equals(s.name()) || (other.type() != OptionType.ENUM && other.type() != OptionType.BOOLEAN)) continue;
+                for (Object ov : alternatives(other, harness().options().getOrDefault(other.name(), other.defaultValue()))) {
+                    Map<String, Object> ctxRaw = new LinkedHashMap<>(harness().options());
+                    ctxRaw.put(other.name(), ov);
+                    CompressionPolicy ref;
+                    try {
+                        ref = harness().create(ctxRaw);
+                    } catch (RuntimeException e) {
+                        continue;
+                    }
+                    for (Object v : alternatives(s, current)) {
+                        Map<String, Object> raw = new LinkedHashMap<>(ctxRaw);
+                        raw.put(s.name(), v);
+                        try {
+                            CompressionPolicy p = harness().create(raw);
+                            effect = !java.util.Objects.equals(p.schedule(), ref.schedule()) || !java.util.Objects.equals(p.queryWindow(), ref.queryWindow())
+                                    || !java.util.Objects.equals(p.protection(), ref.protection()) || !java.util.Objects.equals(p.scope(), ref.scope());
+                            for (int i = 0; i < scenarios.size() && !effect; i++) {
+                                ScenarioSpec spec = scenarios.get(i);
+                                effect = !p.compress(spec.build().context(p, spec.budget(), Phase.PREFILL, 0))
+                                        .equals(ref.compress(spec.build().context(ref, spec.budget(), Phase.PREFILL, 0)));
+                            }
+                        } catch (RuntimeException e) {
+                            effect = true;
+                        }
+                        if (effect) break;
+                    }
+                    if (effect) break;
+                }
+            }
             if (!effect && !tried.isEmpty()) {
                 problems.add("option '" + s.name() + "' (" + s.expectation() + ", now " + current + "): the values " + tried + " give the same declarations "
-                        + "and the same plans on all " + scenarios.size() + " probe scenarios; if it really has no effect on plans, say so: put "
+                        + "and the same plans on all " + scenarios.size() + " probe scenarios, alone and beside every value of the other enum and boolean options;"
+                        + " if it really has no effect on plans, say so: put "
                         + NO_PLAN_EFFECT + " in its description");
             }
         }

@@ -58,7 +58,7 @@ public final class SecondJvm {
         PolicyProvider p = h.provider();
         List<String> cmd = new ArrayList<>();
         cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
-        cmd.addAll(List.of("-Xmx1g", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "--enable-native-access=ALL-UNNAMED",
+        cmd.addAll(List.of("-Xmx1g", "-XX:+UseSerialGC", "--enable-native-access=ALL-UNNAMED",
                 "-Dstdout.encoding=UTF-8", "-cp", System.getProperty("java.class.path"), SecondJvm.class.getName()));
         cmd.addAll(List.of("--provider", p.getClass().getName(), "--jar", jarOf(p), "--seed", Long.toString(h.settings().seed())));
         StringBuilder idx = new StringBuilder();
@@ -79,30 +79,49 @@ public final class SecondJvm {
         }
         try {
             proc.getOutputStream().close();
-            byte[][] holder = new byte[1][];
+            StringBuffer out = new StringBuffer();
+            java.util.concurrent.atomic.AtomicBoolean end = new java.util.concurrent.atomic.AtomicBoolean();
             Thread reader = Thread.ofPlatform().daemon().start(() -> {
-                try {
-                    holder[0] = proc.getInputStream().readAllBytes();
+                try (java.io.BufferedReader in = new java.io.BufferedReader(new java.io.InputStreamReader(proc.getInputStream(), StandardCharsets.UTF_8))) {
+                    for (String line; (line = in.readLine()) != null; ) {
+                        out.append(line).append('\n');
+                        if (line.equals("END")) end.set(true);
+                    }
                 } catch (IOException e) {
-                    holder[0] = new byte[0];
+                    // the process is gone
                 }
             });
-            if (!proc.waitFor(TIMEOUT_SECONDS, TimeUnit.SECONDS)) {
+            long t0 = System.nanoTime(), endSeen = 0;
+            boolean hungInShutdown = false;
+            while (!proc.waitFor(100, TimeUnit.MILLISECONDS)) {
+                long now = System.nanoTime();
+                if (end.get() && endSeen == 0) endSeen = now;
+                if (endSeen > 0 && now - endSeen > TimeUnit.SECONDS.toNanos(5)) {
+                    // the results are in; a plugin's shutdown hook that hangs is validate's to report, not this check's
+                    hungInShutdown = true;
+                    break;
+                }
+                if (now - t0 > TimeUnit.SECONDS.toNanos(TIMEOUT_SECONDS)) {
+                    proc.descendants().forEach(ProcessHandle::destroyForcibly);
+                    proc.destroyForcibly();
+                    return new Result(Map.of(), "the second JVM did not finish within " + TIMEOUT_SECONDS + " s");
+                }
+            }
+            if (hungInShutdown) {
+                proc.descendants().forEach(ProcessHandle::destroyForcibly);
                 proc.destroyForcibly();
-                return new Result(Map.of(), "the second JVM did not finish within " + TIMEOUT_SECONDS + " s");
+                proc.waitFor();
             }
             reader.join(5_000);
-            String out = holder[0] == null ? "" : new String(holder[0], StandardCharsets.UTF_8);
             Map<Integer, Long> fps = new LinkedHashMap<>();
-            boolean end = false;
-            for (String line : out.split("\\R")) {
+            for (String line : out.toString().split("\\R")) {
                 String[] f = line.split(" ");
                 if (f.length == 3 && f[0].equals("FP")) fps.put(Integer.parseInt(f[1]), Long.parseLong(f[2]));
-                if (line.equals("END")) end = true;
             }
-            if (proc.exitValue() != 0 || !end) {
-                String tail = out.length() > 2000 ? out.substring(out.length() - 2000) : out;
-                return new Result(fps, "the second JVM exited with status " + proc.exitValue() + (end ? "" : " without finishing") + ": " + tail.strip());
+            if (!end.get() || (!hungInShutdown && proc.exitValue() != 0)) {
+                String all = out.toString();
+                String tail = all.length() > 2000 ? all.substring(all.length() - 2000) : all;
+                return new Result(fps, "the second JVM exited with status " + proc.exitValue() + (end.get() ? "" : " without finishing") + ": " + tail.strip());
             }
             return new Result(fps, null);
         } catch (IOException | InterruptedException e) {

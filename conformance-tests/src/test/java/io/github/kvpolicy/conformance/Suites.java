@@ -168,4 +168,16 @@ final class Suites {
     static class ClaimsQualityFloors extends PolicyConformanceTestCase {
         @Override protected PolicyProvider provider() { return new BrokenPolicies.ClaimsQualityFloors(); }
     }
+
+    static class AtMostWithoutFill extends PolicyConformanceTestCase {
+        @Override protected PolicyProvider provider() { return new BrokenPolicies.AtMostWithoutFill(); }
+    }
+
+    static class UnderFills extends PolicyConformanceTestCase {
+        @Override protected PolicyProvider provider() { return new BrokenPolicies.UnderFills(); }
+    }
+
+    static class ReferenceAtMost extends PolicyConformanceTestCase {
+        @Override protected PolicyProvider provider() { return new ReferencePolicies.AtMost(); }
+    }
 }

@@ -64,9 +64,13 @@ public final class SyntheticProbe implements AttentionProbe {
                         max = Math.max(max, logits[j]);
                     }
                     double sum = 0;
-                    for (int j = 0; j < keys.length; j++) if (!Double.isNaN(logits[j])) sum += Math.exp(logits[j] - max);
                     for (int j = 0; j < keys.length; j++) {
-                        double p = Double.isNaN(logits[j]) ? 0.0 : Math.exp(logits[j] - max) / sum;
+                        if (Double.isNaN(logits[j])) continue;
+                        logits[j] = Math.exp(logits[j] - max); // each exponential computed once
+                        sum += logits[j];
+                    }
+                    for (int j = 0; j < keys.length; j++) {
+                        double p = Double.isNaN(logits[j]) ? 0.0 : logits[j] / sum;
                         switch (q.reduction()) {
                             case MEAN, SUM -> acc[j] += p;
                             case MAX -> acc[j] = first ? p : Math.max(acc[j], p);

@@ -42,7 +42,7 @@ class ValidateChildJvmTest {
                 PluginJars.build(example.resolve("src/main/java"), work, "example-keynorm.jar", services));
         String[] args = new String[jars.size() + 11];
         for (int i = 0; i < jars.size(); i++) args[i] = jars.get(i).toString();
-        System.arraycopy(new String[] {"--contract-only", "--check-timeout", "20", "--shutdown-grace", "3", "--memory", "256",
+        System.arraycopy(new String[] {"--contract-only", "--check-timeout", "12", "--shutdown-grace", "3", "--memory", "256",
                 "--report-dir", work.resolve("reports").toString(), "--seed", "7"}, 0, args, jars.size(), 11);
         ByteArrayOutputStream bytes = new ByteArrayOutputStream();
         long t0 = System.nanoTime();
@@ -82,7 +82,7 @@ class ValidateChildJvmTest {
     @Test
     void anEndlessLoopIsKilledAtThePerCheckLimit() {
         String v = verdict("acme-loop.jar");
-        assertTrue(v.contains("FAILED") && v.contains("ran over the per-check limit of 20 s") && v.contains("of policy 'acme-loop'"), v);
+        assertTrue(v.contains("FAILED") && v.contains("ran over the per-check limit of 12 s") && v.contains("of policy 'acme-loop'"), v);
     }
 
     @Test

@@ -110,6 +110,15 @@ class ValidateCommandTest {
         Run policy = validate(exampleJar.toString(), "--policy", "nope");
         assertEquals(Validate.USAGE, policy.status());
         assertTrue(policy.output().contains("--policy nope: no such policy"), policy.output());
+        Run memory = validate(exampleJar.toString(), "--memory", "lots");
+        assertEquals(Validate.USAGE, memory.status());
+        assertTrue(memory.output().contains("option --memory: expected a whole number ≥ 64, got 'lots'"), memory.output());
+        Run level = validate(exampleJar.toString(), "--skip-level", "speed=too slow");
+        assertEquals(Validate.USAGE, level.status());
+        assertTrue(level.output().contains("unknown level 'speed'"), level.output());
+        Run reason = validate(exampleJar.toString(), "--skip-level", "end-to-end");
+        assertEquals(Validate.USAGE, reason.status());
+        assertTrue(reason.output().contains("give a reason"), reason.output());
         Run option = validate(exampleJar.toString(), "--frobnicate");
         assertEquals(Validate.USAGE, option.status());
         assertTrue(option.output().contains("unknown option '--frobnicate'"), option.output());
