@@ -102,7 +102,7 @@ public final class ModelSessions implements AutoCloseable {
             checkNames(decoderPath, "input", dec.getInputInfo(), expectedInputs(shape.layers()));
             checkNames(decoderPath, "output", dec.getOutputInfo(), expectedOutputs(shape.layers()));
             checkNames(embedPath, "input", emb.getInputInfo(), Set.of("input_ids"));
-            if (vis != null) checkNames(visionPath, "input", vis.getInputInfo(), Set.of("pixel_attributes"));
+            if (vis != null) checkNames(visionPath, "input", vis.getInputInfo(), Set.of(pixelValuesInput(vis) ? "pixel_values" : "pixel_attributes"));
             return new ModelSessions(env, dec, emb, vis, shape, hidden, vocab, decoderPath.getParent());
         } catch (OrtException e) {
             closeAll(opened);
@@ -194,10 +194,38 @@ public final class ModelSessions implements AutoCloseable {
         }
     }
 
+    /** Whether a vision graph takes {@code pixel_values} (a ViT tower) rather than the grid's {@code pixel_attributes}. */
+    private static boolean pixelValuesInput(OrtSession vis) throws OrtException {
+        return vis.getInputInfo().containsKey("pixel_values");
+    }
+
+    /**
+     * {@code vision.onnx} of a ViT model: images {@code pixel_values} of {@code shape} {@code [B, C, S, S]}
+     * (row-major, already normalised by the image processor) → visual embeddings {@code [B, T, H]}.
+     */
+    public float[] visionPixels(float[] pixels, long[] shape) {
+        try {
+            if (vision == null || !pixelValuesInput(vision)) {
+                throw new IllegalArgumentException("the model at " + dir + " has no pixel_values vision.onnx: give the image as "
+                        + (vision == null ? "embeddings" : "grid cells (pixel attributes)"));
+            }
+            try (OnnxTensor t = OnnxTensor.createTensor(env, FloatBuffer.wrap(pixels), shape);
+                 OrtSession.Result r = vision.run(Map.of("pixel_values", t))) {
+                return floats(r.get(0));
+            }
+        } catch (OrtException e) {
+            throw new IllegalStateException("vision.onnx failed on pixel_values of shape " + java.util.Arrays.toString(shape) + ": " + e.getMessage(), e);
+        }
+    }
+
     /** {@code vision.onnx}: one image's cells {@code [N, 3]} → visual embeddings {@code [N, H]}. */
     public float[] vision(long[][] cells) {
         if (vision == null) {
             throw new IllegalArgumentException("the model at " + dir + " has no vision.onnx: give the image as embeddings (Prompt.Builder.imageEmbeddings) instead of pixel attributes");
+        }
+        if (vision.getInputNames().contains("pixel_values")) {
+            throw new IllegalArgumentException("the model at " + dir + " has a ViT vision.onnx that takes pixel_values, not grid cells: "
+                    + "run it with visionPixels and give the image as embeddings (Prompt.Builder.imageEmbeddings)");
         }
         long[] flat = new long[cells.length * 3];
         for (int i = 0; i < cells.length; i++) System.arraycopy(cells[i], 0, flat, i * 3, 3);

@@ -57,13 +57,13 @@ class ModelConfigTest {
         ModelConfig c = ModelConfig.read(fixture);
         assertEquals(12, c.headDim(), "explicit head_dim wins over hidden/heads");
         assertEquals(3, c.imageTokenId());
-        assertEquals(4, c.vision().gridSize());
-        assertEquals(16, c.vision().numCells());
+        assertEquals(4, c.visionConfig().orElseThrow().gridSize());
+        assertEquals(16, c.visionConfig().orElseThrow().numCells());
         assertEquals(List.of(2), c.eosTokenIds());
         Path testbed = Path.of("..", "testbed", "model", "config.json");
         if (Files.isRegularFile(testbed)) { // present once the testbed model is trained
             ModelConfig t = ModelConfig.read(testbed);
-            assertTrue(t.vision() != null && t.vision().gridSize() == 16, "testbed grid is 16x16");
+            assertTrue(t.visionConfig().isPresent() && t.visionConfig().get().gridSize() == 16, "testbed grid is 16x16");
         }
     }
 
@@ -101,13 +101,14 @@ class ModelConfigTest {
         bad("{" + base + "}", "missing required key \"hidden_size\"");
         bad("{\"hidden_size\":\"64\"," + base + "}", "\"hidden_size\" must be an integer");
         bad("{\"hidden_size\":64," + base + ",\"num_key_value_heads\":3}", "multiple of num_key_value_heads");
-        bad("{\"hidden_size\":64," + base + ",\"rope_scaling\":{\"type\":\"linear\"}}", "rope_scaling");
+        bad("{\"hidden_size\":64," + base + ",\"rope_scaling\":{\"type\":\"linear\"}}", "rope_scaling", "factor");
+        bad("{\"hidden_size\":64," + base + ",\"rope_scaling\":{\"type\":\"yarn\",\"factor\":4.0}}", "rope_scaling", "yarn", "llama3");
         bad("{\"hidden_size\":64," + base + ",\"hidden_act\":\"gelu\"}", "hidden_act");
         bad("{\"hidden_size\":64," + base + ",\"model_type\":\"gpt2\"}", "model_type");
         bad("{\"hidden_size\":64," + base + ",\"use_sliding_window\":true}", "use_sliding_window");
         bad("{\"hidden_size\":64," + base + ",\"head_dim\":7}", "head_dim");
-        bad("{\"text_config\":{\"hidden_size\":64," + base + "},\"vision_config\":{\"model_type\":\"clip_vision_model\"}}",
-                "grid_size", "clip_vision_model");
+        bad("{\"text_config\":{\"hidden_size\":64," + base + "},\"vision_config\":{\"model_type\":\"pixtral\"}}",
+                "pixtral", "clip_vision_model", "grid_size");
         bad("{\"text_config\":{\"hidden_size\":64," + base + "},\"vision_config\":{\"grid_size\":4,\"hidden_size\":8}}",
                 "vision_config", "num_shapes");
         bad("{\"text_config\":{" + base + "}}", "text_config", "hidden_size");

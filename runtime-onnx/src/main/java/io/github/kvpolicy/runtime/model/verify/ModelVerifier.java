@@ -1,0 +1,218 @@
+package io.github.kvpolicy.runtime.model.verify;
+
+import ai.onnxruntime.OnnxTensor;
+import ai.onnxruntime.OrtException;
+import io.github.kvpolicy.runtime.GenerationRequest;
+import io.github.kvpolicy.runtime.GenerationResult;
+import io.github.kvpolicy.runtime.Generator;
+import io.github.kvpolicy.runtime.Prompt;
+import io.github.kvpolicy.runtime.decode.ModelSessions;
+import io.github.kvpolicy.runtime.model.config.ModelConfig;
+import io.github.kvpolicy.runtime.model.config.VitVisionConfig;
+
+import java.nio.FloatBuffer;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+
+/**
+ * Runs a model on the inputs of a transformers reference file ({@link ReferenceFile}) and measures how far its outputs
+ * are from the reference: the logits at every prompt position, and greedy decoding through the {@link Generator}
+ * (prefill, then one step per reference score row) against {@code generation.scores} and their argmax tokens.
+ * Stateless; the model's sessions must stay open during a call.
+ */
+public final class ModelVerifier {
+    private ModelVerifier() {}
+
+    /**
+     * The outcome of {@link #verify}.
+     *
+     * @param promptLength      L, the prompt's positions
+     * @param imageTokens       prompt positions filled with image embeddings
+     * @param promptMaxDiff     max |Δ| over the logits of every prompt position
+     * @param stepMaxDiff       per greedy step, max |Δ| of the logits the token was chosen from
+     * @param expectedTokens    the reference's greedy tokens (argmax of each {@code generation.scores} row)
+     * @param tokens            the tokens generated here
+     */
+    public record Report(int promptLength, int imageTokens, double promptMaxDiff, double[] stepMaxDiff,
+                         long[] expectedTokens, long[] tokens) {
+        /** Whether the generated tokens equal the reference's. */
+        public boolean tokensAgree() {
+            return Arrays.equals(expectedTokens, tokens);
+        }
+
+        /** The largest of all differences. */
+        public double maxDiff() {
+            return Math.max(promptMaxDiff, Arrays.stream(stepMaxDiff).max().orElse(0));
+        }
+
+        /** Whether every difference is within {@code tolerance} and the tokens agree. */
+        public boolean passes(double tolerance) {
+            return maxDiff() <= tolerance && tokensAgree();
+        }
+    }
+
+    /**
+     * Verifies the model behind {@code gen} (built from {@code cfg}) against {@code ref}.
+     *
+     * @throws IllegalArgumentException when the reference does not fit the model (naming what)
+     */
+    public static Report verify(Generator gen, ModelConfig cfg, ReferenceFile ref) {
+        long[] ids = ref.longs("input_ids");
+        long[] idShape = ref.shape("input_ids");
+        if (idShape.length != 2 || idShape[0] != 1) {
+            throw new IllegalArgumentException(ref.path() + ": input_ids has shape " + Arrays.toString(idShape) + ", expected [1, L]");
+        }
+        int l = ids.length;
+        int v = cfg.vocabSize();
+        long[] logitShape = ref.shape("logits");
+        if (!Arrays.equals(logitShape, new long[]{1, l, v})) {
+            throw new IllegalArgumentException(ref.path() + ": logits has shape " + Arrays.toString(logitShape) + ", expected [1, " + l + ", " + v + "] for this model");
+        }
+        ModelSessions ms = gen.sessions();
+        float[][] image = imageEmbeddings(ms, cfg, ref, ids);
+        Prompt prompt = prompt(cfg, ids, image);
+        float[] emb = embeddings(ms, cfg, ids, image);
+        float[] logits = allPositionLogits(ms, emb, l);
+        double promptDiff = maxAbsDiff(logits, ref.floats("logits"));
+
+        float[] scores = ref.floats("generation.scores");
+        long[] scoreShape = ref.shape("generation.scores");
+        if (scoreShape.length != 2 || scoreShape[1] != v) {
+            throw new IllegalArgumentException(ref.path() + ": generation.scores has shape " + Arrays.toString(scoreShape) + ", expected [steps, " + v + "]");
+        }
+        int steps = (int) scoreShape[0];
+        long[] expected = new long[steps];
+        for (int s = 0; s < steps; s++) expected[s] = argmax(scores, s * v, v);
+        GenerationResult r = gen.generate(GenerationRequest.builder().row(prompt).maxNewTokens(steps).recordLogits(true).build());
+        long[] got = r.tokens(0);
+        List<float[]> stepLogits = r.logits().get(0);
+        double[] stepDiff = new double[steps];
+        for (int s = 0; s < steps; s++) {
+            stepDiff[s] = s < stepLogits.size() ? maxAbsDiff(stepLogits.get(s), Arrays.copyOfRange(scores, s * v, (s + 1) * v))
+                    : Double.POSITIVE_INFINITY;
+        }
+        return new Report(l, image == null ? 0 : image.length, promptDiff, stepDiff, expected, got);
+    }
+
+    /**
+     * The visual-token embeddings of the reference's {@code pixel_values} ({@code [N, H]} rows in prompt order), or
+     * null when the prompt has no image token.
+     */
+    public static float[][] imageEmbeddings(ModelSessions ms, ModelConfig cfg, ReferenceFile ref, long[] ids) {
+        long imageToken = cfg.imageTokenId();
+        int count = 0;
+        for (long id : ids) if (imageToken >= 0 && id == imageToken) count++;
+        if (count == 0) return null;
+        VitVisionConfig v = cfg.vitConfig().orElseThrow(() -> new IllegalArgumentException(
+                "the prompt has " + " image tokens but the model has no ViT vision tower (architecture " + cfg.architecture() + ")"));
+        long[] shape = ref.shape("pixel_values");
+        int c = v.numChannels(), s = v.imageSize();
+        long images = shape.length == 4 ? shape[0] : shape.length == 5 ? shape[0] * shape[1] : -1;
+        if (images < 1 || shape[shape.length - 3] != c || shape[shape.length - 2] != s || shape[shape.length - 1] != s) {
+            throw new IllegalArgumentException(ref.path() + ": pixel_values has shape " + Arrays.toString(shape) + ", expected [N, " + c + ", "
+                    + s + ", " + s + "] or [1, N, " + c + ", " + s + ", " + s + "] for this model's image_size");
+        }
+        int t = v.tokensPerImage();
+        if (images * t != count) {
+            throw new IllegalArgumentException(ref.path() + ": the prompt has " + count + " image tokens but " + images + " image(s) of "
+                    + t + " tokens each give " + images * t);
+        }
+        float[] out = ms.visionPixels(ref.floats("pixel_values"), new long[]{images, c, s, s});
+        int h = cfg.hiddenSize();
+        float[][] rows = new float[count][];
+        for (int i = 0; i < count; i++) rows[i] = Arrays.copyOfRange(out, i * h, (i + 1) * h);
+        return rows;
+    }
+
+    /** The prompt: text runs as text segments, each run of image tokens as one image segment of {@code image} rows. */
+    public static Prompt prompt(ModelConfig cfg, long[] ids, float[][] image) {
+        Prompt.Builder b = Prompt.builder();
+        int next = 0;
+        int start = 0;
+        for (int i = 1; i <= ids.length; i++) {
+            boolean img = isImage(cfg, ids[start], image);
+            if (i == ids.length || isImage(cfg, ids[i], image) != img) {
+                if (img) {
+                    b.imageEmbeddings(Arrays.copyOfRange(image, next, next + i - start));
+                    next += i - start;
+                } else {
+                    b.text(Arrays.copyOfRange(ids, start, i));
+                }
+                start = i;
+            }
+        }
+        return b.build();
+    }
+
+    private static boolean isImage(ModelConfig cfg, long id, float[][] image) {
+        return image != null && id == cfg.imageTokenId();
+    }
+
+    /** {@code inputs_embeds} of the whole prompt, {@code [L, H]} flattened: token embeddings with the image rows spliced in. */
+    public static float[] embeddings(ModelSessions ms, ModelConfig cfg, long[] ids, float[][] image) {
+        int h = cfg.hiddenSize();
+        long[] safe = ids.clone();
+        for (int i = 0; i < safe.length; i++) if (isImage(cfg, safe[i], image)) safe[i] = 0;
+        float[] emb = ms.embed(safe, 1, safe.length);
+        int next = 0;
+        for (int i = 0; i < ids.length; i++) {
+            if (isImage(cfg, ids[i], image)) System.arraycopy(image[next++], 0, emb, i * h, h);
+        }
+        return emb;
+    }
+
+    /**
+     * Logits at every prompt position, {@code [L, V]} flattened, from one decoder call over {@code L} identical batch
+     * rows whose {@code logits_index} is 0..L-1 (an empty cache).
+     */
+    public static float[] allPositionLogits(ModelSessions ms, float[] emb, int l) {
+        int h = ms.hiddenSize();
+        var shape = ms.shape();
+        float[] batchEmb = new float[l * l * h];
+        long[] pos = new long[l * l];
+        long[] logitsIndex = new long[l];
+        for (int r = 0; r < l; r++) {
+            System.arraycopy(emb, 0, batchEmb, r * l * h, l * h);
+            for (int p = 0; p < l; p++) pos[r * l + p] = p;
+            logitsIndex[r] = r;
+        }
+        List<OnnxTensor> own = new ArrayList<>();
+        try {
+            OnnxTensor[][] past = new OnnxTensor[shape.layers()][3];
+            for (int i = 0; i < shape.layers(); i++) {
+                long[] kv = {l, shape.kvHeads(), 0, shape.headDim()};
+                past[i][0] = track(own, OnnxTensor.createTensor(ms.env(), FloatBuffer.allocate(0), kv));
+                past[i][1] = track(own, OnnxTensor.createTensor(ms.env(), FloatBuffer.allocate(0), kv));
+                past[i][2] = track(own, OnnxTensor.createTensor(ms.env(), FloatBuffer.allocate(0), new long[]{l, shape.kvHeads(), 0}));
+            }
+            return ms.decode(l, l, batchEmb, pos, new float[l * l], new long[0], logitsIndex, past).logits();
+        } catch (OrtException e) {
+            throw new IllegalStateException("cannot create the empty cache tensors: " + e.getMessage(), e);
+        } finally {
+            own.forEach(OnnxTensor::close);
+        }
+    }
+
+    private static OnnxTensor track(List<OnnxTensor> own, OnnxTensor t) {
+        own.add(t);
+        return t;
+    }
+
+    /** max |a[i] - b[i]| (infinite when the lengths differ or a value is not finite). */
+    public static double maxAbsDiff(float[] a, float[] b) {
+        if (a.length != b.length) return Double.POSITIVE_INFINITY;
+        double m = 0;
+        for (int i = 0; i < a.length; i++) {
+            double d = Math.abs((double) a[i] - b[i]);
+            if (!(d <= m)) m = Double.isNaN(d) ? Double.POSITIVE_INFINITY : Math.max(m, d);
+        }
+        return m;
+    }
+
+    static int argmax(float[] a, int off, int n) {
+        int best = 0;
+        for (int i = 1; i < n; i++) if (a[off + i] > a[off + best]) best = i;
+        return best;
+    }
+}
