@@ -46,6 +46,13 @@ public final class ModelVerifier {
             return Math.max(promptMaxDiff, Arrays.stream(stepMaxDiff).max().orElse(0));
         }
 
+        @Override
+        public String toString() {
+            return "Report[L=" + promptLength + ", image tokens=" + imageTokens + ", prompt max|Δ|=" + promptMaxDiff
+                    + ", steps max|Δ|=" + Arrays.toString(stepMaxDiff) + ", expected " + Arrays.toString(expectedTokens)
+                    + ", got " + Arrays.toString(tokens) + "]";
+        }
+
         /** Whether every difference is within {@code tolerance} and the tokens agree. */
         public boolean passes(double tolerance) {
             return maxDiff() <= tolerance && tokensAgree();
@@ -105,7 +112,7 @@ public final class ModelVerifier {
         for (long id : ids) if (imageToken >= 0 && id == imageToken) count++;
         if (count == 0) return null;
         VitVisionConfig v = cfg.vitConfig().orElseThrow(() -> new IllegalArgumentException(
-                "the prompt has " + " image tokens but the model has no ViT vision tower (architecture " + cfg.architecture() + ")"));
+                "the prompt has " + count + " image tokens but the model has no ViT vision tower (architecture " + cfg.architecture() + ")"));
         long[] shape = ref.shape("pixel_values");
         int c = v.numChannels(), s = v.imageSize();
         long images = shape.length == 4 ? shape[0] : shape.length == 5 ? shape[0] * shape[1] : -1;
