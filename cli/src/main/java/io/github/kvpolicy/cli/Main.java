@@ -6,7 +6,8 @@ import picocli.CommandLine.Command;
 /** The {@code kvpolicy} command-line tool. */
 @Command(name = "kvpolicy", mixinStandardHelpOptions = true, version = "kvpolicy 0.1.0",
         description = "KV-cache compression policies for vision-language model inference.",
-        subcommands = {DemoCommand.class, GenerateCommand.class, EvalCommand.class, PoliciesCommand.class, ValidateCommand.class, BenchCommand.class})
+        subcommands = {DemoCommand.class, GenerateCommand.class, EvalCommand.class, PoliciesCommand.class, ValidateCommand.class, BenchCommand.class,
+                VerifyModelCommand.class})
 public final class Main {
     private Main() {}
 

@@ -108,8 +108,7 @@ public final class ModelVerifier {
      */
     public static float[][] imageEmbeddings(ModelSessions ms, ModelConfig cfg, ReferenceFile ref, long[] ids) {
         long imageToken = cfg.imageTokenId();
-        int count = 0;
-        for (long id : ids) if (imageToken >= 0 && id == imageToken) count++;
+        int count = (int) java.util.stream.LongStream.of(ids).filter(id -> imageToken >= 0 && id == imageToken).count();
         if (count == 0) return null;
         VitVisionConfig v = cfg.vitConfig().orElseThrow(() -> new IllegalArgumentException(
                 "the prompt has " + count + " image tokens but the model has no ViT vision tower (architecture " + cfg.architecture() + ")"));
