@@ -200,10 +200,18 @@ public final class ModelSessions implements AutoCloseable {
     }
 
     /**
+     * The outputs of a ViT {@code vision.onnx}.
+     *
+     * @param imageEmbeds  {@code [B, T, H]} flattened
+     * @param imageNewline the anyres row separator {@code [H]} (LLaVA-OneVision), or null when the graph has none
+     */
+    public record VisionOutputs(float[] imageEmbeds, float[] imageNewline) {}
+
+    /**
      * {@code vision.onnx} of a ViT model: images {@code pixel_values} of {@code shape} {@code [B, C, S, S]}
      * (row-major, already normalised by the image processor) → visual embeddings {@code [B, T, H]}.
      */
-    public float[] visionPixels(float[] pixels, long[] shape) {
+    public VisionOutputs visionPixels(float[] pixels, long[] shape) {
         try {
             if (vision == null || !pixelValuesInput(vision)) {
                 throw new IllegalArgumentException("the model at " + dir + " has no pixel_values vision.onnx: give the image as "
@@ -211,7 +219,8 @@ public final class ModelSessions implements AutoCloseable {
             }
             try (OnnxTensor t = OnnxTensor.createTensor(env, FloatBuffer.wrap(pixels), shape);
                  OrtSession.Result r = vision.run(Map.of("pixel_values", t))) {
-                return floats(r.get(0));
+                return new VisionOutputs(floats(r.get("image_embeds").orElseThrow()),
+                        r.get("image_newline").map(ModelSessions::floats).orElse(null));
             }
         } catch (OrtException e) {
             throw new IllegalStateException("vision.onnx failed on pixel_values of shape " + java.util.Arrays.toString(shape) + ": " + e.getMessage(), e);

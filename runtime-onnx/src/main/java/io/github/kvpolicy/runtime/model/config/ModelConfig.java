@@ -63,7 +63,7 @@ public record ModelConfig(String modelType, int hiddenSize, int intermediateSize
                           int slidingWindow, String architecture) {
 
     /** Top-level {@code model_type} values this builder implements. */
-    public static final List<String> SUPPORTED_ARCHITECTURES = List.of("llama", "mistral", "qwen2", "qwen3", "llava", "smolvlm", "idefics3");
+    public static final List<String> SUPPORTED_ARCHITECTURES = List.of("llama", "mistral", "qwen2", "qwen3", "llava", "llava_onevision", "smolvlm", "idefics3");
     /** Language-model {@code model_type} values this builder implements. */
     public static final List<String> SUPPORTED_TEXT_TYPES = List.of("llama", "mistral", "qwen2", "qwen3");
 
@@ -316,14 +316,38 @@ public record ModelConfig(String modelType, int hiddenSize, int intermediateSize
                     + known + " (or the grid tower, with grid_size)");
         }
         boolean shuffle = arch.equals("smolvlm") || arch.equals("idefics3");
-        if (shuffle != idefics || !(arch.equals("llava") || shuffle)) {
+        boolean onevision = arch.equals("llava_onevision");
+        boolean llava = arch.equals("llava") || onevision;
+        if (shuffle != idefics || !(llava || shuffle)) {
             throw new IllegalArgumentException(v.where() + ": vision model_type \"" + vType + "\" does not go with model_type \"" + arch
-                    + "\" (llava takes clip_vision_model or siglip_vision_model; smolvlm/idefics3 take smolvlm_vision/idefics3_vision)");
+                    + "\" (llava and llava_onevision take clip_vision_model or siglip_vision_model; smolvlm/idefics3 take smolvlm_vision/idefics3_vision)");
         }
         int layers = v.optInt("num_hidden_layers", 12);
         int layersRun = layers;
         boolean dropCls = false;
-        if (arch.equals("llava")) {
+        List<List<Integer>> pinpoints = List.of();
+        int anyresMax = 0;
+        if (onevision) {
+            String aspect = top.str("vision_aspect_ratio", "anyres_max_9");
+            Object pp = top.m().get("image_grid_pinpoints");
+            if (!aspect.startsWith("anyres_max_") || !(pp instanceof List<?> ppl) || ppl.isEmpty()) {
+                throw new IllegalArgumentException(source + ": llava_onevision needs \"vision_aspect_ratio\": \"anyres_max_N\" and a non-empty "
+                        + "\"image_grid_pinpoints\", found " + aspect + " and " + pp);
+            }
+            try {
+                anyresMax = Integer.parseInt(aspect.substring("anyres_max_".length()));
+            } catch (NumberFormatException e) {
+                throw new IllegalArgumentException(source + ": \"vision_aspect_ratio\" is \"" + aspect + "\", expected anyres_max_N with an integer N");
+            }
+            List<List<Integer>> pins = new ArrayList<>();
+            for (Object o : ppl) {
+                List<Integer> pair = new ArrayList<>();
+                if (o instanceof List<?> l) for (Object x : l) pair.add(top.toInt("image_grid_pinpoints", x));
+                pins.add(pair);
+            }
+            pinpoints = pins;
+        }
+        if (llava) {
             Object fl = top.m().get("vision_feature_layer");
             if (fl instanceof List<?>) {
                 throw new IllegalArgumentException(source + ": \"vision_feature_layer\" is a list (several layers concatenated), "
@@ -351,7 +375,7 @@ public record ModelConfig(String modelType, int hiddenSize, int intermediateSize
                     v.str("hidden_act", clip ? "quick_gelu" : "gelu_pytorch_tanh"), clip, dropCls, shuffle,
                     shuffle ? VitVisionConfig.Connector.PIXEL_SHUFFLE : VitVisionConfig.Connector.LLAVA_MLP,
                     top.str("projector_hidden_act", "gelu"), top.bool("multimodal_projector_bias", true),
-                    shuffle ? top.optInt("scale_factor", 2) : 1);
+                    shuffle ? top.optInt("scale_factor", 2) : 1, pinpoints, anyresMax);
         } catch (IllegalArgumentException e) {
             if (e.getMessage().startsWith("invalid vision config")) {
                 throw new IllegalArgumentException(v.where() + ": " + e.getMessage(), e);

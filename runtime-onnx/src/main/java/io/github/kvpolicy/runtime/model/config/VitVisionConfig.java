@@ -32,11 +32,15 @@ import java.util.Objects;
  * @param projectorAct      LLaVA projector activation ({@code gelu} or {@code gelu_pytorch_tanh}); unused otherwise
  * @param projectorBias     LLaVA projector linears have biases
  * @param scaleFactor       pixel-shuffle factor (≥ 1; 1 when unused)
+ * @param gridPinpoints     LLaVA-OneVision anyres tilings as [height, width] pixel pairs (multiples of image_size);
+ *                          empty without anyres; unmodifiable
+ * @param anyresMaxPatches  the N of {@code vision_aspect_ratio = anyres_max_N} (≥ 1 with anyres, 0 without)
  */
 public record VitVisionConfig(String modelType, int hiddenSize, int intermediateSize, int numLayers, int layersRun,
                               int numHeads, int imageSize, int patchSize, int numChannels, double layerNormEps,
                               String hiddenAct, boolean classToken, boolean dropClassToken, boolean postLayerNorm,
-                              Connector connector, String projectorAct, boolean projectorBias, int scaleFactor)
+                              Connector connector, String projectorAct, boolean projectorBias, int scaleFactor,
+                              List<List<Integer>> gridPinpoints, int anyresMaxPatches)
         implements VisionConfig {
     /** Encoder activations implemented. */
     public static final List<String> ACTIVATIONS = List.of("quick_gelu", "gelu", "gelu_pytorch_tanh");
@@ -59,6 +63,14 @@ public record VitVisionConfig(String modelType, int hiddenSize, int intermediate
         check(layerNormEps > 0, "layer_norm_eps must be > 0, got " + layerNormEps);
         check(ACTIVATIONS.contains(hiddenAct), "hidden_act \"" + hiddenAct + "\" is not supported, expected one of " + ACTIVATIONS);
         check(scaleFactor >= 1, "scale_factor must be >= 1, got " + scaleFactor);
+        gridPinpoints = gridPinpoints.stream().map(List::copyOf).toList();
+        for (List<Integer> pp : gridPinpoints) {
+            check(pp.size() == 2 && pp.get(0) >= imageSize && pp.get(1) >= imageSize && pp.get(0) % imageSize == 0 && pp.get(1) % imageSize == 0,
+                    "image_grid_pinpoints entry " + pp + " must be [height, width], multiples of image_size " + imageSize);
+        }
+        check(gridPinpoints.isEmpty() == (anyresMaxPatches == 0) && anyresMaxPatches >= 0,
+                "anyres needs both image_grid_pinpoints and vision_aspect_ratio anyres_max_N (N >= 1), got "
+                        + gridPinpoints + " and " + anyresMaxPatches);
         if (connector == Connector.PIXEL_SHUFFLE) {
             int side = imageSize / patchSize; // fields are not assigned yet inside the compact constructor
             check(side % scaleFactor == 0, "scale_factor " + scaleFactor + " must divide the " + side + " patches per side");
@@ -70,6 +82,11 @@ public record VitVisionConfig(String modelType, int hiddenSize, int intermediate
 
     private static void check(boolean ok, String msg) {
         if (!ok) throw new IllegalArgumentException("invalid vision config: " + msg);
+    }
+
+    /** Whether images arrive as anyres tiles (LLaVA-OneVision): base image + tiles, unpadded, with image_newline. */
+    public boolean anyres() {
+        return anyresMaxPatches > 0;
     }
 
     /** Patches per image side. */

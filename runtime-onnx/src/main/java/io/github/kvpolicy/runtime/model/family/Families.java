@@ -11,7 +11,7 @@ public final class Families {
 
     /** Every family, in documentation order. */
     public static final List<ModelFamily> ALL = List.of(LlamaFamily.INSTANCE, MistralFamily.INSTANCE, Qwen2Family.INSTANCE,
-            Qwen3Family.INSTANCE, LlavaFamily.INSTANCE, Idefics3Family.INSTANCE, GridLlavaFamily.INSTANCE);
+            Qwen3Family.INSTANCE, LlavaFamily.INSTANCE, LlavaOnevisionFamily.INSTANCE, Idefics3Family.INSTANCE, GridLlavaFamily.INSTANCE);
 
     /**
      * The family of {@code cfg}.
@@ -31,7 +31,7 @@ public final class Families {
         if (cfg.vision() instanceof ModelConfig.GridVisionConfig) return GridLlavaFamily.INSTANCE;
         VitVisionConfig v = (VitVisionConfig) cfg.vision();
         return switch (v.connector()) {
-            case LLAVA_MLP -> LlavaFamily.INSTANCE;
+            case LLAVA_MLP -> v.anyres() ? LlavaOnevisionFamily.INSTANCE : LlavaFamily.INSTANCE;
             case PIXEL_SHUFFLE -> Idefics3Family.INSTANCE;
         };
     }

@@ -39,6 +39,9 @@ public final class VitTower {
     public static final List<String> PROJECTOR_PREFIXES = List.of("multi_modal_projector.", "model.multi_modal_projector.",
             "model.connector.modality_projection.", "connector.modality_projection.");
 
+    /** Where the anyres row separator lives, in both layouts. */
+    public static final List<String> NEWLINE_NAMES = List.of("image_newline", "model.image_newline");
+
     static String resolve(WeightStore w, List<String> prefixes, String probe, String what) {
         for (String p : prefixes) {
             if (w.contains(p + probe)) return p;
@@ -96,6 +99,12 @@ public final class VitTower {
                 expected.put(pp + "linear_1.bias", new long[]{h});
                 expected.put(pp + "linear_2.bias", new long[]{h});
             }
+        }
+        String newline = null;
+        if (v.anyres()) {
+            newline = NEWLINE_NAMES.stream().filter(w::contains).findFirst().orElseThrow(() -> new SafetensorsException(
+                    w + ": missing the anyres row separator, looked for " + NEWLINE_NAMES));
+            expected.put(newline, new long[]{h});
         }
         long bytes = 0;
         for (Map.Entry<String, long[]> e : expected.entrySet()) bytes += storedBytes(w.require(e.getKey(), e.getValue()), opt);
@@ -159,6 +168,10 @@ public final class VitTower {
             }
             g.nodeNamed("Reshape", "image_embeds", List.of(projected, g.constI64("out_shape", false, -1, tok, h)));
             g.output("image_embeds", Elem.FLOAT, "batch", tok, h);
+            if (newline != null) {
+                g.nodeNamed("Identity", "image_newline", List.of(initializer(g, w, w.info(newline), false, "image_newline.weight")));
+                g.output("image_newline", Elem.FLOAT, h);
+            }
             Map<String, String> meta = new LinkedHashMap<>(metadata);
             meta.put("kvpolicy.vision_input", "pixel_values");
             meta.put("kvpolicy.vision_model_type", v.modelType());

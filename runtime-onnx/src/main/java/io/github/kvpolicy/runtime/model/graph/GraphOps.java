@@ -126,16 +126,20 @@ public final class GraphOps {
      * copied, F16/BF16 widened in 1 MiB chunks), or, when {@code half}, the raw 2-byte data with type FLOAT16/BFLOAT16.
      */
     public static String initializer(OnnxGraph g, WeightStore w, TensorInfo t, boolean half) {
-        String name = t.name();
+        return initializer(g, w, t, half, t.name());
+    }
+
+    /** As {@link #initializer(OnnxGraph, WeightStore, TensorInfo, boolean)}, naming the initializer {@code name}. */
+    public static String initializer(OnnxGraph g, WeightStore w, TensorInfo t, boolean half, String name) {
         if (g.has(name)) return name;
         if (half) {
             Elem type = t.dtype() == DType.F16 ? Elem.FLOAT16 : Elem.BFLOAT16;
-            MemorySegment seg = w.segment(name);
+            MemorySegment seg = w.segment(t.name());
             return g.initializer(name, type, t.shape(), t.byteSize(), out -> copySegment(seg, out));
         }
         long numel = t.numel();
         if (t.dtype() == DType.F32) {
-            MemorySegment seg = w.segment(name);
+            MemorySegment seg = w.segment(t.name());
             return g.initializer(name, Elem.FLOAT, t.shape(), numel * 4, out -> copySegment(seg, out));
         }
         return g.initializer(name, Elem.FLOAT, t.shape(), numel * 4, out -> {
@@ -143,7 +147,7 @@ public final class GraphOps {
             ByteBuffer bb = ByteBuffer.allocate(buf.length * 4).order(ByteOrder.LITTLE_ENDIAN);
             for (long from = 0; from < numel; from += buf.length) {
                 int c = (int) Math.min(buf.length, numel - from);
-                w.readFloats(name, from, buf, 0, c);
+                w.readFloats(t.name(), from, buf, 0, c);
                 bb.clear();
                 bb.asFloatBuffer().put(buf, 0, c);
                 out.write(bb.array(), 0, c * 4);

@@ -9,6 +9,7 @@ import io.github.kvpolicy.runtime.Prompt;
 import io.github.kvpolicy.runtime.decode.ModelSessions;
 import io.github.kvpolicy.runtime.model.config.ModelConfig;
 import io.github.kvpolicy.runtime.model.config.VitVisionConfig;
+import io.github.kvpolicy.runtime.model.family.AnyresLayout;
 
 import java.nio.FloatBuffer;
 import java.util.ArrayList;
@@ -113,21 +114,34 @@ public final class ModelVerifier {
         VitVisionConfig v = cfg.vitConfig().orElseThrow(() -> new IllegalArgumentException(
                 "the prompt has " + count + " image tokens but the model has no ViT vision tower (architecture " + cfg.architecture() + ")"));
         long[] shape = ref.shape("pixel_values");
-        int c = v.numChannels(), s = v.imageSize();
+        int c = v.numChannels(), s = v.imageSize(), h = cfg.hiddenSize();
         long images = shape.length == 4 ? shape[0] : shape.length == 5 ? shape[0] * shape[1] : -1;
         if (images < 1 || shape[shape.length - 3] != c || shape[shape.length - 2] != s || shape[shape.length - 1] != s) {
             throw new IllegalArgumentException(ref.path() + ": pixel_values has shape " + Arrays.toString(shape) + ", expected [N, " + c + ", "
                     + s + ", " + s + "] or [1, N, " + c + ", " + s + ", " + s + "] for this model's image_size");
         }
+        ModelSessions.VisionOutputs vo = ms.visionPixels(ref.floats("pixel_values"), new long[]{images, c, s, s});
         int t = v.tokensPerImage();
-        if (images * t != count) {
-            throw new IllegalArgumentException(ref.path() + ": the prompt has " + count + " image tokens but " + images + " image(s) of "
-                    + t + " tokens each give " + images * t);
+        float[][] rows;
+        if (v.anyres()) {
+            long[] sizes = ref.longs("image_sizes");
+            if (shape.length != 5 || shape[0] != 1 || sizes.length != 2) {
+                throw new IllegalArgumentException(ref.path() + ": anyres needs pixel_values [1, tiles, C, S, S] and image_sizes [1, 2] "
+                        + "(one image), found " + Arrays.toString(shape) + " and " + sizes.length / 2 + " image size(s)");
+            }
+            float[][][] tiles = new float[(int) images][t][];
+            for (int i = 0; i < images; i++) {
+                for (int j = 0; j < t; j++) tiles[i][j] = Arrays.copyOfRange(vo.imageEmbeds(), (i * t + j) * h, (i * t + j + 1) * h);
+            }
+            rows = AnyresLayout.pack(tiles, vo.imageNewline(), (int) sizes[0], (int) sizes[1], v);
+        } else {
+            rows = new float[(int) (images * t)][];
+            for (int i = 0; i < rows.length; i++) rows[i] = Arrays.copyOfRange(vo.imageEmbeds(), i * h, (i + 1) * h);
         }
-        float[] out = ms.visionPixels(ref.floats("pixel_values"), new long[]{images, c, s, s});
-        int h = cfg.hiddenSize();
-        float[][] rows = new float[count][];
-        for (int i = 0; i < count; i++) rows[i] = Arrays.copyOfRange(out, i * h, (i + 1) * h);
+        if (rows.length != count) {
+            throw new IllegalArgumentException(ref.path() + ": the prompt has " + count + " image tokens but its pixel_values give "
+                    + rows.length + " image embeddings");
+        }
         return rows;
     }
 

@@ -44,7 +44,7 @@ class HfFamilyReferenceTest {
     Path tmp;
 
     @ParameterizedTest
-    @ValueSource(strings = {"llama3", "qwen2", "qwen3", "llava15", "smolvlm"})
+    @ValueSource(strings = {"llama3", "qwen2", "qwen3", "llava15", "smolvlm", "llava_onevision"})
     void matchesTransformers(String family) throws Exception {
         HfFixture fx = new HfFixture(family);
         Path dir = fx.copyTo(tmp.resolve(family), "model.safetensors");
