@@ -212,13 +212,27 @@ public final class ModelSessions implements AutoCloseable {
      * (row-major, already normalised by the image processor) → visual embeddings {@code [B, T, H]}.
      */
     public VisionOutputs visionPixels(float[] pixels, long[] shape) {
+        return visionPixels(pixels, shape, null);
+    }
+
+    /**
+     * As {@link #visionPixels(float[], long[])} for towers that also take each patch's (row, column)
+     * ({@code vision_position_ids} i64 {@code [N, 2]}, Qwen2-VL; {@code pixels} then holds {@code [N, C·T·P·P]}).
+     */
+    public VisionOutputs visionPixels(float[] pixels, long[] shape, long[] patchPositions) {
         try {
             if (vision == null || !pixelValuesInput(vision)) {
                 throw new IllegalArgumentException("the model at " + dir + " has no pixel_values vision.onnx: give the image as "
                         + (vision == null ? "embeddings" : "grid cells (pixel attributes)"));
             }
+            boolean positions = vision.getInputNames().contains("vision_position_ids");
+            if (positions != (patchPositions != null)) {
+                throw new IllegalArgumentException("the vision.onnx of the model at " + dir + (positions ? " needs" : " takes no")
+                        + " patch positions (vision_position_ids)");
+            }
             try (OnnxTensor t = OnnxTensor.createTensor(env, FloatBuffer.wrap(pixels), shape);
-                 OrtSession.Result r = vision.run(Map.of("pixel_values", t))) {
+                 OnnxTensor pos = positions ? OnnxTensor.createTensor(env, LongBuffer.wrap(patchPositions), new long[] {patchPositions.length / 2, 2}) : null;
+                 OrtSession.Result r = vision.run(positions ? Map.of("pixel_values", t, "vision_position_ids", pos) : Map.of("pixel_values", t))) {
                 return new VisionOutputs(floats(r.get("image_embeds").orElseThrow()),
                         r.get("image_newline").map(ModelSessions::floats).orElse(null));
             }
@@ -263,6 +277,21 @@ public final class ModelSessions implements AutoCloseable {
      */
     public DecoderOutputs decode(int b, int s, float[] embeds, long[] positionIds, float[] inputMask, long[] queryIndex, long[] logitsIndex,
                                  OnnxTensor[][] past) {
+        return decode(b, s, embeds, positionIds, inputMask, queryIndex, logitsIndex, past, null);
+    }
+
+    /** Whether the decoder takes 3-D rotary positions ({@code rope_offsets} i64 {@code [3, B, S]}, Qwen2-VL M-RoPE). */
+    public boolean takesRopeOffsets() {
+        return decoder.getInputNames().contains("rope_offsets");
+    }
+
+    /**
+     * As {@link #decode(int, int, float[], long[], float[], long[], long[], OnnxTensor[][])}, with the M-RoPE offsets
+     * {@code [3, b, s]} added to {@code positionIds} per rotary component (null = zeros; ignored by decoders without
+     * M-RoPE, see {@link #takesRopeOffsets()}).
+     */
+    public DecoderOutputs decode(int b, int s, float[] embeds, long[] positionIds, float[] inputMask, long[] queryIndex, long[] logitsIndex,
+                                 OnnxTensor[][] past, long[] ropeOffsets) {
         int layers = shape.layers();
         List<OnnxTensor> own = new ArrayList<>();
         try {
@@ -272,6 +301,10 @@ public final class ModelSessions implements AutoCloseable {
             in.put("input_mask", track(own, OnnxTensor.createTensor(env, FloatBuffer.wrap(inputMask), new long[] {b, s})));
             in.put("query_index", track(own, OnnxTensor.createTensor(env, LongBuffer.wrap(queryIndex), new long[] {queryIndex.length})));
             in.put("logits_index", track(own, OnnxTensor.createTensor(env, LongBuffer.wrap(logitsIndex), new long[] {b})));
+            if (takesRopeOffsets()) {
+                long[] off = ropeOffsets != null ? ropeOffsets : new long[3 * b * s];
+                in.put("rope_offsets", track(own, OnnxTensor.createTensor(env, LongBuffer.wrap(off), new long[] {3, b, s})));
+            }
             for (int i = 0; i < layers; i++) {
                 in.put("past_key." + i, past[i][0]);
                 in.put("past_value." + i, past[i][1]);

@@ -63,7 +63,7 @@ public record ModelConfig(String modelType, int hiddenSize, int intermediateSize
                           int slidingWindow, String architecture) {
 
     /** Top-level {@code model_type} values this builder implements. */
-    public static final List<String> SUPPORTED_ARCHITECTURES = List.of("llama", "mistral", "qwen2", "qwen3", "llava", "llava_onevision", "smolvlm", "idefics3");
+    public static final List<String> SUPPORTED_ARCHITECTURES = List.of("llama", "mistral", "qwen2", "qwen3", "llava", "llava_onevision", "smolvlm", "idefics3", "qwen2_vl");
     /** Language-model {@code model_type} values this builder implements. */
     public static final List<String> SUPPORTED_TEXT_TYPES = List.of("llama", "mistral", "qwen2", "qwen3");
 
@@ -141,6 +141,11 @@ public record ModelConfig(String modelType, int hiddenSize, int intermediateSize
         return vision instanceof GridVisionConfig g ? Optional.of(g) : Optional.empty();
     }
 
+    /** The Qwen2-VL vision tower, if this model has one. */
+    public Optional<Qwen2VlVisionConfig> qwen2VlConfig() {
+        return vision instanceof Qwen2VlVisionConfig q ? Optional.of(q) : Optional.empty();
+    }
+
     /** The Hugging Face ViT tower, if this model has one. */
     public Optional<VitVisionConfig> vitConfig() {
         return vision instanceof VitVisionConfig v ? Optional.of(v) : Optional.empty();
@@ -187,7 +192,9 @@ public record ModelConfig(String modelType, int hiddenSize, int intermediateSize
         Reader r = new Reader(text, where);
         String type = r.str("model_type", "llama");
         String arch = nested ? top.str("model_type", "llava") : type;
-        if (!SUPPORTED_ARCHITECTURES.contains(arch) || (!nested && !SUPPORTED_TEXT_TYPES.contains(arch))) {
+        boolean qwen2vl = arch.equals("qwen2_vl");
+        if (qwen2vl) type = "qwen2"; // Qwen2-VL's language model is Qwen2 (q/k/v bias) with M-RoPE
+        if (!SUPPORTED_ARCHITECTURES.contains(arch) || (!nested && !qwen2vl && !SUPPORTED_TEXT_TYPES.contains(arch))) {
             throw new IllegalArgumentException(source + ": \"model_type\" is \"" + arch + "\", which is not supported; supported: "
                     + SUPPORTED_ARCHITECTURES);
         }
@@ -195,7 +202,10 @@ public record ModelConfig(String modelType, int hiddenSize, int intermediateSize
             throw new IllegalArgumentException(where + ": \"model_type\" is \"" + type + "\", expected one of " + SUPPORTED_TEXT_TYPES);
         }
         double[] theta = {r.optDouble("rope_theta", 10000.0)};
-        RopeScaling rope = parseRope(r, where, theta);
+        RopeScaling rope = parseRope(r, where, theta, qwen2vl);
+        if (qwen2vl && !rope.isMrope()) {
+            throw new IllegalArgumentException(where + ": qwen2_vl needs \"mrope_section\" in rope_parameters or rope_scaling");
+        }
         String act = r.str("hidden_act", "silu");
         if (!act.equals("silu")) {
             throw new IllegalArgumentException(where + ": \"hidden_act\" is \"" + act + "\", expected \"silu\" (SwiGLU)");
@@ -246,8 +256,8 @@ public record ModelConfig(String modelType, int hiddenSize, int intermediateSize
                 throw new IllegalArgumentException(source + ": \"vision_config\" must be an object, found " + Json.typeName(vc));
             }
             vision = parseVision(top, new Reader((Map<String, Object>) vc, source + " (vision_config)"), arch, source);
-        } else if (nested) {
-            throw new IllegalArgumentException(source + ": model_type \"" + arch + "\" has \"text_config\" but no \"vision_config\"");
+        } else if (nested || qwen2vl) {
+            throw new IllegalArgumentException(source + ": model_type \"" + arch + "\" needs a \"vision_config\"");
         }
         try {
             return new ModelConfig(type, hidden, r.reqInt("intermediate_size"), r.reqInt("num_hidden_layers"), heads,
@@ -263,7 +273,7 @@ public record ModelConfig(String modelType, int hiddenSize, int intermediateSize
 
     /** rope_parameters (transformers 5) or rope_theta + rope_scaling (older); sets theta[0]. */
     @SuppressWarnings("unchecked")
-    private static RopeScaling parseRope(Reader r, String where, double[] theta) {
+    private static RopeScaling parseRope(Reader r, String where, double[] theta, boolean mropeAllowed) {
         Object params = r.m().get("rope_parameters");
         String key = "rope_parameters";
         if (params == null) {
@@ -278,8 +288,23 @@ public record ModelConfig(String modelType, int hiddenSize, int intermediateSize
         if (p.m().get("rope_theta") != null) theta[0] = p.reqDouble("rope_theta");
         String type = p.str("rope_type", p.str("type", "default"));
         if (p.m().containsKey("mrope_section") || type.equals("mrope")) {
-            throw new IllegalArgumentException(where + ": \"" + key + "\" is multimodal RoPE (mrope_section), which is not supported; "
-                    + "supported rope types: " + RopeScaling.SUPPORTED);
+            if (!mropeAllowed) {
+                throw new IllegalArgumentException(where + ": \"" + key + "\" is multimodal RoPE (mrope_section), which is supported for "
+                        + "qwen2_vl only; supported rope types: " + RopeScaling.SUPPORTED);
+            }
+            if (!(p.m().get("mrope_section") instanceof List<?> ms)) {
+                throw new IllegalArgumentException(where + " (" + key + "): missing the list \"mrope_section\"");
+            }
+            List<Integer> sections = new ArrayList<>();
+            for (Object o : ms) sections.add(p.toInt("mrope_section", o));
+            if (!type.equals("default") && !type.equals("mrope")) {
+                throw new IllegalArgumentException(where + ": \"" + key + "\" combines mrope_section with rope type \"" + type + "\"; only plain M-RoPE is supported");
+            }
+            try {
+                return new RopeScaling("default", 1.0, 0, 0, 0, sections);
+            } catch (IllegalArgumentException e) {
+                throw new IllegalArgumentException(where + " (" + key + "): " + e.getMessage(), e);
+            }
         }
         if (!RopeScaling.SUPPORTED.contains(type)) {
             throw new IllegalArgumentException(where + ": \"" + key + "\" has rope type \"" + type + "\", which is not supported; "
@@ -300,6 +325,15 @@ public record ModelConfig(String modelType, int hiddenSize, int intermediateSize
 
     private static VisionConfig parseVision(Reader top, Reader v, String arch, String source) {
         String vType = v.str("model_type", "?");
+        if (arch.equals("qwen2_vl")) {
+            try {
+                return new Qwen2VlVisionConfig(v.optInt("embed_dim", 1280), v.optInt("hidden_size", 3584), v.optInt("depth", 32),
+                        v.optInt("num_heads", 16), v.optInt("mlp_ratio", 4), v.optInt("patch_size", 14), v.optInt("spatial_merge_size", 2),
+                        v.optInt("temporal_patch_size", 2), v.optInt("in_channels", v.optInt("in_chans", 3)), v.str("hidden_act", "quick_gelu"));
+            } catch (IllegalArgumentException e) {
+                throw new IllegalArgumentException(v.where() + ": " + e.getMessage(), e);
+            }
+        }
         if (v.m().containsKey("grid_size")) {
             if (!arch.equals("llava")) {
                 throw new IllegalArgumentException(v.where() + ": the grid tower goes with model_type \"llava\", found \"" + arch + "\"");

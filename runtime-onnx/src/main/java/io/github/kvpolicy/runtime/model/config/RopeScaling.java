@@ -19,17 +19,28 @@ import java.util.Objects;
  * @param lowFreqFactor                 llama3 only (else 0)
  * @param highFreqFactor                llama3 only, &gt; lowFreqFactor (else 0)
  * @param originalMaxPositionEmbeddings llama3 only, ≥ 1 (else 0)
+ * @param mropeSection                  Qwen2-VL multimodal RoPE: how many of the D/2 frequencies follow the temporal,
+ *                                      height and width position (three counts summing to D/2); empty for 1-D RoPE
  */
 public record RopeScaling(String type, double factor, double lowFreqFactor, double highFreqFactor,
-                          int originalMaxPositionEmbeddings) {
+                          int originalMaxPositionEmbeddings, List<Integer> mropeSection) {
     /** The rope types this builder implements. */
     public static final List<String> SUPPORTED = List.of("default", "linear", "llama3");
 
     /** Plain RoPE. */
-    public static final RopeScaling NONE = new RopeScaling("default", 1.0, 0, 0, 0);
+    public static final RopeScaling NONE = new RopeScaling("default", 1.0, 0, 0, 0, List.of());
+
+    /** A scaling without M-RoPE sections. */
+    public RopeScaling(String type, double factor, double lowFreqFactor, double highFreqFactor, int originalMaxPositionEmbeddings) {
+        this(type, factor, lowFreqFactor, highFreqFactor, originalMaxPositionEmbeddings, List.of());
+    }
 
     public RopeScaling {
         Objects.requireNonNull(type, "type");
+        mropeSection = List.copyOf(mropeSection);
+        if (!mropeSection.isEmpty() && (mropeSection.size() != 3 || mropeSection.stream().anyMatch(x -> x < 0))) {
+            throw new IllegalArgumentException("mrope_section must hold three counts >= 0, got " + mropeSection);
+        }
         type = type.toLowerCase(Locale.ROOT);
         if (!SUPPORTED.contains(type)) {
             throw new IllegalArgumentException("rope type \"" + type + "\" is not supported, expected one of " + SUPPORTED);
@@ -44,9 +55,33 @@ public record RopeScaling(String type, double factor, double lowFreqFactor, doub
         }
     }
 
-    /** Whether this is plain RoPE. */
+    /** Whether this is plain (1-D, unscaled) RoPE. */
     public boolean isDefault() {
-        return type.equals("default");
+        return type.equals("default") && mropeSection.isEmpty();
+    }
+
+    /** Whether positions are 3-D (Qwen2-VL M-RoPE). */
+    public boolean isMrope() {
+        return !mropeSection.isEmpty();
+    }
+
+    /**
+     * For M-RoPE, which position component (0 = temporal, 1 = height, 2 = width) drives each of the D rotary
+     * dimensions: frequency {@code i mod D/2} belongs to the section it falls in (transformers'
+     * {@code apply_multimodal_rotary_pos_emb} with the sections repeated for both halves).
+     */
+    public long[] mropeComponents(int d) {
+        int half = d / 2;
+        if (mropeSection.stream().mapToInt(Integer::intValue).sum() != half) {
+            throw new IllegalArgumentException("mrope_section " + mropeSection + " must sum to head_dim/2 = " + half);
+        }
+        long[] comp = new long[d];
+        for (int j = 0; j < d; j++) {
+            int i = j % half, c = 0, acc = mropeSection.get(0);
+            while (i >= acc) acc += mropeSection.get(++c);
+            comp[j] = c;
+        }
+        return comp;
     }
 
     /**

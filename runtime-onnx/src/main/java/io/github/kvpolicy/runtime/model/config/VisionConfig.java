@@ -5,7 +5,7 @@ package io.github.kvpolicy.runtime.model.config;
  * input {@code pixel_attributes}) or a Hugging Face ViT with its projector ({@link VitVisionConfig}, input
  * {@code pixel_values}). Implementations are immutable records.
  */
-public sealed interface VisionConfig permits ModelConfig.GridVisionConfig, VitVisionConfig {
+public sealed interface VisionConfig permits ModelConfig.GridVisionConfig, VitVisionConfig, Qwen2VlVisionConfig {
     /** Vision hidden size Dv, ≥ 1. */
     int hiddenSize();
 }

@@ -11,7 +11,7 @@ public final class Families {
 
     /** Every family, in documentation order. */
     public static final List<ModelFamily> ALL = List.of(LlamaFamily.INSTANCE, MistralFamily.INSTANCE, Qwen2Family.INSTANCE,
-            Qwen3Family.INSTANCE, LlavaFamily.INSTANCE, LlavaOnevisionFamily.INSTANCE, Idefics3Family.INSTANCE, GridLlavaFamily.INSTANCE);
+            Qwen3Family.INSTANCE, LlavaFamily.INSTANCE, LlavaOnevisionFamily.INSTANCE, Idefics3Family.INSTANCE, Qwen2VlFamily.INSTANCE, GridLlavaFamily.INSTANCE);
 
     /**
      * The family of {@code cfg}.
@@ -29,6 +29,7 @@ public final class Families {
             };
         }
         if (cfg.vision() instanceof ModelConfig.GridVisionConfig) return GridLlavaFamily.INSTANCE;
+        if (cfg.vision() instanceof io.github.kvpolicy.runtime.model.config.Qwen2VlVisionConfig) return Qwen2VlFamily.INSTANCE;
         VitVisionConfig v = (VitVisionConfig) cfg.vision();
         return switch (v.connector()) {
             case LLAVA_MLP -> v.anyres() ? LlavaOnevisionFamily.INSTANCE : LlavaFamily.INSTANCE;

@@ -38,6 +38,12 @@ public final class TransformerDecoder {
 
     private static final float MASK = -1e9f;
 
+    /**
+     * Extra decoder input of M-RoPE models (Qwen2-VL): i64 {@code [3, B, S]}, added to {@code position_ids} to give the
+     * temporal, height and width rotary positions of every new token (all zero for text continuing a sequence).
+     */
+    public static final String ROPE_OFFSETS = "rope_offsets";
+
     /** Name → expected shape of every decoder weight, in build order (checked before anything is written). */
     static Map<String, long[]> expectedShapes(ModelConfig cfg, TextWeights tw) {
         int h = cfg.hiddenSize(), hq = cfg.numHeads(), hkv = cfg.numKvHeads(), d = cfg.headDim(), inter = cfg.intermediateSize();
@@ -92,6 +98,8 @@ public final class TransformerDecoder {
             g.input("input_mask", Elem.FLOAT, "batch", "seq");
             g.input("query_index", Elem.INT64, "w");
             g.input("logits_index", Elem.INT64, "batch");
+            boolean mrope = cfg.rope().isMrope();
+            if (mrope) g.input(ROPE_OFFSETS, Elem.INT64, 3, "batch", "seq");
             for (int i = 0; i < layers; i++) {
                 g.input("past_key." + i, Elem.FLOAT, "batch", hkv, "past_" + i, d);
                 g.input("past_value." + i, Elem.FLOAT, "batch", hkv, "past_" + i, d);
@@ -127,8 +135,18 @@ public final class TransformerDecoder {
                 inv[i + d / 2] = half[i];
             }
             String invFreq = g.constF32("inv_freq", new long[]{d}, inv);
-            String pos = g.node("Cast", List.of("position_ids"), Attr.i("to", Elem.FLOAT.onnxType()));
-            String emb = g.op("Mul", g.op("Unsqueeze", pos, axLast), invFreq);       // [B,S,D]
+            String emb;
+            if (mrope) {
+                // three position components (t, h, w) = position_ids + rope_offsets; dimension j follows component comp[j]
+                String pos3 = g.op("Add", g.op("Unsqueeze", "position_ids", ax0), ROPE_OFFSETS);          // [3,B,S]
+                String pos3f = g.node("Cast", List.of(pos3), Attr.i("to", Elem.FLOAT.onnxType()));
+                String comp = g.constI64("mrope_comp", false, cfg.rope().mropeComponents(d));
+                String perDim = g.node("Gather", List.of(pos3f, comp), Attr.i("axis", 0));                  // [D,B,S]
+                emb = g.op("Mul", transpose(g, perDim, null, 1, 2, 0), invFreq);                            // [B,S,D]
+            } else {
+                String pos = g.node("Cast", List.of("position_ids"), Attr.i("to", Elem.FLOAT.onnxType()));
+                emb = g.op("Mul", g.op("Unsqueeze", pos, axLast), invFreq);                               // [B,S,D]
+            }
             String cos = g.op("Unsqueeze", g.op("Cos", emb), ax1);                    // [B,1,S,D]
             String sin = g.op("Unsqueeze", g.op("Sin", emb), ax1);
 
@@ -199,7 +217,8 @@ public final class TransformerDecoder {
             }
             Map<String, String> meta = new LinkedHashMap<>(metadata);
             meta.put("kvpolicy.rope_theta", Double.toString(cfg.ropeTheta()));
-            meta.put("kvpolicy.rope_type", cfg.rope().type());
+            meta.put("kvpolicy.rope_type", cfg.rope().isMrope() ? "mrope" : cfg.rope().type());
+            if (cfg.rope().isMrope()) meta.put("kvpolicy.mrope_section", cfg.rope().mropeSection().toString());
             meta.put("kvpolicy.rms_norm_eps", Double.toString(cfg.rmsNormEps()));
             meta.put("kvpolicy.qkv_bias", Boolean.toString(cfg.qkvBias()));
             meta.put("kvpolicy.qk_norm", Boolean.toString(cfg.qkNorm()));

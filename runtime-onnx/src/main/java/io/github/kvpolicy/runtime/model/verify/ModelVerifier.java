@@ -10,6 +10,8 @@ import io.github.kvpolicy.runtime.decode.ModelSessions;
 import io.github.kvpolicy.runtime.model.config.ModelConfig;
 import io.github.kvpolicy.runtime.model.config.VitVisionConfig;
 import io.github.kvpolicy.runtime.model.family.AnyresLayout;
+import io.github.kvpolicy.runtime.model.family.Qwen2VlFamily;
+import io.github.kvpolicy.runtime.model.config.Qwen2VlVisionConfig;
 
 import java.nio.FloatBuffer;
 import java.util.ArrayList;
@@ -79,9 +81,10 @@ public final class ModelVerifier {
         }
         ModelSessions ms = gen.sessions();
         float[][] image = imageEmbeddings(ms, cfg, ref, ids);
-        Prompt prompt = prompt(cfg, ids, image);
+        long[][] offsets = ropeOffsets(cfg, ref, ids);
+        Prompt prompt = prompt(cfg, ids, image, offsets);
         float[] emb = embeddings(ms, cfg, ids, image);
-        float[] logits = allPositionLogits(ms, emb, l);
+        float[] logits = allPositionLogits(ms, emb, l, offsets);
         double promptDiff = maxAbsDiff(logits, ref.floats("logits"));
 
         float[] scores = ref.floats("generation.scores");
@@ -111,8 +114,9 @@ public final class ModelVerifier {
         long imageToken = cfg.imageTokenId();
         int count = (int) java.util.stream.LongStream.of(ids).filter(id -> imageToken >= 0 && id == imageToken).count();
         if (count == 0) return null;
+        if (cfg.qwen2VlConfig().isPresent()) return qwen2VlImage(ms, cfg, ref, count);
         VitVisionConfig v = cfg.vitConfig().orElseThrow(() -> new IllegalArgumentException(
-                "the prompt has " + count + " image tokens but the model has no ViT vision tower (architecture " + cfg.architecture() + ")"));
+                "the prompt has " + count + " image tokens but the model has no pixel vision tower (architecture " + cfg.architecture() + ")"));
         long[] shape = ref.shape("pixel_values");
         int c = v.numChannels(), s = v.imageSize(), h = cfg.hiddenSize();
         long images = shape.length == 4 ? shape[0] : shape.length == 5 ? shape[0] * shape[1] : -1;
@@ -145,9 +149,53 @@ public final class ModelVerifier {
         return rows;
     }
 
+    private static float[][] qwen2VlImage(ModelSessions ms, ModelConfig cfg, ReferenceFile ref, int count) {
+        Qwen2VlVisionConfig v = cfg.qwen2VlConfig().orElseThrow();
+        long[] grid = ref.longs("image_grid_thw");
+        long[] shape = ref.shape("pixel_values");
+        if (grid.length != 3 || shape.length != 2 || shape[0] != grid[0] * grid[1] * grid[2] || shape[1] != v.patchValues()) {
+            throw new IllegalArgumentException(ref.path() + ": expected one image: image_grid_thw [1, 3] and pixel_values [t*h*w, "
+                    + v.patchValues() + "], found " + Arrays.toString(ref.shape("image_grid_thw")) + " and " + Arrays.toString(shape));
+        }
+        long[][] pp = v.patchPositions((int) grid[0], (int) grid[1], (int) grid[2]);
+        long[] flat = new long[pp.length * 2];
+        for (int i = 0; i < pp.length; i++) {
+            flat[2 * i] = pp[i][0];
+            flat[2 * i + 1] = pp[i][1];
+        }
+        float[] out = ms.visionPixels(ref.floats("pixel_values"), shape, flat).imageEmbeds();
+        int h = cfg.hiddenSize();
+        if (out.length / h != count) {
+            throw new IllegalArgumentException(ref.path() + ": the prompt has " + count + " image tokens but the image gives " + out.length / h);
+        }
+        float[][] rows = new float[count][];
+        for (int i = 0; i < count; i++) rows[i] = Arrays.copyOfRange(out, i * h, (i + 1) * h);
+        return rows;
+    }
+
+    /**
+     * The M-RoPE offsets ({@code [3][L]}) of the reference prompt for models with 3-D rotary positions, else null.
+     */
+    public static long[][] ropeOffsets(ModelConfig cfg, ReferenceFile ref, long[] ids) {
+        if (!cfg.rope().isMrope()) return null;
+        List<int[]> grids = new ArrayList<>();
+        if (ref.contains("image_grid_thw")) {
+            long[] g = ref.longs("image_grid_thw");
+            for (int i = 0; i + 2 < g.length; i += 3) grids.add(new int[]{(int) g[i], (int) g[i + 1], (int) g[i + 2]});
+        }
+        int merge = cfg.qwen2VlConfig().map(Qwen2VlVisionConfig::spatialMergeSize).orElse(1);
+        return Qwen2VlFamily.ropeOffsets(Qwen2VlFamily.ropePositions(ids, cfg.imageTokenId(), grids, merge));
+    }
+
     /** The prompt: text runs as text segments, each run of image tokens as one image segment of {@code image} rows. */
     public static Prompt prompt(ModelConfig cfg, long[] ids, float[][] image) {
+        return prompt(cfg, ids, image, null);
+    }
+
+    /** As {@link #prompt(ModelConfig, long[], float[][])}, with M-RoPE offsets (null for none). */
+    public static Prompt prompt(ModelConfig cfg, long[] ids, float[][] image, long[][] ropeOffsets) {
         Prompt.Builder b = Prompt.builder();
+        if (ropeOffsets != null) b.ropeOffsets(ropeOffsets);
         int next = 0;
         int start = 0;
         for (int i = 1; i <= ids.length; i++) {
@@ -187,6 +235,11 @@ public final class ModelVerifier {
      * rows whose {@code logits_index} is 0..L-1 (an empty cache).
      */
     public static float[] allPositionLogits(ModelSessions ms, float[] emb, int l) {
+        return allPositionLogits(ms, emb, l, null);
+    }
+
+    /** As {@link #allPositionLogits(ModelSessions, float[], int)}, with the prompt's M-RoPE offsets {@code [3][L]} (null for none). */
+    public static float[] allPositionLogits(ModelSessions ms, float[] emb, int l, long[][] ropeOffsets) {
         int h = ms.hiddenSize();
         var shape = ms.shape();
         float[] batchEmb = new float[l * l * h];
@@ -206,7 +259,12 @@ public final class ModelVerifier {
                 past[i][1] = track(own, OnnxTensor.createTensor(ms.env(), FloatBuffer.allocate(0), kv));
                 past[i][2] = track(own, OnnxTensor.createTensor(ms.env(), FloatBuffer.allocate(0), new long[]{l, shape.kvHeads(), 0}));
             }
-            return ms.decode(l, l, batchEmb, pos, new float[l * l], new long[0], logitsIndex, past).logits();
+            long[] off = null;
+            if (ropeOffsets != null) {
+                off = new long[3 * l * l];
+                for (int c = 0; c < 3; c++) for (int r = 0; r < l; r++) System.arraycopy(ropeOffsets[c], 0, off, (c * l + r) * l, l);
+            }
+            return ms.decode(l, l, batchEmb, pos, new float[l * l], new long[0], logitsIndex, past, off).logits();
         } catch (OrtException e) {
             throw new IllegalStateException("cannot create the empty cache tensors: " + e.getMessage(), e);
         } finally {

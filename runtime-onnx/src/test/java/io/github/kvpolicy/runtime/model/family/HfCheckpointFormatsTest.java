@@ -72,6 +72,19 @@ class HfCheckpointFormatsTest {
             ModelConfig a = ModelConfig.parse(v5, fam), b = ModelConfig.parse(old, fam);
             assertEquals(a, b, fam);
         }
+        // Qwen2-VL checkpoints on the hub: a flat config (text keys at the top) with rope_scaling {type: mrope}
+        HfFixture vl = new HfFixture("qwen2_vl");
+        Map<String, Object> v5 = Json.parseObject(new String(vl.resource("config.json")), "qwen2_vl");
+        Map<String, Object> flat = Json.parseObject(new String(vl.resource("config.json")), "qwen2_vl");
+        @SuppressWarnings("unchecked") Map<String, Object> tc = (Map<String, Object>) flat.remove("text_config");
+        @SuppressWarnings("unchecked") Map<String, Object> rp = (Map<String, Object>) tc.remove("rope_parameters");
+        tc.remove("model_type");
+        flat.putAll(tc);
+        flat.put("rope_theta", rp.get("rope_theta"));
+        flat.put("rope_scaling", Map.of("type", "mrope", "mrope_section", rp.get("mrope_section")));
+        assertEquals(ModelConfig.parse(v5, "qwen2_vl"), ModelConfig.parse(flat, "qwen2_vl flat"));
+        assertEquals(List.of(2, 3, 3), ModelConfig.parse(flat, "flat").rope().mropeSection());
+
         ModelConfig l3 = ModelConfig.parse(Json.parseObject(new String(new HfFixture("llama3").resource("config.json")), "llama3"), "llama3");
         assertEquals("llama3", l3.rope().type());
         assertEquals(500000.0, l3.ropeTheta());
@@ -184,7 +197,8 @@ class HfCheckpointFormatsTest {
         String text = "\"hidden_size\":64,\"intermediate_size\":128,\"num_hidden_layers\":2,\"num_attention_heads\":4,\"vocab_size\":420,\"rms_norm_eps\":1e-6";
         Map<String, String> cases = new LinkedHashMap<>();
         cases.put("{\"model_type\":\"gpt2\"," + text + "}", "\"gpt2\"");
-        cases.put("{\"model_type\":\"qwen2_vl\",\"text_config\":{\"model_type\":\"qwen2_vl_text\"," + text + "},\"vision_config\":{}}", "\"qwen2_vl\"");
+        cases.put("{\"model_type\":\"qwen2_5_vl\",\"text_config\":{\"model_type\":\"qwen2_5_vl_text\"," + text + "},\"vision_config\":{}}", "\"qwen2_5_vl\"");
+        cases.put("{\"model_type\":\"llama\",\"rope_scaling\":{\"type\":\"mrope\",\"mrope_section\":[2,3,3]}," + text + "}", "qwen2_vl only");
         cases.put("{\"model_type\":\"gemma3\",\"text_config\":{\"model_type\":\"gemma3_text\"," + text + "},\"vision_config\":{}}", "\"gemma3\"");
         cases.put("{\"model_type\":\"llama\",\"rope_scaling\":{\"rope_type\":\"yarn\",\"factor\":4.0}," + text + "}", "\"yarn\"");
         cases.put("{\"model_type\":\"llama\",\"rope_scaling\":{\"rope_type\":\"dynamic\",\"factor\":2.0}," + text + "}", "\"dynamic\"");

@@ -22,6 +22,7 @@ import org.junit.jupiter.params.provider.ValueSource;
 
 import java.nio.file.Path;
 import java.util.Arrays;
+import java.util.List;
 import java.util.stream.IntStream;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
@@ -44,7 +45,7 @@ class HfFamilyReferenceTest {
     Path tmp;
 
     @ParameterizedTest
-    @ValueSource(strings = {"llama3", "qwen2", "qwen3", "llava15", "smolvlm", "llava_onevision"})
+    @ValueSource(strings = {"llama3", "qwen2", "qwen3", "llava15", "smolvlm", "llava_onevision", "qwen2_vl"})
     void matchesTransformers(String family) throws Exception {
         HfFixture fx = new HfFixture(family);
         Path dir = fx.copyTo(tmp.resolve(family), "model.safetensors");
@@ -60,8 +61,17 @@ class HfFamilyReferenceTest {
             assertEquals(imageTokens, image == null ? 0 : image.length, "image rows");
 
             // 1. logits at every prompt position
+            long[][] offsets = ModelVerifier.ropeOffsets(cfg, ref, ids);
+            if (fx.notes().containsKey("mrope_position_ids")) {
+                // the 3-D positions transformers used, shifted uniformly so the runtime continues at L
+                @SuppressWarnings("unchecked") List<List<Object>> want3 = (List<List<Object>>) fx.notes().get("mrope_position_ids");
+                long shift = l - 1 - want3.stream().flatMap(List::stream).mapToLong(o -> (Long) o).max().orElseThrow();
+                for (int c = 0; c < 3; c++) {
+                    for (int p = 0; p < l; p++) assertEquals((Long) want3.get(c).get(p) + shift - p, offsets[c][p], "rope offset " + c + "," + p);
+                }
+            }
             float[] emb = ModelVerifier.embeddings(gen.sessions(), cfg, ids, image);
-            float[] logits = ModelVerifier.allPositionLogits(gen.sessions(), emb, l);
+            float[] logits = ModelVerifier.allPositionLogits(gen.sessions(), emb, l, offsets);
             float[] want = fx.floats.get("logits");
             assertEquals((long) l * v, want.length);
             double worst = 0;
@@ -72,7 +82,7 @@ class HfFamilyReferenceTest {
             assertTrue(worst < LOGITS_TOL, family + ": all-position logits max|Δ| " + worst);
 
             // 2. prefill + 6 greedy steps through the Generator; the image is the prompt's image segment
-            Prompt prompt = ModelVerifier.prompt(cfg, ids, image);
+            Prompt prompt = ModelVerifier.prompt(cfg, ids, image, offsets);
             RowLayout layout = prompt.layout();
             assertEquals(imageTokens, layout.visualPositions().length, "visual span exposed to policies");
             for (int p = 0; p < l; p++) assertEquals(ids[p] == fx.imageTokenId(), layout.isVisual(p), "position " + p + " visual");

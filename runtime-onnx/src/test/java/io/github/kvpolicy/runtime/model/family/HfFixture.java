@@ -91,10 +91,16 @@ final class HfFixture {
         return ((List<Object>) json.get("greedy_new_tokens")).stream().mapToLong(o -> (Long) o).toArray();
     }
 
+    @SuppressWarnings("unchecked")
+    Map<String, Object> notes() {
+        return (Map<String, Object>) json.get("notes");
+    }
+
     /** The image placeholder token id (notes.image_token_id), or -1 for text models. */
     @SuppressWarnings("unchecked")
     long imageTokenId() {
-        Object v = ((Map<String, Object>) json.get("notes")).get("image_token_id");
+        Map<String, Object> n = notes();
+        Object v = n.containsKey("image_token_id") ? n.get("image_token_id") : n.get("<|image_pad|>");
         return v == null ? -1 : (Long) v;
     }
 
