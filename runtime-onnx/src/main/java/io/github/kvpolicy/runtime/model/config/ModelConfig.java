@@ -63,7 +63,7 @@ public record ModelConfig(String modelType, int hiddenSize, int intermediateSize
                           int slidingWindow, String architecture) {
 
     /** Top-level {@code model_type} values this builder implements. */
-    public static final List<String> SUPPORTED_ARCHITECTURES = List.of("llama", "mistral", "qwen2", "qwen3", "llava", "llava_onevision", "smolvlm", "idefics3", "qwen2_vl");
+    public static final List<String> SUPPORTED_ARCHITECTURES = List.of("llama", "mistral", "qwen2", "qwen3", "llava", "llava_onevision", "smolvlm", "idefics3", "qwen2_vl", "qwen2_5_vl");
     /** Language-model {@code model_type} values this builder implements. */
     public static final List<String> SUPPORTED_TEXT_TYPES = List.of("llama", "mistral", "qwen2", "qwen3");
 
@@ -192,7 +192,7 @@ public record ModelConfig(String modelType, int hiddenSize, int intermediateSize
         Reader r = new Reader(text, where);
         String type = r.str("model_type", "llama");
         String arch = nested ? top.str("model_type", "llava") : type;
-        boolean qwen2vl = arch.equals("qwen2_vl");
+        boolean qwen2vl = arch.equals("qwen2_vl") || arch.equals("qwen2_5_vl");
         if (qwen2vl) type = "qwen2"; // Qwen2-VL's language model is Qwen2 (q/k/v bias) with M-RoPE
         if (!SUPPORTED_ARCHITECTURES.contains(arch) || (!nested && !qwen2vl && !SUPPORTED_TEXT_TYPES.contains(arch))) {
             throw new IllegalArgumentException(source + ": \"model_type\" is \"" + arch + "\", which is not supported; supported: "
@@ -204,7 +204,7 @@ public record ModelConfig(String modelType, int hiddenSize, int intermediateSize
         double[] theta = {r.optDouble("rope_theta", 10000.0)};
         RopeScaling rope = parseRope(r, where, theta, qwen2vl);
         if (qwen2vl && !rope.isMrope()) {
-            throw new IllegalArgumentException(where + ": qwen2_vl needs \"mrope_section\" in rope_parameters or rope_scaling");
+            throw new IllegalArgumentException(where + ": " + arch + " needs \"mrope_section\" in rope_parameters or rope_scaling");
         }
         String act = r.str("hidden_act", "silu");
         if (!act.equals("silu")) {
@@ -290,7 +290,7 @@ public record ModelConfig(String modelType, int hiddenSize, int intermediateSize
         if (p.m().containsKey("mrope_section") || type.equals("mrope")) {
             if (!mropeAllowed) {
                 throw new IllegalArgumentException(where + ": \"" + key + "\" is multimodal RoPE (mrope_section), which is supported for "
-                        + "qwen2_vl only; supported rope types: " + RopeScaling.SUPPORTED);
+                        + "qwen2_vl and qwen2_5_vl only; supported rope types: " + RopeScaling.SUPPORTED);
             }
             if (!(p.m().get("mrope_section") instanceof List<?> ms)) {
                 throw new IllegalArgumentException(where + " (" + key + "): missing the list \"mrope_section\"");
@@ -325,11 +325,20 @@ public record ModelConfig(String modelType, int hiddenSize, int intermediateSize
 
     private static VisionConfig parseVision(Reader top, Reader v, String arch, String source) {
         String vType = v.str("model_type", "?");
-        if (arch.equals("qwen2_vl")) {
+        if (arch.equals("qwen2_vl") || arch.equals("qwen2_5_vl")) {
             try {
-                return new Qwen2VlVisionConfig(v.optInt("embed_dim", 1280), v.optInt("hidden_size", 3584), v.optInt("depth", 32),
-                        v.optInt("num_heads", 16), v.optInt("mlp_ratio", 4), v.optInt("patch_size", 14), v.optInt("spatial_merge_size", 2),
-                        v.optInt("temporal_patch_size", 2), v.optInt("in_channels", v.optInt("in_chans", 3)), v.str("hidden_act", "quick_gelu"));
+                if (arch.equals("qwen2_5_vl")) {
+                    List<Integer> full = v.intOrList("fullatt_block_indexes");
+                    return new Qwen2VlVisionConfig(v.optInt("hidden_size", 1280), v.optInt("out_hidden_size", 3584), v.optInt("depth", 32),
+                            v.optInt("num_heads", 16), v.optInt("intermediate_size", 3420), v.optInt("patch_size", 14),
+                            v.optInt("spatial_merge_size", 2), v.optInt("temporal_patch_size", 2), v.optInt("in_channels", v.optInt("in_chans", 3)),
+                            v.str("hidden_act", "silu"), true, v.optInt("window_size", 112), full == null ? List.of(7, 15, 23, 31) : full);
+                }
+                int embed = v.optInt("embed_dim", 1280);
+                return new Qwen2VlVisionConfig(embed, v.optInt("hidden_size", 3584), v.optInt("depth", 32),
+                        v.optInt("num_heads", 16), embed * v.optInt("mlp_ratio", 4), v.optInt("patch_size", 14), v.optInt("spatial_merge_size", 2),
+                        v.optInt("temporal_patch_size", 2), v.optInt("in_channels", v.optInt("in_chans", 3)), v.str("hidden_act", "quick_gelu"),
+                        false, 0, List.of());
             } catch (IllegalArgumentException e) {
                 throw new IllegalArgumentException(v.where() + ": " + e.getMessage(), e);
             }

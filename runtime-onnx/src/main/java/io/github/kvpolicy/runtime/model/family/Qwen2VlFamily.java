@@ -22,7 +22,7 @@ import static io.github.kvpolicy.runtime.model.graph.GraphOps.storedBytes;
 import static io.github.kvpolicy.runtime.model.graph.GraphOps.transpose;
 
 /**
- * Qwen2-VL (Qwen2VLForConditionalGeneration): a Qwen2 language model with M-RoPE (the decoder takes the extra input
+ * Qwen2-VL and Qwen2.5-VL (Qwen2VLForConditionalGeneration, Qwen2_5_VLForConditionalGeneration): a Qwen2 language model with M-RoPE (the decoder takes the extra input
  * {@link TransformerDecoder#ROPE_OFFSETS}) and the Qwen2-VL vision tower. {@code vision.onnx}: {@code pixel_values} f32
  * {@code [N, C·T·P·P]} (one image's patches, flattened by the image processor in merge-block order) and
  * {@code vision_position_ids} i64 {@code [N, 2]} (each patch's row and column, {@link Qwen2VlVisionConfig#patchPositions})
@@ -98,11 +98,17 @@ public final class Qwen2VlFamily extends DecoderFamily {
     }
 
     @Override
+    public String toString() {
+        return "qwen2_vl (Qwen2-VL and Qwen2.5-VL)";
+    }
+
+    @Override
     public void buildVision(ModelConfig cfg, WeightStore w, Path out, GraphOps.Storage opt, Map<String, String> metadata) {
         Qwen2VlVisionConfig v = cfg.qwen2VlConfig().orElseThrow(() -> new IllegalArgumentException("model config has no Qwen2-VL vision_config"));
         String vp = VitTower.resolve(w, PREFIXES, "patch_embed.proj.weight", "Qwen2-VL vision tower");
         int e = v.hiddenSize(), pv = v.patchValues(), m2 = v.spatialMergeSize() * v.spatialMergeSize(), h = v.outHiddenSize();
-        int heads = v.numHeads(), hd = v.headDim(), inter = e * v.mlpRatio();
+        int heads = v.numHeads(), hd = v.headDim(), inter = v.intermediateSize();
+        boolean v25 = v.v25();
         if (h != cfg.hiddenSize()) {
             throw new IllegalArgumentException("vision_config hidden_size " + h + " differs from the language model's " + cfg.hiddenSize());
         }
@@ -112,19 +118,28 @@ public final class Qwen2VlFamily extends DecoderFamily {
             String p = vp + "blocks." + i + ".";
             for (String n : List.of("norm1", "norm2")) {
                 expected.put(p + n + ".weight", new long[]{e});
-                expected.put(p + n + ".bias", new long[]{e});
+                if (!v25) expected.put(p + n + ".bias", new long[]{e});
             }
             expected.put(p + "attn.qkv.weight", new long[]{3L * e, e});
             expected.put(p + "attn.qkv.bias", new long[]{3L * e});
             expected.put(p + "attn.proj.weight", new long[]{e, e});
             expected.put(p + "attn.proj.bias", new long[]{e});
-            expected.put(p + "mlp.fc1.weight", new long[]{inter, e});
-            expected.put(p + "mlp.fc1.bias", new long[]{inter});
-            expected.put(p + "mlp.fc2.weight", new long[]{e, inter});
-            expected.put(p + "mlp.fc2.bias", new long[]{e});
+            if (v25) {
+                for (String n : List.of("gate_proj", "up_proj")) {
+                    expected.put(p + "mlp." + n + ".weight", new long[]{inter, e});
+                    expected.put(p + "mlp." + n + ".bias", new long[]{inter});
+                }
+                expected.put(p + "mlp.down_proj.weight", new long[]{e, inter});
+                expected.put(p + "mlp.down_proj.bias", new long[]{e});
+            } else {
+                expected.put(p + "mlp.fc1.weight", new long[]{inter, e});
+                expected.put(p + "mlp.fc1.bias", new long[]{inter});
+                expected.put(p + "mlp.fc2.weight", new long[]{e, inter});
+                expected.put(p + "mlp.fc2.bias", new long[]{e});
+            }
         }
         expected.put(vp + "merger.ln_q.weight", new long[]{e});
-        expected.put(vp + "merger.ln_q.bias", new long[]{e});
+        if (!v25) expected.put(vp + "merger.ln_q.bias", new long[]{e});
         expected.put(vp + "merger.mlp.0.weight", new long[]{(long) e * m2, (long) e * m2});
         expected.put(vp + "merger.mlp.0.bias", new long[]{(long) e * m2});
         expected.put(vp + "merger.mlp.2.weight", new long[]{h, (long) e * m2});
@@ -151,11 +166,22 @@ public final class Qwen2VlFamily extends DecoderFamily {
             String zero = g.constI64("zero", false, 0), halfD = g.constI64("half_d", false, hd / 2), fullD = g.constI64("full_d", false, hd);
             String ax3 = g.constI64("axes3", false, 3);
 
+            String eps = g.scalarF32("eps", 1e-6f);
+            String axLast = g.constI64("axes_last", false, -1);
+            // Qwen2.5-VL windows: patches attend within their window (window = position // window side in patches)
+            String windowMask = null;
+            if (v25 && v.fullAttentionBlocks().size() < v.depth()) {
+                String win = g.op("Div", "vision_position_ids", g.constI64("win_side", false, v.windowPatches()));          // [N,2]
+                String id = g.op("Add", g.op("Mul", g.node("Gather", List.of(win, g.constI64("c0", true, 0)), Attr.i("axis", 1)),
+                        g.constI64("win_stride", true, 1L << 32)), g.node("Gather", List.of(win, g.constI64("c1", true, 1)), Attr.i("axis", 1)));
+                String same = g.op("Equal", g.op("Unsqueeze", id, g.constI64("ax1", false, 1)), g.op("Unsqueeze", id, zero));  // [N,N]
+                windowMask = g.op("Where", same, g.scalarF32("zero_f", 0f), g.scalarF32("neg", -1e9f));
+            }
             String qkvShape = g.constI64("qkv_shape", false, -1, 3, heads, hd);
             String scale = g.scalarF32("attn_scale", (float) Math.pow(hd, -0.5));
             for (int i = 0; i < v.depth(); i++) {
                 String p = vp + "blocks." + i + ".";
-                String hN = layerNorm(g, w, x, p + "norm1", 1e-6);
+                String hN = v25 ? GraphOps.rmsNorm(g, w, x, p + "norm1.weight", eps, axLast) : layerNorm(g, w, x, p + "norm1", 1e-6);
                 String qkv = transpose(g, g.op("Reshape", gemm(g, w, hN, p + "attn.qkv", true, opt), qkvShape), null, 1, 2, 0, 3); // [3,heads,N,hd]
                 String q = g.op("Unsqueeze", g.node("Gather", List.of(qkv, g.constI64("i0", true, 0)), Attr.i("axis", 0)), zero);  // [1,heads,N,hd]
                 String k = g.op("Unsqueeze", g.node("Gather", List.of(qkv, g.constI64("i1", true, 1)), Attr.i("axis", 0)), zero);
@@ -163,20 +189,29 @@ public final class Qwen2VlFamily extends DecoderFamily {
                 q = rope(g, q, cos, sin, zero, halfD, fullD, ax3, null);
                 k = rope(g, k, cos, sin, zero, halfD, fullD, ax3, null);
                 String scores = g.op("Mul", g.op("MatMul", q, transpose(g, k, null, 0, 1, 3, 2)), scale);   // [1,heads,N,N]
+                if (windowMask != null && !v.fullAttentionBlocks().contains(i)) scores = g.op("Add", scores, windowMask);
                 String probs = g.node("Softmax", List.of(scores), Attr.i("axis", -1));
                 String o = transpose(g, g.op("MatMul", probs, g.op("Unsqueeze", vv, zero)), null, 0, 2, 1, 3); // [1,N,heads,hd]
                 x = g.op("Add", x, gemm(g, w, g.op("Reshape", o, g.constI64("attn_flat", false, -1, e)), p + "attn.proj", true, opt));
-                String h2 = layerNorm(g, w, x, p + "norm2", 1e-6);
-                x = g.op("Add", x, gemm(g, w, activation(g, gemm(g, w, h2, p + "mlp.fc1", true, opt), v.hiddenAct()), p + "mlp.fc2", true, opt));
+                if (v25) {
+                    String h2 = GraphOps.rmsNorm(g, w, x, p + "norm2.weight", eps, axLast);
+                    String act = g.op("Mul", activation(g, gemm(g, w, h2, p + "mlp.gate_proj", true, opt), v.hiddenAct()),
+                            gemm(g, w, h2, p + "mlp.up_proj", true, opt));
+                    x = g.op("Add", x, gemm(g, w, act, p + "mlp.down_proj", true, opt));
+                } else {
+                    String h2 = layerNorm(g, w, x, p + "norm2", 1e-6);
+                    x = g.op("Add", x, gemm(g, w, activation(g, gemm(g, w, h2, p + "mlp.fc1", true, opt), v.hiddenAct()), p + "mlp.fc2", true, opt));
+                }
             }
-            String merged = g.op("Reshape", layerNorm(g, w, x, vp + "merger.ln_q", 1e-6), g.constI64("merge", false, -1, (long) e * m2));
+            String lnQ = v25 ? GraphOps.rmsNorm(g, w, x, vp + "merger.ln_q.weight", eps, axLast) : layerNorm(g, w, x, vp + "merger.ln_q", 1e-6);
+            String merged = g.op("Reshape", lnQ, g.constI64("merge", false, -1, (long) e * m2));
             String m1 = activation(g, gemm(g, w, merged, vp + "merger.mlp.0", true, opt), "gelu");
             g.nodeNamed("Gemm", "image_embeds", List.of(m1, GraphOps.matrix(g, w, vp + "merger.mlp.2.weight", opt),
                     initializer(g, w, w.info(vp + "merger.mlp.2.bias"), false)), Attr.i("transB", 1));
             g.output("image_embeds", Elem.FLOAT, "tokens", h);
             Map<String, String> meta = new LinkedHashMap<>(withFamily(metadata));
             meta.put("kvpolicy.vision_input", "pixel_values");
-            meta.put("kvpolicy.vision_model_type", "qwen2_vl");
+            meta.put("kvpolicy.vision_model_type", v25 ? "qwen2_5_vl" : "qwen2_vl");
             meta.put("kvpolicy.spatial_merge_size", Integer.toString(v.spatialMergeSize()));
             g.save(out, meta);
         } catch (RuntimeException ex) {

@@ -197,8 +197,8 @@ class HfCheckpointFormatsTest {
         String text = "\"hidden_size\":64,\"intermediate_size\":128,\"num_hidden_layers\":2,\"num_attention_heads\":4,\"vocab_size\":420,\"rms_norm_eps\":1e-6";
         Map<String, String> cases = new LinkedHashMap<>();
         cases.put("{\"model_type\":\"gpt2\"," + text + "}", "\"gpt2\"");
-        cases.put("{\"model_type\":\"qwen2_5_vl\",\"text_config\":{\"model_type\":\"qwen2_5_vl_text\"," + text + "},\"vision_config\":{}}", "\"qwen2_5_vl\"");
-        cases.put("{\"model_type\":\"llama\",\"rope_scaling\":{\"type\":\"mrope\",\"mrope_section\":[2,3,3]}," + text + "}", "qwen2_vl only");
+        cases.put("{\"model_type\":\"paligemma\",\"text_config\":{\"model_type\":\"gemma\"," + text + "},\"vision_config\":{}}", "\"paligemma\"");
+        cases.put("{\"model_type\":\"llama\",\"rope_scaling\":{\"type\":\"mrope\",\"mrope_section\":[2,3,3]}," + text + "}", "qwen2_vl and qwen2_5_vl only");
         cases.put("{\"model_type\":\"gemma3\",\"text_config\":{\"model_type\":\"gemma3_text\"," + text + "},\"vision_config\":{}}", "\"gemma3\"");
         cases.put("{\"model_type\":\"llama\",\"rope_scaling\":{\"rope_type\":\"yarn\",\"factor\":4.0}," + text + "}", "\"yarn\"");
         cases.put("{\"model_type\":\"llama\",\"rope_scaling\":{\"rope_type\":\"dynamic\",\"factor\":2.0}," + text + "}", "\"dynamic\"");

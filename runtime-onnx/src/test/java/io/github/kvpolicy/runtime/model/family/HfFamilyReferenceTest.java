@@ -45,7 +45,7 @@ class HfFamilyReferenceTest {
     Path tmp;
 
     @ParameterizedTest
-    @ValueSource(strings = {"llama3", "qwen2", "qwen3", "llava15", "smolvlm", "llava_onevision", "qwen2_vl"})
+    @ValueSource(strings = {"llama3", "qwen2", "qwen3", "llava15", "smolvlm", "llava_onevision", "qwen2_vl", "qwen2_5_vl"})
     void matchesTransformers(String family) throws Exception {
         HfFixture fx = new HfFixture(family);
         Path dir = fx.copyTo(tmp.resolve(family), "model.safetensors");
