@@ -96,6 +96,10 @@ public final class GenerationSession implements AutoCloseable {
         QueryWindow w = request.queryWindow();
         for (int r = 0; r < batch; r++) {
             promptLength[r] = request.rows().get(r).length();
+            if (model.slidingWindow() > 0 && promptLength[r] + request.maxNewTokens() > model.slidingWindow()) {
+                throw new IllegalArgumentException("row " + r + ": " + promptLength[r] + " prompt + " + request.maxNewTokens()
+                        + " new tokens exceed the model's sliding_window of " + model.slidingWindow() + " tokens; sliding-window attention is not supported");
+            }
             window[r] = w.positions(layout.row(r));
             for (Prompt.Segment s : request.rows().get(r).segments()) {
                 if (s.imageEmbeddings() != null && s.imageEmbeddings()[0].length != hidden) {

@@ -37,6 +37,7 @@ public final class ModelSessions implements AutoCloseable {
     private final ModelShape shape;
     private final int hidden, vocab;
     private final Path dir;
+    private int slidingWindow;
 
     private ModelSessions(OrtEnvironment env, OrtSession decoder, OrtSession embed, OrtSession vision, ModelShape shape, int hidden, int vocab, Path dir) {
         this.env = env;
@@ -103,7 +104,9 @@ public final class ModelSessions implements AutoCloseable {
             checkNames(decoderPath, "output", dec.getOutputInfo(), expectedOutputs(shape.layers()));
             checkNames(embedPath, "input", emb.getInputInfo(), Set.of("input_ids"));
             if (vis != null) checkNames(visionPath, "input", vis.getInputInfo(), Set.of(pixelValuesInput(vis) ? "pixel_values" : "pixel_attributes"));
-            return new ModelSessions(env, dec, emb, vis, shape, hidden, vocab, decoderPath.getParent());
+            ModelSessions ms = new ModelSessions(env, dec, emb, vis, shape, hidden, vocab, decoderPath.getParent());
+            ms.slidingWindow = meta.containsKey("kvpolicy.sliding_window") ? intMeta(meta, "kvpolicy.sliding_window", decoderPath) : 0;
+            return ms;
         } catch (OrtException e) {
             closeAll(opened);
             throw new IllegalStateException("ONNX Runtime could not open the model at " + decoderPath.getParent() + ": " + e.getMessage(), e);
@@ -177,6 +180,12 @@ public final class ModelSessions implements AutoCloseable {
     public int vocabSize() { return vocab; }
 
     public boolean hasVision() { return vision != null; }
+
+    /**
+     * The attention window the model was trained with ({@code kvpolicy.sliding_window}), or 0 for none. The graphs
+     * attend to the whole cache, so a sequence longer than the window would differ from the model; callers refuse it.
+     */
+    public int slidingWindow() { return slidingWindow; }
 
     /** The folder holding the model files. */
     public Path directory() { return dir; }

@@ -31,9 +31,9 @@ import java.util.Optional;
  * Anything not implemented (another architecture, rope type, activation, {@code mlp_bias}, sliding-window layers)
  * fails here, before any work, with one line naming the key, the value and what is supported.
  *
- * <p>Sliding windows: a Mistral {@code sliding_window} at least {@code max_position_embeddings} never takes effect
- * and is accepted (recorded in {@link #slidingWindow()}); a smaller window is rejected, since windowed attention is
- * not implemented.
+ * <p>Sliding windows: a Mistral {@code sliding_window} is recorded in {@link #slidingWindow()} and in the decoder's
+ * metadata; windowed attention is not implemented, so the runtime refuses (one line, before any work) a request whose
+ * prompt plus new tokens exceed the window, and runs shorter ones exactly.
  *
  * @param modelType             decoder model type ({@code llama}, {@code mistral}, {@code qwen2}, {@code qwen3})
  * @param hiddenSize            H, ≥ 1
@@ -53,7 +53,7 @@ import java.util.Optional;
  * @param imageTokenId          image placeholder token ({@code image_token_index}/{@code image_token_id}), or -1
  * @param vision                the vision tower, or {@code null} for a text-only model
  * @param rope                  rotary frequency scaling ({@link RopeScaling#NONE} for plain RoPE)
- * @param slidingWindow         the attention window in tokens when the config declares one (≥ max positions), else 0
+ * @param slidingWindow         the attention window in tokens when the config declares one, else 0
  * @param architecture          the top-level {@code model_type} (one of {@link #SUPPORTED_ARCHITECTURES})
  */
 public record ModelConfig(String modelType, int hiddenSize, int intermediateSize, int numLayers, int numHeads,
@@ -118,8 +118,7 @@ public record ModelConfig(String modelType, int hiddenSize, int intermediateSize
         check(ropeTheta > 0 && Double.isFinite(ropeTheta), "rope_theta must be > 0, got " + ropeTheta);
         check(vocabSize >= 1, "vocab_size must be >= 1, got " + vocabSize);
         check(maxPositionEmbeddings >= 1, "max_position_embeddings must be >= 1, got " + maxPositionEmbeddings);
-        check(slidingWindow == 0 || slidingWindow >= maxPositionEmbeddings, "sliding_window " + slidingWindow
-                + " is below max_position_embeddings " + maxPositionEmbeddings + ": sliding-window attention is not supported");
+        check(slidingWindow >= 0, "sliding_window must be >= 0, got " + slidingWindow);
     }
 
     private static void check(boolean ok, String msg) {
@@ -227,10 +226,7 @@ public record ModelConfig(String modelType, int hiddenSize, int intermediateSize
         int window = 0;
         if (type.equals("mistral") && text.get("sliding_window") != null) {
             window = r.optInt("sliding_window", 0);
-            if (window < maxPos) {
-                throw new IllegalArgumentException(where + ": \"sliding_window\" is " + window + ", below max_position_embeddings "
-                        + maxPos + "; sliding-window attention is not supported (a window >= max_position_embeddings, or null, is)");
-            }
+            if (window < 1) throw new IllegalArgumentException(where + ": \"sliding_window\" must be >= 1 or null, got " + window);
         }
         int hidden = r.reqInt("hidden_size");
         int heads = r.reqInt("num_attention_heads");

@@ -2,7 +2,11 @@ package io.github.kvpolicy.runtime.model.family;
 
 import io.github.kvpolicy.runtime.model.config.ModelConfig;
 
-/** Mistral: the Llama block; a declared sliding window is accepted only when it never takes effect (window ≥ max_position_embeddings, checked by ModelConfig). Stateless singleton. */
+/**
+ * Mistral: the Llama block. A declared {@code sliding_window} is recorded in the decoder's metadata; the runtime runs
+ * sequences that fit in the window (where windowed and full attention agree) and refuses longer ones. Stateless
+ * singleton.
+ */
 public final class MistralFamily extends DecoderFamily {
     /** The instance. */
     public static final MistralFamily INSTANCE = new MistralFamily();

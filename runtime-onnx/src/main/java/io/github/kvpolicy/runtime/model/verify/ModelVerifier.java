@@ -80,6 +80,10 @@ public final class ModelVerifier {
             throw new IllegalArgumentException(ref.path() + ": logits has shape " + Arrays.toString(logitShape) + ", expected [1, " + l + ", " + v + "] for this model");
         }
         ModelSessions ms = gen.sessions();
+        if (ms.slidingWindow() > 0 && l + (int) ref.shape("generation.scores")[0] > ms.slidingWindow()) {
+            throw new IllegalArgumentException(ref.path() + ": the reference's " + l + " prompt tokens and its greedy steps exceed the model's sliding_window of "
+                    + ms.slidingWindow() + " tokens; sliding-window attention is not supported");
+        }
         float[][] image = imageEmbeddings(ms, cfg, ref, ids);
         long[][] offsets = ropeOffsets(cfg, ref, ids);
         Prompt prompt = prompt(cfg, ids, image, offsets);

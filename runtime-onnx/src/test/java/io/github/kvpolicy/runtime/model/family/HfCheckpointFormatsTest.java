@@ -1,6 +1,9 @@
 package io.github.kvpolicy.runtime.model.family;
 
+import io.github.kvpolicy.runtime.GenerationRequest;
+import io.github.kvpolicy.runtime.GenerationResult;
 import io.github.kvpolicy.runtime.Generator;
+import io.github.kvpolicy.runtime.Prompt;
 import io.github.kvpolicy.runtime.GeneratorConfig;
 import io.github.kvpolicy.runtime.model.ModelPackage;
 import io.github.kvpolicy.runtime.model.config.ModelConfig;
@@ -169,7 +172,7 @@ class HfCheckpointFormatsTest {
     }
 
     @Test
-    void mistralWithAnInactiveSlidingWindowIsTheLlamaBlock() throws Exception {
+    void mistralIsTheLlamaBlockAndItsWindowBoundsTheSequence() throws Exception {
         HfFixture fx = new HfFixture("llama3");
         Path dir = fx.copyTo(tmp.resolve("mistral"), "model.safetensors");
         Map<String, Object> cfg = Json.parseObject(Files.readString(dir.resolve("config.json")), "config.json");
@@ -183,13 +186,24 @@ class HfCheckpointFormatsTest {
         ModelVerifier.Report r = verify(dir, fx);
         assertTrue(r.passes(1e-4), "mistral: " + r);
 
+        // a window shorter than the fixture's sequence: the model loads; sequences that fit run exactly, longer ones are refused
         cfg.put("sliding_window", 64L);
-        Path small = tmp.resolve("mistral-window");
-        Files.createDirectories(small);
-        Files.writeString(small.resolve("config.json"), Json.writePretty(cfg));
-        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> ModelPackage.open(small));
-        assertTrue(e.getMessage().contains("\"sliding_window\" is 64") && e.getMessage().contains("not supported"), e.getMessage());
-        assertFalse(e.getMessage().contains("\n"), "one line");
+        Files.writeString(dir.resolve("config.json"), Json.writePretty(cfg));
+        ModelPackage pkg = ModelPackage.open(dir);
+        assertEquals(64, pkg.config().slidingWindow());
+        long[] ids = fx.inputIds();
+        int v = fx.vocab();
+        try (Generator g = Generator.open(pkg, GeneratorConfig.defaults().withIntraOpThreads(1))) {
+            assertEquals(64, g.sessions().slidingWindow());
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> g.generate(GenerationRequest.builder()
+                    .row(Prompt.ofTokens(ids)).maxNewTokens(6).build()));
+            assertTrue(e.getMessage().contains("sliding_window of 64") && e.getMessage().contains("not supported"), e.getMessage());
+            assertFalse(e.getMessage().contains("\n"), "one line");
+            long[] head = java.util.Arrays.copyOf(ids, 40);
+            GenerationResult head6 = g.generate(GenerationRequest.builder().row(Prompt.ofTokens(head)).maxNewTokens(6).recordLogits(true).build());
+            float[] want = java.util.Arrays.copyOfRange(fx.floats.get("logits"), 39 * v, 40 * v);
+            assertTrue(ModelVerifier.maxAbsDiff(head6.logits().get(0).get(0), want) < 1e-4, "logits at position 39 within the window");
+        }
     }
 
     @Test
