@@ -14,7 +14,10 @@ import io.github.kvpolicy.runtime.model.safetensors.SafetensorsWriter.FloatTenso
 import io.github.kvpolicy.runtime.model.safetensors.WeightStore;
 import io.github.kvpolicy.runtime.model.verify.ModelVerifier;
 import io.github.kvpolicy.runtime.model.verify.ReferenceFile;
+import io.github.kvpolicy.runtime.model.onnx.ModelBuilder;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.nio.file.Files;
@@ -93,24 +96,65 @@ class HfCheckpointFormatsTest {
         assertEquals(500000.0, l3.ropeTheta());
     }
 
-    @Test
-    void bothVlmWeightLayoutsBuildTheSameModel() throws Exception {
-        HfFixture fx = new HfFixture("llava15");
+    /** The transformers >= 4.52 names of a pre-4.52 VLM tensor name. */
+    static String modernName(String n) {
+        return n.replaceFirst("^language_model\\.model\\.", "model.language_model.")
+                .replaceFirst("^language_model\\.lm_head\\.", "lm_head.")
+                .replaceFirst("^vision_tower\\.", "model.vision_tower.")
+                .replaceFirst("^multi_modal_projector\\.", "model.multi_modal_projector.")
+                .replaceFirst("^image_newline$", "model.image_newline")
+                .replaceFirst("^visual\\.", "model.visual.")
+                .replaceFirst("^model\\.(embed_tokens|layers|norm)", "model.language_model.$1");
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"llava15", "llava_onevision", "qwen2_vl"})
+    void bothVlmWeightLayoutsBuildTheSameModel(String family) throws Exception {
+        HfFixture fx = new HfFixture(family);
         Path legacy = fx.copyTo(tmp.resolve("legacy"), "legacy-layout.safetensors");
         ModelVerifier.Report a = verify(legacy, fx);
         assertTrue(a.passes(1e-4), "legacy layout: " + a);
-        // the transformers >= 4.52 layout
         Path modern = fx.copyTo(tmp.resolve("modern"), "legacy-layout.safetensors");
-        Map<String, FloatTensor> renamed = readAll(legacy.resolve("model.safetensors"), n -> n
-                .replaceFirst("^language_model\\.model\\.", "model.language_model.")
-                .replaceFirst("^language_model\\.lm_head\\.", "lm_head.")
-                .replaceFirst("^vision_tower\\.", "model.vision_tower.")
-                .replaceFirst("^multi_modal_projector\\.", "model.multi_modal_projector."));
-        assertTrue(renamed.containsKey("model.language_model.embed_tokens.weight"));
+        Map<String, FloatTensor> renamed = readAll(legacy.resolve("model.safetensors"), HfCheckpointFormatsTest::modernName);
+        assertTrue(renamed.containsKey("model.language_model.embed_tokens.weight"), renamed.keySet().toString());
+        assertTrue(renamed.keySet().stream().noneMatch(n -> n.startsWith("language_model.") || n.startsWith("visual.")
+                || n.startsWith("vision_tower.") || n.equals("image_newline")), renamed.keySet().toString());
         SafetensorsWriter.write(modern.resolve("model.safetensors"), renamed, DType.F32, Map.of("format", "pt"));
         ModelVerifier.Report b = verify(modern, fx);
         assertTrue(b.passes(1e-4), "modern layout: " + b);
         assertEquals(a.promptMaxDiff(), b.promptMaxDiff(), 1e-7);
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"llava15", "qwen2_vl"})
+    void halfMatricesInTheGraphsGiveTheSameModel(String family) throws Exception {
+        HfFixture fx = new HfFixture(family);
+        Map<String, FloatTensor> f32 = readAll(fx.copyTo(tmp.resolve("src"), "model.safetensors").resolve("model.safetensors"), n -> n);
+        Map<String, FloatTensor> rounded = new LinkedHashMap<>();
+        for (Map.Entry<String, FloatTensor> e : f32.entrySet()) {
+            float[] d = e.getValue().data().clone();
+            for (int i = 0; i < d.length; i++) d[i] = DType.bf16ToFloat(DType.floatToBf16(d[i]));
+            rounded.put(e.getKey(), new FloatTensor(e.getValue().shape(), d));
+        }
+        Path half = fx.copyTo(tmp.resolve("bf16"), "model.safetensors");
+        SafetensorsWriter.write(half.resolve("model.safetensors"), f32, DType.BF16, Map.of("format", "pt"));
+        Path wide = fx.copyTo(tmp.resolve("wide"), "model.safetensors");
+        SafetensorsWriter.write(wide.resolve("model.safetensors"), rounded, DType.F32, Map.of("format", "pt"));
+        Files.write(half.resolve("reference.safetensors"), fx.resource("reference.safetensors"));
+        ReferenceFile ref = ReferenceFile.read(half.resolve("reference.safetensors"));
+        float[][] logits = new float[2][];
+        int i = 0;
+        for (ModelPackage pkg : List.of(ModelPackage.open(half, new ModelBuilder.BuildOptions(true, 0)), ModelPackage.open(wide))) {
+            try (Generator g = Generator.open(pkg, GeneratorConfig.defaults().withIntraOpThreads(1))) {
+                long[] ids = fx.inputIds();
+                float[][] image = ModelVerifier.imageEmbeddings(g.sessions(), pkg.config(), ref, ids);
+                float[] emb = ModelVerifier.embeddings(g.sessions(), pkg.config(), ids, image);
+                logits[i++] = ModelVerifier.allPositionLogits(g.sessions(), emb, ids.length, ModelVerifier.ropeOffsets(pkg.config(), ref, ids));
+            }
+        }
+        assertTrue(Files.size(half.resolve("onnx").resolve("decoder.onnx.data")) < Files.size(wide.resolve("onnx").resolve("decoder.onnx")),
+                "half matrices take less room");
+        assertEquals(0.0, ModelVerifier.maxAbsDiff(logits[0], logits[1]), 1e-5, family + ": BF16 matrices kept half vs widened in the checkpoint");
     }
 
     @Test
