@@ -67,6 +67,16 @@ class VerifyModelCommandTest {
     }
 
     @Test
+    void passesOnEveryFamilyFixture() throws Exception {
+        for (String family : List.of("llama3", "qwen2", "qwen3", "llava15", "llava_onevision", "smolvlm", "qwen2_vl", "qwen2_5_vl")) {
+            Path dir = copy(family);
+            Run r = run("verify-model", "--model", dir.toString(), "--reference", dir.resolve("reference.safetensors").toString(), "--threads", "1");
+            assertEquals(0, r.code(), family + ": " + r.out() + r.err());
+            assertTrue(r.out().contains("greedy tokens: agree") && r.out().contains("PASS"), family + ": " + r.out());
+        }
+    }
+
+    @Test
     void worksOnAReadOnlyFolderAndLeavesItUntouched() throws Exception {
         Path dir = copy("qwen3");
         List<String> before = listing(dir);
