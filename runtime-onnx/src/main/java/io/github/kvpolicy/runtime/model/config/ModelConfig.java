@@ -20,8 +20,10 @@ import java.util.Optional;
  *
  * <p>Families ({@link #SUPPORTED_ARCHITECTURES}): text decoders {@code llama} (incl. Llama 3 rope scaling),
  * {@code mistral}, {@code qwen2}, {@code qwen3}; vision-language {@code llava} (the testbed's grid tower, or a CLIP /
- * SigLIP ViT with the 2-layer projector), {@code smolvlm}/{@code idefics3} (SigLIP-style ViT, pixel-shuffle
- * connector). Layouts: a flat CausalLM config, or VLM nesting with {@code text_config} and {@code vision_config}.
+ * SigLIP ViT with the 2-layer projector), {@code llava_onevision} (SigLIP, anyres tiles), {@code smolvlm}/{@code idefics3}
+ * (SigLIP-style ViT, pixel-shuffle connector), {@code qwen2_vl}/{@code qwen2_5_vl} (their ViTs; a Qwen2 language model
+ * with M-RoPE, {@link RopeScaling#mropeSection()}). Layouts: a flat CausalLM config, VLM nesting with
+ * {@code text_config} and {@code vision_config}, or Qwen2-VL's flat config with a {@code vision_config}.
  * Both config styles are read: transformers-5 {@code rope_parameters: {rope_type, rope_theta, ...}} and the older
  * {@code rope_theta} + {@code rope_scaling: {type|rope_type, factor, ...}}. Required keys: {@code hidden_size,
  * intermediate_size, num_hidden_layers, num_attention_heads, vocab_size, rms_norm_eps}. Defaults follow
@@ -35,7 +37,8 @@ import java.util.Optional;
  * metadata; windowed attention is not implemented, so the runtime refuses (one line, before any work) a request whose
  * prompt plus new tokens exceed the window, and runs shorter ones exactly.
  *
- * @param modelType             decoder model type ({@code llama}, {@code mistral}, {@code qwen2}, {@code qwen3})
+ * @param modelType             decoder model type ({@code llama}, {@code mistral}, {@code qwen2}, {@code qwen3}; Qwen2-VL's
+ *                              {@code qwen2_vl_text} and {@code qwen2_5_vl_text} are read as {@code qwen2})
  * @param hiddenSize            H, ≥ 1
  * @param intermediateSize      MLP width, ≥ 1
  * @param numLayers             L, ≥ 1
