@@ -25,8 +25,10 @@ import java.util.Optional;
  * with M-RoPE, {@link RopeScaling#mropeSection()}). Layouts: a flat CausalLM config, VLM nesting with
  * {@code text_config} and {@code vision_config}, or Qwen2-VL's flat config with a {@code vision_config}.
  * Both config styles are read: transformers-5 {@code rope_parameters: {rope_type, rope_theta, ...}} and the older
- * {@code rope_theta} + {@code rope_scaling: {type|rope_type, factor, ...}}. Required keys: {@code hidden_size,
- * intermediate_size, num_hidden_layers, num_attention_heads, vocab_size, rms_norm_eps}. Defaults follow
+ * {@code rope_theta} + {@code rope_scaling: {type|rope_type, factor, ...}}. Required keys of a flat config:
+ * {@code hidden_size, intermediate_size, num_hidden_layers, num_attention_heads, vocab_size, rms_norm_eps}; in a VLM's
+ * {@code text_config} missing size keys take transformers' config-class defaults, as transformers does (the weights'
+ * shapes are checked against the result before anything is built). Defaults follow
  * transformers: {@code num_key_value_heads = num_attention_heads}, {@code head_dim = hidden_size /
  * num_attention_heads}, {@code rope_theta = 10000}, {@code tie_word_embeddings = false}, q/k/v bias iff
  * {@code attention_bias} is true or the model type is {@code qwen2}; {@code qwen3} adds per-head q/k RMSNorm.
@@ -64,6 +66,20 @@ public record ModelConfig(String modelType, int hiddenSize, int intermediateSize
                           int maxPositionEmbeddings, boolean tieWordEmbeddings, boolean qkvBias, int bosTokenId,
                           List<Integer> eosTokenIds, int imageTokenId, VisionConfig vision, RopeScaling rope,
                           int slidingWindow, String architecture) {
+
+    /**
+     * transformers' {@code LlamaConfig}/{@code MistralConfig}/{@code Qwen2Config}/{@code Qwen3Config} defaults for the
+     * size keys, applied to a VLM's {@code text_config} (never to a flat config, whose keys are required).
+     */
+    static final Map<String, Map<String, Object>> TEXT_DEFAULTS = Map.of(
+            "llama", Map.of("hidden_size", 4096L, "intermediate_size", 11008L, "num_hidden_layers", 32L, "num_attention_heads", 32L,
+                    "vocab_size", 32000L, "rms_norm_eps", 1e-6, "max_position_embeddings", 2048L),
+            "mistral", Map.of("hidden_size", 4096L, "intermediate_size", 14336L, "num_hidden_layers", 32L, "num_attention_heads", 32L,
+                    "num_key_value_heads", 8L, "vocab_size", 32000L, "rms_norm_eps", 1e-6, "max_position_embeddings", 131072L),
+            "qwen2", Map.of("hidden_size", 4096L, "intermediate_size", 22016L, "num_hidden_layers", 32L, "num_attention_heads", 32L,
+                    "vocab_size", 151936L, "rms_norm_eps", 1e-6, "max_position_embeddings", 32768L),
+            "qwen3", Map.of("hidden_size", 4096L, "intermediate_size", 22016L, "num_hidden_layers", 32L, "num_attention_heads", 32L,
+                    "head_dim", 128L, "vocab_size", 151936L, "rms_norm_eps", 1e-6, "max_position_embeddings", 32768L));
 
     /** Top-level {@code model_type} values this builder implements. */
     public static final List<String> SUPPORTED_ARCHITECTURES = List.of("llama", "mistral", "qwen2", "qwen3", "llava", "llava_onevision", "smolvlm", "idefics3", "qwen2_vl", "qwen2_5_vl");
@@ -196,6 +212,16 @@ public record ModelConfig(String modelType, int hiddenSize, int intermediateSize
         String arch = nested ? top.str("model_type", "llava") : type;
         boolean qwen2vl = arch.equals("qwen2_vl") || arch.equals("qwen2_5_vl");
         if (qwen2vl) type = "qwen2"; // Qwen2-VL's language model is Qwen2 (q/k/v bias) with M-RoPE
+        if (nested && TEXT_DEFAULTS.containsKey(type)) {
+            // VLM configs on the hub often leave the language model's sizes to transformers' config defaults
+            // (llava-hf/llava-1.5-7b-hf names only max_position_embeddings, rms_norm_eps and vocab_size)
+            Map<String, Object> merged = new LinkedHashMap<>(TEXT_DEFAULTS.get(type));
+            text.forEach((k, val) -> {
+                if (val != null) merged.put(k, val);
+            });
+            text = merged;
+            r = new Reader(text, where);
+        }
         if (!SUPPORTED_ARCHITECTURES.contains(arch) || (!nested && !qwen2vl && !SUPPORTED_TEXT_TYPES.contains(arch))) {
             throw new IllegalArgumentException(source + ": \"model_type\" is \"" + arch + "\", which is not supported; supported: "
                     + SUPPORTED_ARCHITECTURES);
