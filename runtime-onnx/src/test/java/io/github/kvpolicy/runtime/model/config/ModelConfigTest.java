@@ -164,6 +164,17 @@ class ModelConfigTest {
     }
 
     @Test
+    void linearRopeDividesEveryFrequency() {
+        ModelConfig c = parse("""
+                {"hidden_size":64,"intermediate_size":128,"num_hidden_layers":2,"num_attention_heads":4,"vocab_size":100,
+                 "rms_norm_eps":1e-5,"rope_theta":10000.0,"rope_scaling":{"type":"linear","factor":4.0}}""");
+        assertEquals("linear", c.rope().type());
+        float[] plain = RopeScaling.NONE.inverseFrequencies(16, 10000.0), scaled = c.rope().inverseFrequencies(16, 10000.0);
+        for (int i = 0; i < plain.length; i++) assertEquals(plain[i] / 4.0, scaled[i], 1e-12, "frequency " + i);
+        assertEquals(c, parse(Json.write(c.toJson())), "toJson keeps the scaling");
+    }
+
+    @Test
     void presetsHaveTheAdvertisedSizes() {
         long small = RandomWeights.preset("small-100m").decoderParamCount();
         assertTrue(small > 90e6 && small < 115e6, "small-100m params " + small);
