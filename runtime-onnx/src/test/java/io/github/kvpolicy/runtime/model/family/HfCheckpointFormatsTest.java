@@ -251,6 +251,28 @@ class HfCheckpointFormatsTest {
     }
 
     @Test
+    void weightsThatDoNotFitTheConfigAreNamed() throws Exception {
+        HfFixture fx = new HfFixture("llava15");
+        Path dir = fx.copyTo(tmp.resolve("kv"), "model.safetensors");
+        Map<String, Object> cfg = Json.parseObject(Files.readString(dir.resolve("config.json")), "config.json");
+        @SuppressWarnings("unchecked") Map<String, Object> text = (Map<String, Object>) cfg.get("text_config");
+        text.put("num_key_value_heads", 4L);
+        Files.writeString(dir.resolve("config.json"), Json.writePretty(cfg));
+        RuntimeException e = assertThrows(RuntimeException.class, () -> ModelPackage.open(dir).ensureBuilt());
+        String msg = e.getMessage() + (e.getCause() == null ? "" : " / " + e.getCause().getMessage());
+        assertTrue(msg.contains("language_model.model.layers.0.self_attn.k_proj.weight") && msg.contains("[32, 64]")
+                && msg.contains("[64, 64]") && msg.contains("model.safetensors"), msg);
+
+        Path noTower = fx.copyTo(tmp.resolve("tower"), "model.safetensors");
+        Map<String, FloatTensor> textOnly = readAll(noTower.resolve("model.safetensors"), n -> n);
+        textOnly.keySet().removeIf(n -> n.startsWith("vision_tower."));
+        SafetensorsWriter.write(noTower.resolve("model.safetensors"), textOnly, DType.F32, Map.of("format", "pt"));
+        e = assertThrows(RuntimeException.class, () -> ModelPackage.open(noTower).ensureBuilt());
+        msg = e.getMessage() + (e.getCause() == null ? "" : " / " + e.getCause().getMessage());
+        assertTrue(msg.contains("no vision tower found") && msg.contains("embeddings.patch_embedding.weight"), msg);
+    }
+
+    @Test
     void unsupportedArchitecturesFailBeforeAnyWork() throws Exception {
         String text = "\"hidden_size\":64,\"intermediate_size\":128,\"num_hidden_layers\":2,\"num_attention_heads\":4,\"vocab_size\":420,\"rms_norm_eps\":1e-6";
         Map<String, String> cases = new LinkedHashMap<>();
@@ -260,6 +282,8 @@ class HfCheckpointFormatsTest {
         cases.put("{\"model_type\":\"gemma3\",\"text_config\":{\"model_type\":\"gemma3_text\"," + text + "},\"vision_config\":{}}", "\"gemma3\"");
         cases.put("{\"model_type\":\"llama\",\"rope_scaling\":{\"rope_type\":\"yarn\",\"factor\":4.0}," + text + "}", "\"yarn\"");
         cases.put("{\"model_type\":\"llama\",\"rope_scaling\":{\"rope_type\":\"dynamic\",\"factor\":2.0}," + text + "}", "\"dynamic\"");
+        cases.put("{\"model_type\":\"llava\",\"vision_feature_layer\":[-2,-5],\"text_config\":{\"model_type\":\"llama\"," + text
+                + "},\"vision_config\":{\"model_type\":\"clip_vision_model\"}}", "is a list");
         int i = 0;
         for (Map.Entry<String, String> c : cases.entrySet()) {
             Path dir = tmp.resolve("bad" + i++);
