@@ -102,6 +102,10 @@ public final class GenerationSession implements AutoCloseable {
         QueryWindow w = request.queryWindow();
         for (int r = 0; r < batch; r++) {
             promptLength[r] = request.rows().get(r).length();
+            if (model.slidingWindow() > 0 && promptLength[r] + request.maxNewTokens() > model.slidingWindow()) {
+                throw new IllegalArgumentException("row " + r + ": " + promptLength[r] + " prompt + " + request.maxNewTokens()
+                        + " new tokens exceed the model's sliding_window of " + model.slidingWindow() + " tokens; sliding-window attention is not supported");
+            }
             window[r] = w.positions(layout.row(r));
             for (Prompt.Segment s : request.rows().get(r).segments()) {
                 if (s.imageEmbeddings() != null && s.imageEmbeddings()[0].length != hidden) {
@@ -262,6 +266,20 @@ public final class GenerationSession implements AutoCloseable {
     // ------------------------------------------------------------------ prefill
 
     /** Embeds the prompts, runs the decoder over them in chunks, caches their K/V and samples each row's first token. */
+    /** M-RoPE offsets {@code [3, batch, s]} of prompt chunk {@code [c0, c0+s)}, or null when no row has any. */
+    private long[] ropeOffsets(int c0, int s, int[] counts) {
+        long[] out = null;
+        for (int r = 0; r < batch; r++) {
+            long[][] off = request.rows().get(r).ropeOffsets();
+            if (off == null) continue;
+            if (out == null) out = new long[3 * batch * s];
+            for (int c = 0; c < 3; c++) {
+                for (int i = 0; i < counts[r]; i++) out[(c * batch + r) * s + i] = off[c][c0 + i];
+            }
+        }
+        return out;
+    }
+
     public void prefill() {
         checkOpen();
         if (prefilled) throw new IllegalStateException("prefill() was already called");
@@ -295,7 +313,8 @@ public final class GenerationSession implements AutoCloseable {
                 for (int p : window[r]) if (p >= c0 && p < c0 + n) qset.add(p - c0);
             }
             long[] queryIndex = qset.stream().mapToLong(Integer::longValue).toArray();
-            ModelSessions.DecoderOutputs out = model.decode(batch, s, embeds, positionIds, inputMask, queryIndex, logitsIndex, past.current());
+            long[] ropeOffsets = ropeOffsets(c0, s, counts);
+            ModelSessions.DecoderOutputs out = model.decode(batch, s, embeds, positionIds, inputMask, queryIndex, logitsIndex, past.current(), ropeOffsets);
             for (int l = 0; l < shape.layers(); l++) cache.append(l, out.presentKeys()[l], out.presentValues()[l], s, counts, pos);
             if (queryIndex.length > 0) {
                 for (int r = 0; r < batch; r++) {

@@ -29,9 +29,11 @@ public final class Prompt {
     private final List<Segment> segments;
     private final RowLayout layout;
     private final int length;
+    private final long[][] ropeOffsets;
 
-    private Prompt(List<Segment> segments) {
+    private Prompt(List<Segment> segments, long[][] ropeOffsets) {
         this.segments = List.copyOf(segments);
+        this.ropeOffsets = ropeOffsets;
         RowLayout.Builder b = RowLayout.builder();
         int n = 0;
         for (Segment s : segments) {
@@ -58,6 +60,18 @@ public final class Prompt {
 
     /** Number of prompt positions. */
     public int length() { return length; }
+
+    /**
+     * M-RoPE offsets ({@code [3][length]}, for models whose decoder takes {@code rope_offsets}, e.g. Qwen2-VL): the
+     * temporal/height/width rotary position of prompt position p is {@code p + offsets[c][p]}; generated tokens use
+     * offset 0. Null for 1-D positions. A copy.
+     */
+    public long[][] ropeOffsets() {
+        if (ropeOffsets == null) return null;
+        long[][] c = new long[3][];
+        for (int i = 0; i < 3; i++) c[i] = ropeOffsets[i].clone();
+        return c;
+    }
 
     /** Appends segments in prompt order. */
     public static final class Builder {
@@ -99,9 +113,24 @@ public final class Prompt {
             return this;
         }
 
+        private long[][] ropeOffsets;
+
+        /** M-RoPE offsets {@code [3][prompt length]} (see {@link Prompt#ropeOffsets()}); checked against the length at build. */
+        public Builder ropeOffsets(long[][] offsets) {
+            if (offsets.length != 3) throw new IllegalArgumentException("rope offsets need 3 rows (temporal, height, width), got " + offsets.length);
+            ropeOffsets = new long[][] {offsets[0].clone(), offsets[1].clone(), offsets[2].clone()};
+            return this;
+        }
+
         public Prompt build() {
             if (segments.isEmpty()) throw new IllegalArgumentException("a prompt needs at least one segment");
-            return new Prompt(segments);
+            if (ropeOffsets != null) {
+                int n = segments.stream().mapToInt(Segment::length).sum();
+                for (long[] row : ropeOffsets) {
+                    if (row.length != n) throw new IllegalArgumentException("rope offsets have " + row.length + " values per row, the prompt has " + n + " positions");
+                }
+            }
+            return new Prompt(segments, ropeOffsets);
         }
     }
 }

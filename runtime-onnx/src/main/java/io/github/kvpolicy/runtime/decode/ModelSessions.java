@@ -37,6 +37,7 @@ public final class ModelSessions implements AutoCloseable {
     private final ModelShape shape;
     private final int hidden, vocab;
     private final Path dir;
+    private int slidingWindow;
 
     private ModelSessions(OrtEnvironment env, OrtSession decoder, OrtSession embed, OrtSession vision, ModelShape shape, int hidden, int vocab, Path dir) {
         this.env = env;
@@ -102,8 +103,10 @@ public final class ModelSessions implements AutoCloseable {
             checkNames(decoderPath, "input", dec.getInputInfo(), expectedInputs(shape.layers()));
             checkNames(decoderPath, "output", dec.getOutputInfo(), expectedOutputs(shape.layers()));
             checkNames(embedPath, "input", emb.getInputInfo(), Set.of("input_ids"));
-            if (vis != null) checkNames(visionPath, "input", vis.getInputInfo(), Set.of("pixel_attributes"));
-            return new ModelSessions(env, dec, emb, vis, shape, hidden, vocab, decoderPath.getParent());
+            if (vis != null) checkNames(visionPath, "input", vis.getInputInfo(), Set.of(pixelValuesInput(vis) ? "pixel_values" : "pixel_attributes"));
+            ModelSessions ms = new ModelSessions(env, dec, emb, vis, shape, hidden, vocab, decoderPath.getParent());
+            ms.slidingWindow = meta.containsKey("kvpolicy.sliding_window") ? intMeta(meta, "kvpolicy.sliding_window", decoderPath) : 0;
+            return ms;
         } catch (OrtException e) {
             closeAll(opened);
             throw new IllegalStateException("ONNX Runtime could not open the model at " + decoderPath.getParent() + ": " + e.getMessage(), e);
@@ -178,6 +181,12 @@ public final class ModelSessions implements AutoCloseable {
 
     public boolean hasVision() { return vision != null; }
 
+    /**
+     * The attention window the model was trained with ({@code kvpolicy.sliding_window}), or 0 for none. The graphs
+     * attend to the whole cache, so a sequence longer than the window would differ from the model; callers refuse it.
+     */
+    public int slidingWindow() { return slidingWindow; }
+
     /** The folder holding the model files. */
     public Path directory() { return dir; }
 
@@ -194,10 +203,61 @@ public final class ModelSessions implements AutoCloseable {
         }
     }
 
+    /** Whether a vision graph takes {@code pixel_values} (a ViT tower) rather than the grid's {@code pixel_attributes}. */
+    private static boolean pixelValuesInput(OrtSession vis) throws OrtException {
+        return vis.getInputInfo().containsKey("pixel_values");
+    }
+
+    /**
+     * The outputs of a ViT {@code vision.onnx}.
+     *
+     * @param imageEmbeds  {@code [B, T, H]} flattened
+     * @param imageNewline the anyres row separator {@code [H]} (LLaVA-OneVision), or null when the graph has none
+     */
+    public record VisionOutputs(float[] imageEmbeds, float[] imageNewline) {}
+
+    /**
+     * {@code vision.onnx} of a ViT model: images {@code pixel_values} of {@code shape} {@code [B, C, S, S]}
+     * (row-major, already normalised by the image processor) → visual embeddings {@code [B, T, H]}.
+     */
+    public VisionOutputs visionPixels(float[] pixels, long[] shape) {
+        return visionPixels(pixels, shape, null);
+    }
+
+    /**
+     * As {@link #visionPixels(float[], long[])} for towers that also take each patch's (row, column)
+     * ({@code vision_position_ids} i64 {@code [N, 2]}, Qwen2-VL; {@code pixels} then holds {@code [N, C·T·P·P]}).
+     */
+    public VisionOutputs visionPixels(float[] pixels, long[] shape, long[] patchPositions) {
+        try {
+            if (vision == null || !pixelValuesInput(vision)) {
+                throw new IllegalArgumentException("the model at " + dir + " has no pixel_values vision.onnx: give the image as "
+                        + (vision == null ? "embeddings" : "grid cells (pixel attributes)"));
+            }
+            boolean positions = vision.getInputNames().contains("vision_position_ids");
+            if (positions != (patchPositions != null)) {
+                throw new IllegalArgumentException("the vision.onnx of the model at " + dir + (positions ? " needs" : " takes no")
+                        + " patch positions (vision_position_ids)");
+            }
+            try (OnnxTensor t = OnnxTensor.createTensor(env, FloatBuffer.wrap(pixels), shape);
+                 OnnxTensor pos = positions ? OnnxTensor.createTensor(env, LongBuffer.wrap(patchPositions), new long[] {patchPositions.length / 2, 2}) : null;
+                 OrtSession.Result r = vision.run(positions ? Map.of("pixel_values", t, "vision_position_ids", pos) : Map.of("pixel_values", t))) {
+                return new VisionOutputs(floats(r.get("image_embeds").orElseThrow()),
+                        r.get("image_newline").map(ModelSessions::floats).orElse(null));
+            }
+        } catch (OrtException e) {
+            throw new IllegalStateException("vision.onnx failed on pixel_values of shape " + java.util.Arrays.toString(shape) + ": " + e.getMessage(), e);
+        }
+    }
+
     /** {@code vision.onnx}: one image's cells {@code [N, 3]} → visual embeddings {@code [N, H]}. */
     public float[] vision(long[][] cells) {
         if (vision == null) {
             throw new IllegalArgumentException("the model at " + dir + " has no vision.onnx: give the image as embeddings (Prompt.Builder.imageEmbeddings) instead of pixel attributes");
+        }
+        if (vision.getInputNames().contains("pixel_values")) {
+            throw new IllegalArgumentException("the model at " + dir + " has a ViT vision.onnx that takes pixel_values, not grid cells: "
+                    + "run it with visionPixels and give the image as embeddings (Prompt.Builder.imageEmbeddings)");
         }
         long[] flat = new long[cells.length * 3];
         for (int i = 0; i < cells.length; i++) System.arraycopy(cells[i], 0, flat, i * 3, 3);
@@ -226,6 +286,21 @@ public final class ModelSessions implements AutoCloseable {
      */
     public DecoderOutputs decode(int b, int s, float[] embeds, long[] positionIds, float[] inputMask, long[] queryIndex, long[] logitsIndex,
                                  OnnxTensor[][] past) {
+        return decode(b, s, embeds, positionIds, inputMask, queryIndex, logitsIndex, past, null);
+    }
+
+    /** Whether the decoder takes 3-D rotary positions ({@code rope_offsets} i64 {@code [3, B, S]}, Qwen2-VL M-RoPE). */
+    public boolean takesRopeOffsets() {
+        return decoder.getInputNames().contains("rope_offsets");
+    }
+
+    /**
+     * As {@link #decode(int, int, float[], long[], float[], long[], long[], OnnxTensor[][])}, with the M-RoPE offsets
+     * {@code [3, b, s]} added to {@code positionIds} per rotary component (null = zeros; ignored by decoders without
+     * M-RoPE, see {@link #takesRopeOffsets()}).
+     */
+    public DecoderOutputs decode(int b, int s, float[] embeds, long[] positionIds, float[] inputMask, long[] queryIndex, long[] logitsIndex,
+                                 OnnxTensor[][] past, long[] ropeOffsets) {
         int layers = shape.layers();
         List<OnnxTensor> own = new ArrayList<>();
         try {
@@ -235,6 +310,10 @@ public final class ModelSessions implements AutoCloseable {
             in.put("input_mask", track(own, OnnxTensor.createTensor(env, FloatBuffer.wrap(inputMask), new long[] {b, s})));
             in.put("query_index", track(own, OnnxTensor.createTensor(env, LongBuffer.wrap(queryIndex), new long[] {queryIndex.length})));
             in.put("logits_index", track(own, OnnxTensor.createTensor(env, LongBuffer.wrap(logitsIndex), new long[] {b})));
+            if (takesRopeOffsets()) {
+                long[] off = ropeOffsets != null ? ropeOffsets : new long[3 * b * s];
+                in.put("rope_offsets", track(own, OnnxTensor.createTensor(env, LongBuffer.wrap(off), new long[] {3, b, s})));
+            }
             for (int i = 0; i < layers; i++) {
                 in.put("past_key." + i, past[i][0]);
                 in.put("past_value." + i, past[i][1]);

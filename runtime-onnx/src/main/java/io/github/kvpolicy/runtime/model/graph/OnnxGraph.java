@@ -1,4 +1,4 @@
-package io.github.kvpolicy.runtime.model.onnx;
+package io.github.kvpolicy.runtime.model.graph;
 
 import ai.onnx.proto.OnnxMl;
 import ai.onnx.proto.OnnxMl.AttributeProto;
@@ -313,7 +313,7 @@ public final class OnnxGraph {
             ModelProto.Builder m = ModelProto.newBuilder()
                     .setIrVersion(IR_VERSION)
                     .setProducerName("kvpolicy-model-builder")
-                    .setProducerVersion(ModelBuilderVersion.VERSION)
+                    .setProducerVersion(metadata.getOrDefault("kvpolicy.builder", ""))
                     .addOpsetImport(OnnxMl.OperatorSetIdProto.newBuilder().setDomain("").setVersion(OPSET))
                     .setGraph(graph);
             metadata.forEach((k, v) -> m.addMetadataProps(entry(k, v)));
