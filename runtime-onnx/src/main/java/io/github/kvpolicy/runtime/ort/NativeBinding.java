@@ -46,14 +46,19 @@ public final class NativeBinding implements AutoCloseable {
         api.ClearBoundOutputs(handle());
     }
 
-    /** {@code RunWithBinding} then {@code SynchronizeBoundOutputs}. */
+    /**
+     * {@code SynchronizeBoundInputs}, {@code RunWithBinding}, {@code SynchronizeBoundOutputs}: when this returns the
+     * outputs are complete on their device, so another session (another CUDA stream) may read them.
+     */
     public void run() {
+        api.SynchronizeBoundInputs(handle());
         api.RunWithBinding(session.handle(), handle());
         api.SynchronizeBoundOutputs(handle());
     }
 
     /**
-     * The bound outputs of the last run, in binding order, as new tensors owned by the caller.
+     * The bound outputs of the last run, in binding order, as new float tensors owned by the caller (the outputs
+     * this package binds to a device are all float).
      *
      * @param hostResident whether they live in host memory (outputs bound to the CPU)
      */

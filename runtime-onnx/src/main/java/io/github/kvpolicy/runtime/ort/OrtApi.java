@@ -75,7 +75,7 @@ public final class OrtApi {
             ReleaseAllocator, RunWithBinding, CreateIoBinding, ReleaseIoBinding, BindInput, BindOutput,
             BindOutputToDevice, GetBoundOutputValues, ClearBoundInputs, ClearBoundOutputs, AllocatorFree,
             SynchronizeBoundOutputs, SessionOptionsAppendExecutionProvider_CUDA_V2, CreateCUDAProviderOptions,
-            UpdateCUDAProviderOptions, ReleaseCUDAProviderOptions, GetAllocatorWithDefaultOptions;
+            UpdateCUDAProviderOptions, ReleaseCUDAProviderOptions, GetAllocatorWithDefaultOptions, SynchronizeBoundInputs;
 
     private OrtApi(MemorySegment apiBase) {
         MemorySegment base = apiBase.reinterpret(2 * PTR.byteSize());
@@ -134,6 +134,7 @@ public final class OrtApi {
         GetBoundOutputValues = slot(140, s.appendArgumentLayouts(PTR, PTR, PTR, PTR));
         ClearBoundInputs = slot(141, release);
         ClearBoundOutputs = slot(142, release);
+        SynchronizeBoundInputs = slot(202, s.appendArgumentLayouts(PTR));
         SynchronizeBoundOutputs = slot(203, s.appendArgumentLayouts(PTR));
         SessionOptionsAppendExecutionProvider_CUDA_V2 = slot(204, s.appendArgumentLayouts(PTR, PTR));
         CreateCUDAProviderOptions = slot(205, s.appendArgumentLayouts(PTR));
@@ -561,6 +562,14 @@ public final class OrtApi {
     public void RunWithBinding(MemorySegment session, MemorySegment binding) {
         try {
             check((MemorySegment) RunWithBinding.invokeExact(session, MemorySegment.NULL, binding), "RunWithBinding");
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    public void SynchronizeBoundInputs(MemorySegment binding) {
+        try {
+            check((MemorySegment) SynchronizeBoundInputs.invokeExact(binding), "SynchronizeBoundInputs");
         } catch (Throwable t) {
             throw rethrow(t);
         }

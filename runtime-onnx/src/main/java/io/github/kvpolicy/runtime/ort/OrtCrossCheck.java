@@ -4,6 +4,7 @@ import io.github.kvpolicy.api.AttentionMap;
 import io.github.kvpolicy.api.AttentionProbe;
 import io.github.kvpolicy.api.AttentionQuery;
 import io.github.kvpolicy.api.HeadMapping;
+import io.github.kvpolicy.api.MatrixView;
 import io.github.kvpolicy.api.Reduction;
 import io.github.kvpolicy.api.RetentionPlan;
 import io.github.kvpolicy.runtime.Device;
@@ -186,6 +187,9 @@ public final class OrtCrossCheck {
                     if (!Arrays.equals(want.positions(r, l, h), got.positions(r, l, h))) {
                         throw new IllegalStateException(when + ": positions of layer " + l + " head " + h + " differ");
                     }
+                    // the KvCacheView a policy would read
+                    t.cache = Math.max(t.cache, within(rows(want.keys(r, l, h)), rows(got.keys(r, l, h)), t.tol.cache(), when + ": KvCacheView keys of layer " + l + " head " + h));
+                    t.cache = Math.max(t.cache, within(rows(want.values(r, l, h)), rows(got.values(r, l, h)), t.tol.cache(), when + ": KvCacheView values of layer " + l + " head " + h));
                 }
             }
             t.cacheCompares++;
@@ -202,6 +206,12 @@ public final class OrtCrossCheck {
             max = Math.max(max, Math.abs(want[i] - got[i]));
         }
         return max;
+    }
+
+    private static float[] rows(MatrixView m) {
+        float[] a = new float[m.rows() * m.cols()];
+        for (int i = 0; i < m.rows(); i++) m.copyRow(i, a, i * m.cols());
+        return a;
     }
 
     private static float[] array(FloatBuffer fb) {

@@ -1,5 +1,7 @@
 package io.github.kvpolicy.runtime.ort;
 
+import io.github.kvpolicy.api.KvCacheView;
+import io.github.kvpolicy.api.MatrixView;
 import io.github.kvpolicy.api.ModelShape;
 import io.github.kvpolicy.api.RetentionPlan;
 import io.github.kvpolicy.runtime.Device;
@@ -37,10 +39,16 @@ import java.util.Map;
  * kept slots and runs a gather graph on the device. Unlike {@code KvCache}, a batch whose rows have different
  * numbers of real tokens in one call writes the padding tokens' K/V into (masked) slots past the row's length.
  *
+ * <p><b>As a {@link KvCacheView}</b> (what a policy reads): lengths and positions come from the host bookkeeping;
+ * {@link #keys}/{@link #values} read a host copy of the layer made on first use ({@link #read}) and kept until the
+ * cache next changes (a step, growth or compaction), so a policy reading many heads pays one device-to-host copy
+ * per layer.
+ *
  * <p><b>Ownership and threads.</b> The decoder owns its sessions and every cache tensor; {@link #close} frees them
- * (idempotent). Arrays returned are copies. Not thread-safe: one request, one thread.
+ * (idempotent). Arrays returned are copies. Not thread-safe for mutation (one request, one thread); the
+ * {@link KvCacheView} reads may run concurrently while nothing mutates.
  */
-public final class OrtDecoder implements AutoCloseable {
+public final class OrtDecoder implements KvCacheView, AutoCloseable {
     private static final int F32 = OrtApi.ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT, I64 = OrtApi.ONNX_TENSOR_ELEMENT_DATA_TYPE_INT64;
     private static final int MAX_PRESENT_SHAPES = 2;
 
@@ -58,6 +66,7 @@ public final class OrtDecoder implements AutoCloseable {
         long version;
         final int[][] length;   // [row][head]
         int[][][] positions;    // [row][head][slot]
+        LayerSnapshot snapshot; // host copy for KvCacheView reads; null when stale
 
         Layer(int batch, int heads) {
             length = new int[batch][heads];
@@ -129,9 +138,9 @@ public final class OrtDecoder implements AutoCloseable {
         return s;
     }
 
-    public ModelShape shape() { return shape; }
+    @Override public ModelShape shape() { return shape; }
 
-    public int batchSize() { return batch; }
+    @Override public int batchSize() { return batch; }
 
     public int vocabSize() { return vocab; }
 
@@ -139,13 +148,67 @@ public final class OrtDecoder implements AutoCloseable {
 
     // ---------------------------------------------------------------- bookkeeping (KvCacheView-like)
 
+    @Override
     public int length(int row, int layer, int kvHead) {
-        return layer(layer).length[row][kvHead];
+        return layer(layer).length[checkRow(row)][checkHead(kvHead)];
     }
 
+    @Override
     public int[] positions(int row, int layer, int kvHead) {
         Layer ly = layer(layer);
-        return Arrays.copyOf(ly.positions[row][kvHead], ly.length[row][kvHead]);
+        return Arrays.copyOf(ly.positions[checkRow(row)][checkHead(kvHead)], ly.length[row][kvHead]);
+    }
+
+    @Override
+    public MatrixView keys(int row, int layer, int kvHead) {
+        return view(layer, row, kvHead, true);
+    }
+
+    @Override
+    public MatrixView values(int row, int layer, int kvHead) {
+        return view(layer, row, kvHead, false);
+    }
+
+    /** Allocated key and value bytes of every layer (capacity, padding included; masks not counted), as {@link KvCache#bytes}. */
+    @Override
+    public long bytes() {
+        long n = 0;
+        for (int l = 0; l < layers.length; l++) n += layerBytes(l).allocatedBytes();
+        return n;
+    }
+
+    private MatrixView view(int layer, int row, int kvHead, boolean keys) {
+        Layer ly = layer(layer);
+        checkRow(row);
+        checkHead(kvHead);
+        LayerSnapshot snap;
+        synchronized (ly) {
+            if (ly.snapshot == null) ly.snapshot = read(layer);
+            snap = ly.snapshot;
+        }
+        float[] data = keys ? snap.keys() : snap.values();
+        int cols = shape.headDim(), rows = ly.length[row][kvHead];
+        int base = (row * shape.kvHeads() + kvHead) * snap.capacity() * cols;
+        return new MatrixView() {
+            @Override public int rows() { return rows; }
+            @Override public int cols() { return cols; }
+
+            @Override
+            public float get(int r, int c) {
+                if (r < 0 || r >= rows || c < 0 || c >= cols) throw new IndexOutOfBoundsException("(" + r + ", " + c + ") outside " + rows + "x" + cols);
+                return data[base + r * cols + c];
+            }
+        };
+    }
+
+    private int checkRow(int r) {
+        if (r < 0 || r >= batch) throw new IndexOutOfBoundsException("row " + r + " outside [0, " + batch + ")");
+        return r;
+    }
+
+    private int checkHead(int h) {
+        if (h < 0 || h >= shape.kvHeads()) throw new IndexOutOfBoundsException("KV head " + h + " outside [0, " + shape.kvHeads() + ")");
+        return h;
     }
 
     public int capacity(int layer) {
@@ -213,6 +276,7 @@ public final class OrtDecoder implements AutoCloseable {
                 }
             }
         }
+        for (Layer ly : layers) ly.snapshot = null;
         NativeTensor[][] pres = presentBuffers(s);
         List<NativeTensor> own = new ArrayList<>();
         try (Arena arena = Arena.ofConfined()) {
@@ -460,6 +524,7 @@ public final class OrtDecoder implements AutoCloseable {
         ly.v = nv;
         ly.mask = nm;
         ly.capacity = capacity;
+        ly.snapshot = null;
         ly.positions = newPos;
         for (int r = 0; r < batch; r++) ly.length[r] = newLen[r];
         ly.version++;
