@@ -16,7 +16,7 @@
 # Every failure ends with one line starting "gpu-check: FAILED".
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
-die() { echo "gpu-check: FAILED: $*" >&2; exit "${2:-2}"; }
+die() { echo "gpu-check: FAILED: $1" >&2; exit "${2:-2}"; }
 
 cmd=${1:-}
 [ -n "$cmd" ] || die "usage: $0 prepare [KIT] | run [--device cuda|cpu] [--kit KIT] [--work DIR] [--limit-s S] [--bench-preset P] [--bench-lengths L] [--bench-steps N] [--out DIR]"
@@ -37,7 +37,7 @@ prepare)
   cp api/target/kvpolicy-api-*.jar host/target/kvpolicy-host-*.jar runtime-onnx/target/kvpolicy-runtime-onnx-*.jar "$kit.tmp/lib/"
   rm -f "$kit.tmp"/lib/*-sources.jar "$kit.tmp"/lib/*-tests.jar
   rm -rf "$kit" && mv "$kit.tmp" "$kit"
-  echo "kit ready in $kit ($(du -sh "$kit" | cut -f1)); carry it with the project tree (run ... carry: [\"${kit#$here/}\"])"
+  echo "kit ready in $kit ($(du -sh "$kit/lib" | cut -f1) in lib/, which the GPU run needs; cpu-only/ is for the --device cpu dry run)"
   ;;
 run)
   device=cuda kit=$here/.gpu/kit work=${TMPDIR:-/tmp}/kvpolicy-gpu-check limit=450 out=$here/.gpu/out
