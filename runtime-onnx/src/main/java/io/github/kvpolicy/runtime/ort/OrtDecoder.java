@@ -269,8 +269,10 @@ public final class OrtDecoder implements KvCacheView, AutoCloseable {
         if (logitsIndex.length != batch || counts.length != batch || positions.length != batch) throw new IllegalArgumentException("logits index, counts and positions need " + batch + " rows");
         for (int r = 0; r < batch; r++) {
             if (counts[r] < 0 || counts[r] > s) throw new IllegalArgumentException("row " + r + ": count " + counts[r] + " outside [0, " + s + "]");
+            int last = -1;
+            for (Layer ly : layers) last = Math.max(last, lastPosition(ly, r));
             for (int i = 0; i < counts[r]; i++) {
-                int prev = i > 0 ? positions[r][i - 1] : lastPosition(layers[0], r);
+                int prev = i > 0 ? positions[r][i - 1] : last;
                 if (positions[r][i] <= prev) {
                     throw new IllegalArgumentException("row " + r + ": new position " + positions[r][i] + " does not follow " + prev + " (positions must be strictly ascending)");
                 }

@@ -3,6 +3,7 @@ package io.github.kvpolicy.runtime.ort;
 import io.github.kvpolicy.api.RetentionPlan;
 import io.github.kvpolicy.runtime.Device;
 import io.github.kvpolicy.runtime.TestModels;
+import io.github.kvpolicy.runtime.cache.KvCache;
 import io.github.kvpolicy.runtime.decode.ModelSessions;
 import io.github.kvpolicy.runtime.model.ModelPackage;
 import org.junit.jupiter.api.Test;
@@ -11,6 +12,7 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
+import java.util.Arrays;
 import java.util.Random;
 
 import static org.junit.jupiter.api.Assertions.*;
@@ -103,4 +105,68 @@ class OrtDecoderTest {
             assertEquals("the ORT decoder was closed", closed.getMessage());
         }
     }
+
+    /**
+     * Two rows of different prompt lengths (padding in the chunks, as GenerationSession batches them): the resident
+     * path writes the padding tokens' K/V into masked slots and may grow a layer further than KvCache, so the past
+     * length the decoder sees can differ; masked slots contribute exactly 0 to the softmax, so logits agree to float
+     * rounding and the greedy tokens are equal.
+     */
+    @Test
+    void raggedBatchGivesTheSameTokens() {
+        ModelPackage.BuiltModel built = TestModels.built("tiny", 7);
+        try (ModelSessions model = ModelSessions.open(built.decoder().getParent(), false, 0, 1);
+             OrtCrossCheck.JavaPath java = new OrtCrossCheck.JavaPath(model, 2); OrtDecoder ort = OrtDecoder.open(model, DEVICE, 0, 1, 2, 1)) {
+            int hidden = model.hiddenSize(), chunk = 8;
+            int[] len = {21, 12};
+            long[][] ids = {new Random(1).longs(len[0], 3, 250).toArray(), new Random(2).longs(len[1], 3, 250).toArray()};
+            long[][] next = new long[2][];
+            for (OrtCrossCheck.Stepper p : new OrtCrossCheck.Stepper[] {java, ort::step}) {
+                float[][] lastLogits = new float[2][];
+                for (int c0 = 0; c0 < len[0]; c0 += chunk) {
+                    int s = Math.min(chunk, len[0] - c0);
+                    float[] emb = new float[2 * s * hidden], mask = new float[2 * s];
+                    long[] pos = new long[2 * s], li = new long[2];
+                    int[] counts = new int[2];
+                    int[][] kept = new int[2][];
+                    for (int r = 0; r < 2; r++) {
+                        counts[r] = Math.max(0, Math.min(s, len[r] - c0));
+                        kept[r] = new int[counts[r]];
+                        for (int i = 0; i < s; i++) {
+                            pos[r * s + i] = c0 + i;
+                            if (i < counts[r]) kept[r][i] = c0 + i;
+                            else mask[r * s + i] = KvCache.MASKED;
+                        }
+                        if (counts[r] > 0) System.arraycopy(model.embed(Arrays.copyOfRange(ids[r], c0, c0 + counts[r]), 1, counts[r]), 0, emb, r * s * hidden, counts[r] * hidden);
+                        int last = len[r] - 1 - c0;
+                        li[r] = last >= 0 && last < s ? last : 0;
+                    }
+                    float[] logits = p.step(s, emb, pos, mask, new long[0], li, counts, kept).logits();
+                    for (int r = 0; r < 2; r++) {
+                        int last = len[r] - 1 - c0;
+                        if (last >= 0 && last < s) lastLogits[r] = Arrays.copyOfRange(logits, r * 256, (r + 1) * 256);
+                    }
+                }
+                long[] tok = {OrtCrossCheck.argmax(lastLogits[0]), OrtCrossCheck.argmax(lastLogits[1])};
+                long[] out = new long[2 * 7];
+                for (int t = 0; t < 7; t++) {
+                    out[2 * t] = tok[0];
+                    out[2 * t + 1] = tok[1];
+                    float[] emb = new float[2 * hidden];
+                    for (int r = 0; r < 2; r++) System.arraycopy(model.embed(new long[] {tok[r]}, 1, 1), 0, emb, r * hidden, hidden);
+                    float[] logits = p.step(1, emb, new long[] {len[0] + t, len[1] + t}, new float[2], new long[0], new long[2], new int[] {1, 1},
+                            new int[][] {{len[0] + t}, {len[1] + t}}).logits();
+                    for (int r = 0; r < 2; r++) tok[r] = OrtCrossCheck.argmax(Arrays.copyOfRange(logits, r * 256, (r + 1) * 256));
+                }
+                next[p == java ? 0 : 1] = out;
+            }
+            assertArrayEquals(next[0], next[1], "greedy tokens of both rows, interleaved");
+            for (int l = 0; l < 2; l++) {
+                for (int r = 0; r < 2; r++) {
+                    for (int h = 0; h < 2; h++) assertArrayEquals(java.cache.positions(r, l, h), ort.positions(r, l, h));
+                }
+            }
+        }
+    }
+
 }
