@@ -54,6 +54,7 @@ public final class OrtDecoder implements KvCacheView, AutoCloseable {
 
     private final ModelShape shape;
     private final int hidden, vocab, batch;
+    private final Sessions sessions;
     private final NativeSession decoder, scatter, gather, copy, probe;
     private final NativeBinding decoderBinding, scatterBinding, gatherBinding;
     private final Layer[] layers;
@@ -73,23 +74,63 @@ public final class OrtDecoder implements KvCacheView, AutoCloseable {
         }
     }
 
+    /** The sessions a decoder and its {@link #copy copies} share; closed when the last of them is closed. */
+    private static final class Sessions {
+        final NativeSession decoder, scatter, gather, copy, probe;
+        private int refs = 1;
+
+        Sessions(NativeSession decoder, NativeSession scatter, NativeSession gather, NativeSession copy, NativeSession probe) {
+            this.decoder = decoder;
+            this.scatter = scatter;
+            this.gather = gather;
+            this.copy = copy;
+            this.probe = probe;
+        }
+
+        synchronized Sessions retain() {
+            if (refs == 0) throw new IllegalStateException("the ORT decoder's sessions were closed");
+            refs++;
+            return this;
+        }
+
+        synchronized void release() {
+            if (refs == 0 || --refs > 0) return;
+            probe.close();
+            copy.close();
+            gather.close();
+            scatter.close();
+            decoder.close();
+        }
+    }
+
     /** The outputs of one {@link #step}: logits {@code [B, V]} and, if asked, per layer the queries {@code [B, Hq, W, D]} (heap copies). */
     public record StepOutputs(float[] logits, FloatBuffer[] queries) {}
 
-    private OrtDecoder(ModelShape shape, int hidden, int vocab, int batch, NativeSession decoder, NativeSession scatter, NativeSession gather,
-                       NativeSession copy, NativeSession probe) {
+    /** Takes over one reference on {@code sessions} (released by {@link #close}, or here if the bindings fail). */
+    private OrtDecoder(ModelShape shape, int hidden, int vocab, int batch, Sessions sessions) {
         this.shape = shape;
         this.hidden = hidden;
         this.vocab = vocab;
         this.batch = batch;
-        this.decoder = decoder;
-        this.scatter = scatter;
-        this.gather = gather;
-        this.copy = copy;
-        this.probe = probe;
-        this.decoderBinding = decoder.binding();
-        this.scatterBinding = scatter.binding();
-        this.gatherBinding = gather.binding();
+        this.sessions = sessions;
+        this.decoder = sessions.decoder;
+        this.scatter = sessions.scatter;
+        this.gather = sessions.gather;
+        this.copy = sessions.copy;
+        this.probe = sessions.probe;
+        List<NativeBinding> made = new ArrayList<>();
+        try {
+            made.add(decoder.binding());
+            made.add(scatter.binding());
+            made.add(gather.binding());
+        } catch (RuntimeException e) {
+            made.forEach(NativeBinding::close);
+            sessions.release();
+            throw e;
+        }
+        this.decoderBinding = made.get(0);
+        this.scatterBinding = made.get(1);
+        this.gatherBinding = made.get(2);
         this.layers = new Layer[shape.layers()];
     }
 
@@ -116,11 +157,13 @@ public final class OrtDecoder implements KvCacheView, AutoCloseable {
             NativeSession ga = track(opened, NativeSession.openGraph(ResidentGraphs.gather(shape.kvHeads(), shape.headDim()), "kv_gather", device, cudaDevice, 1));
             NativeSession co = track(opened, NativeSession.openGraph(ResidentGraphs.copy(shape.kvHeads(), shape.headDim()), "kv_copy", device, cudaDevice, 1));
             NativeSession pr = track(opened, NativeSession.openGraph(ResidentGraphs.probe(shape.kvHeads(), shape.headDim()), "kv_probe", device, cudaDevice, intraOpThreads));
-            OrtDecoder d = new OrtDecoder(shape, hidden, vocab, batch, dec, sc, ga, co, pr);
+            Sessions shared = new Sessions(dec, sc, ga, co, pr);
+            opened.clear(); // from here on the decoder (or its constructor) releases them
+            OrtDecoder d = new OrtDecoder(shape, hidden, vocab, batch, shared);
             try {
                 for (int l = 0; l < d.layers.length; l++) {
                     d.layers[l] = new Layer(batch, shape.kvHeads());
-                    d.rewrite(d.layers[l], initialCapacity, null);
+                    d.rewrite(d.layers[l], null, null, initialCapacity, null);
                 }
             } catch (RuntimeException e) {
                 d.close();
@@ -308,7 +351,7 @@ public final class OrtDecoder implements KvCacheView, AutoCloseable {
             for (Layer ly : layers) {
                 int need = 0;
                 for (int r = 0; r < batch; r++) for (int h = 0; h < hkv; h++) need = Math.max(need, ly.length[r][h] + s);
-                if (need > ly.capacity) rewrite(ly, Math.max(need, Math.max(ly.capacity + 16, (int) Math.ceil(ly.capacity * 1.25))), null);
+                if (need > ly.capacity) rewrite(ly, ly.k, ly.v, Math.max(need, Math.max(ly.capacity + 16, (int) Math.ceil(ly.capacity * 1.25))), null);
             }
             // scatter the new tokens into the cache slots, in place on the device
             NativeBinding sb = scatterBinding;
@@ -409,7 +452,7 @@ public final class OrtDecoder implements KvCacheView, AutoCloseable {
         for (Layer ly : layers) {
             int max = 0;
             for (int[] r : ly.length) for (int n : r) max = Math.max(max, n);
-            if (max + extra > ly.capacity) rewrite(ly, max + extra, null);
+            if (max + extra > ly.capacity) rewrite(ly, ly.k, ly.v, max + extra, null);
         }
     }
 
@@ -464,16 +507,17 @@ public final class OrtDecoder implements KvCacheView, AutoCloseable {
                     if (slots[l][r][h].length != ly.length[r][h]) keepsAll = false;
                 }
             }
-            if (!keepsAll) rewrite(ly, Math.max(1, maxKept + reserve), slots[l]);
+            if (!keepsAll) rewrite(ly, ly.k, ly.v, Math.max(1, maxKept + reserve), slots[l]);
         }
     }
 
     /**
-     * Re-allocates {@code ly} to {@code capacity} slots on the device, moving the slots {@code keep[r][h]} (all live
-     * slots if null) to the front in order by the gather graph, and frees the old tensors. A layer without tensors
-     * yet is simply allocated (empty, masked).
+     * Re-allocates {@code ly} to {@code capacity} slots on the device, gathering from {@code srcK/srcV} the slots
+     * {@code keep[r][h]} (all live slots of {@code ly}'s bookkeeping if null) to the front in order, and frees
+     * {@code ly}'s old tensors if it has any. With no source ({@code srcK == null}) the layer is allocated empty and
+     * masked.
      */
-    private void rewrite(Layer ly, int capacity, int[][][] keep) {
+    private void rewrite(Layer ly, NativeTensor srcK, NativeTensor srcV, int capacity, int[][][] keep) {
         int hkv = shape.kvHeads(), d = shape.headDim();
         long[] kvDims = {batch, hkv, capacity, d}, mDims = {batch, hkv, capacity};
         NativeTensor nk = null, nv = null, nm = null;
@@ -488,7 +532,7 @@ public final class OrtDecoder implements KvCacheView, AutoCloseable {
             MemorySegment mask = arena.allocate(ValueLayout.JAVA_FLOAT, (long) batch * hkv * capacity);
             for (int r = 0; r < batch; r++) {
                 for (int h = 0; h < hkv; h++) {
-                    int[] sl = ly.k == null ? new int[0] : keep != null ? keep[r][h] : identity(ly.length[r][h]);
+                    int[] sl = srcK == null ? new int[0] : keep != null ? keep[r][h] : identity(ly.length[r][h]);
                     long base = (long) (r * hkv + h) * capacity;
                     for (int i = 0; i < capacity; i++) {
                         boolean live = i < sl.length;
@@ -501,13 +545,13 @@ public final class OrtDecoder implements KvCacheView, AutoCloseable {
             }
             NativeTensor hostMask = gather.wrapHost(mask, mDims, F32);
             own.add(hostMask);
-            if (ly.k == null) {
+            if (srcK == null) {
                 // first allocation: zero K/V from an empty source is what the gather of nothing yields; run it on a 1-slot dummy
                 NativeTensor z = gather.allocate(new long[] {batch, hkv, 1, d}, F32);
                 own.add(z);
                 runGather(z, z, gather.wrapHost(idx, new long[] {batch, hkv, capacity, 1}, I64), hostMask, nk, nv, nm, own);
             } else {
-                runGather(ly.k, ly.v, gather.wrapHost(idx, new long[] {batch, hkv, capacity, 1}, I64), hostMask, nk, nv, nm, own);
+                runGather(srcK, srcV, gather.wrapHost(idx, new long[] {batch, hkv, capacity, 1}, I64), hostMask, nk, nv, nm, own);
             }
         } catch (RuntimeException e) {
             if (nk != null) nk.close();
@@ -548,6 +592,34 @@ public final class OrtDecoder implements KvCacheView, AutoCloseable {
         return a;
     }
 
+    /**
+     * An independent copy of this decoder's cache (as {@link KvCache#copy}: same capacities, slots, positions and
+     * masks; masked slots hold zeros), made on the device by the gather graph. The copy shares this decoder's
+     * sessions (they are closed when the last of the two is closed) and has its own bindings and buffers; it is
+     * owned by the caller and must be closed. Used to fork a request after prefill.
+     */
+    public OrtDecoder copy() {
+        checkOpen();
+        OrtDecoder c = new OrtDecoder(shape, hidden, vocab, batch, sessions.retain());
+        try {
+            for (int l = 0; l < layers.length; l++) {
+                Layer src = layers[l], dst = new Layer(batch, shape.kvHeads());
+                for (int r = 0; r < batch; r++) dst.length[r] = src.length[r].clone();
+                dst.positions = new int[batch][][];
+                for (int r = 0; r < batch; r++) {
+                    dst.positions[r] = new int[shape.kvHeads()][];
+                    for (int h = 0; h < shape.kvHeads(); h++) dst.positions[r][h] = src.positions[r][h].clone();
+                }
+                c.layers[l] = dst;
+                c.rewrite(dst, src.k, src.v, src.capacity, null);
+            }
+        } catch (RuntimeException e) {
+            c.close();
+            throw e;
+        }
+        return c;
+    }
+
     // ---------------------------------------------------------------- read-back
 
     /** A host copy of one layer: keys and values {@code [B, Hkv, capacity, D]}, mask {@code [B, Hkv, capacity]}. */
@@ -582,7 +654,7 @@ public final class OrtDecoder implements KvCacheView, AutoCloseable {
         if (closed) throw new IllegalStateException("the ORT decoder was closed");
     }
 
-    /** Frees the cache tensors, the present buffers, the bindings and the sessions (idempotent). */
+    /** Frees the cache tensors, the present buffers and the bindings, and releases the sessions (closed with the last copy); idempotent. */
     @Override
     public void close() {
         if (closed) return;
@@ -598,10 +670,6 @@ public final class OrtDecoder implements KvCacheView, AutoCloseable {
         decoderBinding.close();
         scatterBinding.close();
         gatherBinding.close();
-        probe.close();
-        copy.close();
-        gather.close();
-        scatter.close();
-        decoder.close();
+        sessions.release();
     }
 }

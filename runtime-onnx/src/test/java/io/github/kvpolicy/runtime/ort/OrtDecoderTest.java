@@ -5,6 +5,8 @@ import io.github.kvpolicy.runtime.Device;
 import io.github.kvpolicy.runtime.TestModels;
 import io.github.kvpolicy.runtime.cache.KvCache;
 import io.github.kvpolicy.runtime.decode.ModelSessions;
+import io.github.kvpolicy.runtime.decode.PastTensors;
+import io.github.kvpolicy.runtime.probe.QueryStore;
 import io.github.kvpolicy.runtime.model.ModelPackage;
 import org.junit.jupiter.api.Test;
 
@@ -12,7 +14,9 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.List;
 import java.util.Random;
 
 import static org.junit.jupiter.api.Assertions.*;
@@ -165,6 +169,52 @@ class OrtDecoderTest {
                 for (int r = 0; r < 2; r++) {
                     for (int h = 0; h < 2; h++) assertArrayEquals(java.cache.positions(r, l, h), ort.positions(r, l, h));
                 }
+            }
+        }
+    }
+
+
+    /**
+     * {@link OrtDecoder#copy} forks like {@code KvCache.copy}: after prefill, the copy decodes a different continuation
+     * bit-equal to a forked Java-API path, the original is unaffected, and the shared sessions outlive the original.
+     */
+    @Test
+    void copyForksLikeKvCacheCopy() {
+        ModelPackage.BuiltModel built = TestModels.built("tiny", 7);
+        try (ModelSessions model = ModelSessions.open(built.decoder().getParent(), false, 0, 1)) {
+            long[] ids = new Random(9).longs(19, 3, 250).toArray();
+            float[] prompt = model.embed(ids, 1, ids.length);
+            QueryStore qs = new QueryStore(model.shape(), 1);
+            OrtCrossCheck.JavaPath java = new OrtCrossCheck.JavaPath(model, 1);
+            OrtDecoder ort = OrtDecoder.open(model, DEVICE, 0, 1, 1, 1);
+            List<float[]> jl = new ArrayList<>(), ol = new ArrayList<>();
+            List<Long> jt = OrtCrossCheck.prefill(java, model, prompt, 8, new int[0], qs, jl);
+            List<Long> ot = OrtCrossCheck.prefill(ort::step, model, prompt, 8, new int[0], qs, ol);
+            assertEquals(jt, ot);
+            KvCache javaCopy = java.cache.copy();
+            try (PastTensors past = new PastTensors(model.env(), javaCopy); OrtDecoder ortCopy = ort.copy()) {
+                OrtCrossCheck.sameCache(javaCopy, ortCopy, new OrtCrossCheck.Tracker(OrtCrossCheck.Tolerances.exact(1e-6f)), "fresh copy");
+                OrtCrossCheck.Stepper javaFork = (s, e, p, m, q, li, c, pos) -> {
+                    ModelSessions.DecoderOutputs out = model.decode(1, s, e, p, m, q, li, past.current());
+                    for (int l = 0; l < model.shape().layers(); l++) javaCopy.append(l, out.presentKeys()[l], out.presentValues()[l], s, c, pos);
+                    return new OrtDecoder.StepOutputs(out.logits(), out.queries());
+                };
+                List<Long> jf = new ArrayList<>(List.of(7L)), of = new ArrayList<>(List.of(7L)); // a different continuation
+                OrtCrossCheck.decode(javaFork, model, jf, new ArrayList<>(), ids.length, 5);
+                OrtCrossCheck.decode(ortCopy::step, model, of, new ArrayList<>(), ids.length, 5);
+                assertEquals(jf, of, "tokens of the forks");
+                OrtCrossCheck.sameCache(javaCopy, ortCopy, new OrtCrossCheck.Tracker(OrtCrossCheck.Tolerances.exact(1e-6f)), "fork after decoding");
+                // the originals are untouched by the fork, and the copy keeps working after the original is closed
+                OrtCrossCheck.sameCache(java.cache, ort, new OrtCrossCheck.Tracker(OrtCrossCheck.Tolerances.exact(1e-6f)), "original after the fork decoded");
+                ort.close();
+                java.close();
+                OrtCrossCheck.decode(javaFork, model, jf, new ArrayList<>(), ids.length + 5, 3);
+                OrtCrossCheck.decode(ortCopy::step, model, of, new ArrayList<>(), ids.length + 5, 3);
+                assertEquals(jf, of, "tokens of the forks after the originals were closed");
+            } finally {
+                javaCopy.close();
+                ort.close();
+                java.close();
             }
         }
     }
