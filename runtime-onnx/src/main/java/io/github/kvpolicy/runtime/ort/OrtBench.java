@@ -27,7 +27,8 @@ import java.util.Random;
  *
  * <p>Per cache length both paths prefill the same random prompt, then decode greedily with their steps
  * <em>interleaved</em> (Java step, ORT step, Java step, …) so machine load hits both alike; each step's wall time is
- * measured, the first {@code --warmup} steps are dropped and the median reported. The greedy tokens of the two paths
+ * measured, the first {@code --warmup} steps are dropped and the medians reported, plus the median of the per-step
+ * ratios (each Java step against the resident step right after it, which cancels slow drifts of machine load). The greedy tokens of the two paths
  * are compared (they must be equal on the CPU). Not part of the test suite; {@code OrtBenchSmokeTest} runs it on the
  * tiny preset.
  *
@@ -84,7 +85,8 @@ public final class OrtBench {
     }
 
     /** One cache length: medians in ms, and whether the greedy tokens agreed. */
-    public record Row(int length, double javaPrefillMs, double ortPrefillMs, double javaStepMs, double ortStepMs, boolean tokensEqual) {
+    public record Row(int length, double javaPrefillMs, double ortPrefillMs, double javaStepMs, double ortStepMs, double pairedRatio, boolean tokensEqual) {
+        /** Ratio of the two medians. */
         public double ratio() { return javaStepMs / ortStepMs; }
     }
 
@@ -94,11 +96,11 @@ public final class OrtBench {
     public record Report(String header, List<Row> rows, List<ScatterRow> scatter) {
         public String markdown() {
             StringBuilder sb = new StringBuilder(header).append("\n\n");
-            sb.append("| cache length | prefill ms Java API / resident | decode ms/step Java API | decode ms/step resident | Java / resident | same tokens |\n");
-            sb.append("|---:|---:|---:|---:|---:|:---:|\n");
+            sb.append("| cache length | prefill ms Java API / resident | decode ms/step Java API | decode ms/step resident | Java / resident (medians) | median of per-step Java / resident | same tokens |\n");
+            sb.append("|---:|---:|---:|---:|---:|---:|:---:|\n");
             for (Row r : rows) {
-                sb.append(String.format(Locale.ROOT, "| %d | %.0f / %.0f | %.2f | %.2f | %.2f | %s |%n", r.length, r.javaPrefillMs, r.ortPrefillMs, r.javaStepMs,
-                        r.ortStepMs, r.ratio(), r.tokensEqual ? "yes" : "NO"));
+                sb.append(String.format(Locale.ROOT, "| %d | %.0f / %.0f | %.2f | %.2f | %.2f | %.2f | %s |%n", r.length, r.javaPrefillMs, r.ortPrefillMs, r.javaStepMs,
+                        r.ortStepMs, r.ratio(), r.pairedRatio, r.tokensEqual ? "yes" : "NO"));
             }
             if (!scatter.isEmpty()) {
                 sb.append("\nIn-place append (scatter graph, 1 layer, 1 new token, output bound to the cache's own memory):\n\n");
@@ -154,8 +156,8 @@ public final class OrtBench {
             for (int length : o.lengths()) {
                 rows.add(measure(model, o, length));
                 Row r = rows.getLast();
-                log.accept(String.format(Locale.ROOT, "length %d: Java %.2f ms/step, resident %.2f ms/step (×%.2f), tokens equal %s", length, r.javaStepMs,
-                        r.ortStepMs, r.ratio(), r.tokensEqual));
+                log.accept(String.format(Locale.ROOT, "length %d: Java %.2f ms/step, resident %.2f ms/step (×%.2f; paired ×%.2f), tokens equal %s", length,
+                        r.javaStepMs, r.ortStepMs, r.ratio(), r.pairedRatio, r.tokensEqual));
             }
         }
         List<ScatterRow> sc = new ArrayList<>();
@@ -198,8 +200,10 @@ public final class OrtBench {
                 ot = argmax(ol);
                 equal &= jt == ot;
             }
+            double[] ratios = new double[o.steps() - o.warmup()];
+            for (int t = o.warmup(); t < o.steps(); t++) ratios[t - o.warmup()] = jms[t] / oms[t];
             return new Row(length, javaPrefill, ortPrefill, median(Arrays.copyOfRange(jms, o.warmup(), o.steps())),
-                    median(Arrays.copyOfRange(oms, o.warmup(), o.steps())), equal);
+                    median(Arrays.copyOfRange(oms, o.warmup(), o.steps())), median(ratios), equal);
         }
     }
 

@@ -312,6 +312,7 @@ public final class OrtDecoder implements KvCacheView, AutoCloseable {
         if (logitsIndex.length != batch || counts.length != batch || positions.length != batch) throw new IllegalArgumentException("logits index, counts and positions need " + batch + " rows");
         for (int r = 0; r < batch; r++) {
             if (counts[r] < 0 || counts[r] > s) throw new IllegalArgumentException("row " + r + ": count " + counts[r] + " outside [0, " + s + "]");
+            if (positions[r].length < counts[r]) throw new IllegalArgumentException("row " + r + ": " + counts[r] + " new tokens but " + positions[r].length + " positions");
             int last = -1;
             for (Layer ly : layers) last = Math.max(last, lastPosition(ly, r));
             for (int i = 0; i < counts[r]; i++) {
@@ -401,7 +402,7 @@ public final class OrtDecoder implements KvCacheView, AutoCloseable {
         }
     }
 
-    /** Host inputs are 64-byte aligned like ORT's own CPU allocations (MLAS kernels may take other paths on unaligned data). */
+    /** Host inputs are copied into 64-byte aligned memory, as ORT aligns its own CPU allocations. */
     private static MemorySegment aligned(Arena arena, float[] a) {
         return arena.allocate(Math.max(4L, 4L * a.length), 64).copyFrom(MemorySegment.ofArray(a));
     }
