@@ -79,7 +79,7 @@ run)
   cp="$ort:$(ls "$kit"/lib/*.jar | tr '\n' ':')"
   echo "gpu-check: device $device, limit ${limit}s, work $work, results $out"
   set +e
-  timeout --kill-after=10 "$limit" "$java" -Xmx8g --enable-native-access=ALL-UNNAMED -cp "$cp" io.github.kvpolicy.runtime.ort.OrtGpuCheck \
+  timeout --kill-after=10 "$limit" "$java" -Xmx8g --enable-native-access=ALL-UNNAMED -XX:ErrorFile="$out/hs_err_pid%p.log" -cp "$cp" io.github.kvpolicy.runtime.ort.OrtGpuCheck \
     --device "$device" --work "$work" "${tb_args[@]}" --bench-preset "$bench_preset" --bench-lengths "$bench_lengths" \
     --bench-steps "$bench_steps" --bench-out "$out/bench-$device.md" 2>&1 | tee "$out/gpu-check-$device.log"
   rc=${PIPESTATUS[0]}
