@@ -27,15 +27,26 @@ prepare)
   kit=${1:-$here/.gpu/kit}
   [ -n "${JAVA_HOME:-}" ] || die "set JAVA_HOME to a JDK 25 (e.g. /usr/lib/jvm/temurin-25-jdk-amd64)"
   cd "$here"
-  ./mvnw -B -o -q package -DskipTests -pl runtime-onnx -am
-  rm -rf "$kit.tmp" && mkdir -p "$kit.tmp/lib" "$kit.tmp/cpu-only"
-  ./mvnw -B -o -q dependency:copy-dependencies -pl runtime-onnx -DincludeScope=runtime -DexcludeArtifactIds=onnxruntime,onnxruntime_gpu \
-    -DexcludeGroupIds=io.github.kvpolicy -DoutputDirectory="$kit.tmp/lib"
-  ./mvnw -B -o -q dependency:copy-dependencies -pl runtime-onnx -DincludeScope=runtime -DincludeArtifactIds=onnxruntime \
-    -DoutputDirectory="$kit.tmp/cpu-only"
-  # this tree's own modules from their target folders (never from ~/.m2, which may hold another checkout's build)
-  cp api/target/kvpolicy-api-*.jar host/target/kvpolicy-host-*.jar runtime-onnx/target/kvpolicy-runtime-onnx-*.jar "$kit.tmp/lib/"
-  rm -f "$kit.tmp"/lib/*-sources.jar "$kit.tmp"/lib/*-tests.jar
+  marker=.kvpolicy-gpu-kit   # only folders carrying it (made here) are ever replaced
+  for d in "$kit" "$kit.tmp"; do
+    [ ! -e "$d" ] || [ -f "$d/$marker" ] || die "$d exists and was not made by this script; name another folder"
+  done
+  rm -rf "$kit.tmp" && mkdir -p "$kit.tmp/lib" "$kit.tmp/cpu-only" && touch "$kit.tmp/$marker"
+  # the runtime class path of runtime-onnx resolved inside this reactor: this tree's modules as the jars just
+  # packaged (never ~/.m2, which may hold another checkout's build), third-party jars from the local repository
+  ./mvnw -B -o -q package dependency:build-classpath -pl runtime-onnx -am -DskipTests -DincludeScope=runtime \
+    -Dmdep.outputFile=target/kit-classpath.txt
+  tr ':' '\n' < runtime-onnx/target/kit-classpath.txt | while read -r f; do
+    [ -f "$f" ] || die "class path entry $f is not a jar file"
+    case "$(basename "$f")" in
+      onnxruntime-*.jar) cp "$f" "$kit.tmp/cpu-only/" ;;   # the GPU machine uses the bundle's classes instead
+      onnxruntime_gpu-*.jar) ;;
+      *) cp "$f" "$kit.tmp/lib/" ;;
+    esac
+  done
+  for j in runtime-onnx/target/kvpolicy-runtime-onnx-*.jar; do
+    case "$j" in *-sources.jar|*-tests.jar|*-javadoc.jar) ;; *) cp "$j" "$kit.tmp/lib/" ;; esac
+  done
   rm -rf "$kit" && mv "$kit.tmp" "$kit"
   echo "kit ready in $kit ($(du -sh "$kit/lib" | cut -f1) in lib/, which the GPU run needs; cpu-only/ is for the --device cpu dry run)"
   ;;
