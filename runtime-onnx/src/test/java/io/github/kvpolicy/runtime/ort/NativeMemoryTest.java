@@ -20,7 +20,7 @@ import static org.junit.jupiter.api.Assertions.*;
 
 /**
  * Native memory is returned: resident set size (Linux {@code VmRSS}) over many create/run/release cycles of the
- * binding, and over open/decode/close cycles of {@link OrtDecoder} (each writing an 8.4 MiB cache). A cycle touches 4 × 16 KiB of ORT-allocated or
+ * binding, and over open/decode/close cycles of {@link OrtDecoder} (each writing a 16.8 MiB cache). A cycle touches 4 × 16 KiB of ORT-allocated or
  * wrapped memory, so a leak of one tensor per cycle would add ≥ 140 MiB over 9,000 cycles; the bound is 32 MiB.
  * {@link #theMeasureSeesALeak} shows the measurement detects such a leak.
  */
@@ -103,7 +103,7 @@ class NativeMemoryTest {
                     int[] p = new int[s];
                     for (int i = 0; i < s; i++) pos[i] = p[i] = i;
                     d.step(s, new float[s * hidden], pos, new float[s], new long[] {s - 1}, new long[] {s - 1}, new int[] {s}, new int[][] {p});
-                    d.reserve(32768); // 2 layers × 2 heads × 32832 slots × 16 dims × 2 × 4 B ≈ 8.4 MiB written by the gather
+                    d.reserve(65536); // 2 layers × 2 heads × 65600 slots × 16 dims × 2 × 4 B ≈ 16.8 MiB written by the gather
                     d.step(1, new float[hidden], new long[] {s}, new float[1], new long[0], new long[1], new int[] {1}, new int[][] {{s}});
                 }
             };
@@ -112,8 +112,9 @@ class NativeMemoryTest {
             long before = rss();
             for (int i = 0; i < 25; i++) once.run();
             long grown = rss() - before;
-            // a leaked cache would be 25 × 8.4 MiB = 210 MiB
-            assertTrue(grown < BOUND, "RSS grew by " + (grown >> 20) + " MiB over 25 decoder open/decode/close cycles");
+            // a leaked cache would be 25 × 16.8 MiB = 420 MiB; measured without a leak: ~0.15 MiB per cycle, with steps of
+            // up to ~30 MiB when the JVM heap or a malloc arena grows, hence a wider bound than the binding test's
+            assertTrue(grown < 3 * BOUND, "RSS grew by " + (grown >> 20) + " MiB over 25 decoder open/decode/close cycles");
         }
     }
 }
