@@ -119,8 +119,9 @@ public final class OrtCrossCheck {
             sameProbe(new CpuAttentionProbe(java.cache, qsJava), new OrtAttentionProbe(ort, qsJava), qsJava, promptLen, t, "before compaction");
 
             RetentionPlan plan = randomPlan(java.cache, 11);
-            java.cache.compact(plan, 3);
-            ort.compact(plan, 3);
+            var javaReport = java.cache.compact(plan, 3);
+            var ortReport = ort.compact(plan, 3);
+            if (!javaReport.equals(ortReport)) throw new IllegalStateException("compaction reports differ: KvCache " + javaReport + ", resident " + ortReport);
             sameCache(java.cache, ort, t, "after compaction");
             sameProbe(new CpuAttentionProbe(java.cache, qsJava), new OrtAttentionProbe(ort, qsJava), qsJava, promptLen, t, "after compaction");
             decode(java, model, want, wantLogits, promptLen + 9, 6);

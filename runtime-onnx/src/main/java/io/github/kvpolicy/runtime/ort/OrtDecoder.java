@@ -5,6 +5,7 @@ import io.github.kvpolicy.api.MatrixView;
 import io.github.kvpolicy.api.ModelShape;
 import io.github.kvpolicy.api.RetentionPlan;
 import io.github.kvpolicy.runtime.Device;
+import io.github.kvpolicy.runtime.cache.CompactionReport;
 import io.github.kvpolicy.runtime.cache.KvCache;
 import io.github.kvpolicy.runtime.cache.LayerBytes;
 import io.github.kvpolicy.runtime.decode.ModelSessions;
@@ -279,6 +280,13 @@ public final class OrtDecoder implements KvCacheView, AutoCloseable {
         return new LayerBytes(layer, ly.capacity, 2 * slots * d * 4, 2 * live * d * 4, slots * 4);
     }
 
+    /** Memory of every layer now, in layer order. */
+    public List<LayerBytes> layerBytes() {
+        List<LayerBytes> out = new ArrayList<>(layers.length);
+        for (int l = 0; l < layers.length; l++) out.add(layerBytes(l));
+        return out;
+    }
+
     /** The device tensors of {@code layer}: {key, value, mask}; owned by the decoder, valid until its {@link #version} changes. */
     NativeTensor[] tensors(int layer) {
         Layer ly = layer(layer);
@@ -463,9 +471,10 @@ public final class OrtDecoder implements KvCacheView, AutoCloseable {
      * and the new mask are uploaded) and its old memory returned to the allocator; a layer that keeps everything is
      * left as it is. The plan is checked first; if it fails nothing changes.
      *
+     * @return the KV memory of every layer before and after
      * @throws IllegalArgumentException naming the first offending (row, layer, head)
      */
-    public void compact(RetentionPlan plan, int reserve) {
+    public CompactionReport compact(RetentionPlan plan, int reserve) {
         checkOpen();
         if (reserve < 0) throw new IllegalArgumentException("reserve must be >= 0, got " + reserve);
         int hkv = shape.kvHeads();
@@ -498,6 +507,7 @@ public final class OrtDecoder implements KvCacheView, AutoCloseable {
                 }
             }
         }
+        List<LayerBytes> before = layerBytes();
         for (int l = 0; l < layers.length; l++) {
             Layer ly = layers[l];
             boolean keepsAll = true;
@@ -510,6 +520,7 @@ public final class OrtDecoder implements KvCacheView, AutoCloseable {
             }
             if (!keepsAll) rewrite(ly, ly.k, ly.v, Math.max(1, maxKept + reserve), slots[l]);
         }
+        return new CompactionReport(before, layerBytes());
     }
 
     /**
