@@ -37,7 +37,8 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
  * (struct order) and cross-checked against the calls in ONNX Runtime 1.29's own JNI library
  * ({@code libonnxruntime4j_jni.so}, which uses slots 7, 9, 10, 24, 48, 49, 51, 78, 92, 95, 96, 100, 130, 145, 205,
  * 206, 208 with the same meaning); {@link #selfCheck()} verifies at run time what can be verified without a model
- * (version string, the API version, status round trip, CPU memory-info name).
+ * (version string, the API version, status round trip, memory-info names); the tests exercise every other slot
+ * except the three CUDA provider-option slots past {@code CreateCUDAProviderOptions}, which need the GPU library.
  *
  * <p><b>Threads and memory.</b> The bound functions are thread-safe as far as ONNX Runtime's C API is (objects
  * themselves are not, see the wrapper classes). Out-parameters are allocated in a confined arena per call; no
@@ -71,7 +72,7 @@ public final class OrtApi {
             SetSessionGraphOptimizationLevel, SetIntraOpNumThreads, CreateTensorAsOrtValue, CreateTensorWithDataAsOrtValue,
             GetTensorMutableData, GetDimensionsCount, GetDimensions, GetTensorTypeAndShape, CreateMemoryInfo,
             CreateCpuMemoryInfo, MemoryInfoGetName, ReleaseEnv, ReleaseStatus, ReleaseMemoryInfo, ReleaseSession,
-            ReleaseValue, ReleaseTensorTypeAndShapeInfo, ReleaseSessionOptions, AddSessionConfigEntry, CreateAllocator,
+            ReleaseValue, ReleaseTensorTypeAndShapeInfo, ReleaseSessionOptions, CreateAllocator,
             ReleaseAllocator, RunWithBinding, CreateIoBinding, ReleaseIoBinding, BindInput, BindOutput,
             BindOutputToDevice, GetBoundOutputValues, ClearBoundInputs, ClearBoundOutputs, AllocatorFree,
             SynchronizeBoundOutputs, SessionOptionsAppendExecutionProvider_CUDA_V2, CreateCUDAProviderOptions,
@@ -122,7 +123,6 @@ public final class OrtApi {
         ReleaseValue = slot(96, release);
         ReleaseTensorTypeAndShapeInfo = slot(99, release);
         ReleaseSessionOptions = slot(100, release);
-        AddSessionConfigEntry = slot(130, s.appendArgumentLayouts(PTR, PTR, PTR));
         CreateAllocator = slot(131, s.appendArgumentLayouts(PTR, PTR, PTR));
         ReleaseAllocator = slot(132, release);
         RunWithBinding = slot(133, s.appendArgumentLayouts(PTR, PTR, PTR));
@@ -212,7 +212,8 @@ public final class OrtApi {
 
     /**
      * Verifies the binding against the library: API version {@value #ORT_API_VERSION} is served, a status created
-     * with {@code CreateStatus} reads back its code and message, and a CPU memory info is named {@code Cpu}.
+     * with {@code CreateStatus} reads back its code and message, and CPU memory infos made by
+     * {@code CreateCpuMemoryInfo} and by {@code CreateMemoryInfo("Cpu", ...)} read back their name.
      *
      * @throws IllegalStateException naming the first check that failed
      */
@@ -228,12 +229,14 @@ public final class OrtApi {
             } finally {
                 ReleaseStatus.invokeExact(st);
             }
-            MemorySegment mi = CreateCpuMemoryInfo(OrtArenaAllocator, OrtMemTypeDefault);
-            try {
-                String name = MemoryInfoGetName(mi);
-                if (!name.equals("Cpu")) throw new IllegalStateException("OrtApi slot MemoryInfoGetName returned '" + name + "', expected 'Cpu'");
-            } finally {
-                ReleaseMemoryInfo(mi);
+            for (MemorySegment mi : new MemorySegment[] {CreateCpuMemoryInfo(OrtArenaAllocator, OrtMemTypeDefault),
+                    CreateMemoryInfo("Cpu", OrtDeviceAllocator, 0, OrtMemTypeDefault)}) {
+                try {
+                    String name = MemoryInfoGetName(mi);
+                    if (!name.equals("Cpu")) throw new IllegalStateException("OrtApi slot MemoryInfoGetName returned '" + name + "', expected 'Cpu'");
+                } finally {
+                    ReleaseMemoryInfo(mi);
+                }
             }
         } catch (RuntimeException e) {
             throw e;
@@ -310,14 +313,6 @@ public final class OrtApi {
     public void SetIntraOpNumThreads(MemorySegment options, int n) {
         try {
             check((MemorySegment) SetIntraOpNumThreads.invokeExact(options, n), "SetIntraOpNumThreads");
-        } catch (Throwable t) {
-            throw rethrow(t);
-        }
-    }
-
-    public void AddSessionConfigEntry(MemorySegment options, String key, String value) {
-        try (Arena a = Arena.ofConfined()) {
-            check((MemorySegment) AddSessionConfigEntry.invokeExact(options, a.allocateFrom(key), a.allocateFrom(value)), "AddSessionConfigEntry");
         } catch (Throwable t) {
             throw rethrow(t);
         }
