@@ -1,0 +1,282 @@
+package io.github.kvpolicy.runtime.ort;
+
+import io.github.kvpolicy.api.ModelShape;
+import io.github.kvpolicy.runtime.Device;
+import io.github.kvpolicy.runtime.cache.KvCache;
+import io.github.kvpolicy.runtime.decode.ModelSessions;
+import io.github.kvpolicy.runtime.decode.PastTensors;
+import io.github.kvpolicy.runtime.model.ModelPackage;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Locale;
+import java.util.Random;
+
+/**
+ * Decode step time of {@link OrtDecoder} (cache resident in ORT memory) against the Java-API path
+ * ({@link ModelSessions#decode} + {@link KvCache#append}, as {@code GenerationSession} decodes) on a random-weights
+ * model at a few cache lengths, plus a check that the in-place scatter does not copy the cache.
+ *
+ * <p>Per cache length both paths prefill the same random prompt, then decode greedily with their steps
+ * <em>interleaved</em> (Java step, ORT step, Java step, …) so machine load hits both alike; each step's wall time is
+ * measured, the first {@code --warmup} steps are dropped and the medians reported, plus the median of the per-step
+ * ratios (each Java step against the resident step right after it, which cancels slow drifts of machine load). The greedy tokens of the two paths
+ * are compared (they must be equal on the CPU). Not part of the test suite; {@code OrtBenchSmokeTest} runs it on the
+ * tiny preset.
+ *
+ * <pre>
+ * java --enable-native-access=ALL-UNNAMED -cp ... io.github.kvpolicy.runtime.ort.OrtBench \
+ *   [--preset small-100m] [--seed 1] [--dir target/bench-models] [--lengths 512,2048] [--steps 24] [--warmup 4]
+ *   [--chunk 512] [--threads 0] [--device cpu|cuda] [--scatter-capacities 1024,65536] [--out FILE]
+ * </pre>
+ */
+public final class OrtBench {
+    /** Options; see the class comment. */
+    public record Options(String preset, long seed, Path dir, int[] lengths, int steps, int warmup, int chunk, int threads, Device device,
+                          int[] scatterCapacities, Path out) {
+        static Options defaults() {
+            return new Options("small-100m", 1, Path.of("target", "bench-models"), new int[] {512, 2048}, 24, 4, 512, 0, Device.CPU,
+                    new int[] {1024, 65536}, null);
+        }
+
+        /** Parses {@code --name value} pairs. @throws IllegalArgumentException naming a bad flag or value */
+        public static Options parse(String[] args) {
+            Options o = defaults();
+            for (int i = 0; i < args.length; i++) {
+                String flag = args[i];
+                if (i + 1 >= args.length) throw new IllegalArgumentException("flag " + flag + " needs a value");
+                String v = args[++i];
+                try {
+                    o = switch (flag) {
+                        case "--preset" -> new Options(v, o.seed, o.dir, o.lengths, o.steps, o.warmup, o.chunk, o.threads, o.device, o.scatterCapacities, o.out);
+                        case "--seed" -> new Options(o.preset, Long.parseLong(v), o.dir, o.lengths, o.steps, o.warmup, o.chunk, o.threads, o.device, o.scatterCapacities, o.out);
+                        case "--dir" -> new Options(o.preset, o.seed, Path.of(v), o.lengths, o.steps, o.warmup, o.chunk, o.threads, o.device, o.scatterCapacities, o.out);
+                        case "--lengths" -> new Options(o.preset, o.seed, o.dir, ints(v), o.steps, o.warmup, o.chunk, o.threads, o.device, o.scatterCapacities, o.out);
+                        case "--steps" -> new Options(o.preset, o.seed, o.dir, o.lengths, Integer.parseInt(v), o.warmup, o.chunk, o.threads, o.device, o.scatterCapacities, o.out);
+                        case "--warmup" -> new Options(o.preset, o.seed, o.dir, o.lengths, o.steps, Integer.parseInt(v), o.chunk, o.threads, o.device, o.scatterCapacities, o.out);
+                        case "--chunk" -> new Options(o.preset, o.seed, o.dir, o.lengths, o.steps, o.warmup, Integer.parseInt(v), o.threads, o.device, o.scatterCapacities, o.out);
+                        case "--threads" -> new Options(o.preset, o.seed, o.dir, o.lengths, o.steps, o.warmup, o.chunk, Integer.parseInt(v), o.device, o.scatterCapacities, o.out);
+                        case "--device" -> new Options(o.preset, o.seed, o.dir, o.lengths, o.steps, o.warmup, o.chunk, o.threads, Device.parse(v), o.scatterCapacities, o.out);
+                        case "--scatter-capacities" -> new Options(o.preset, o.seed, o.dir, o.lengths, o.steps, o.warmup, o.chunk, o.threads, o.device, ints(v), o.out);
+                        case "--out" -> new Options(o.preset, o.seed, o.dir, o.lengths, o.steps, o.warmup, o.chunk, o.threads, o.device, o.scatterCapacities, Path.of(v));
+                        default -> throw new IllegalArgumentException("unknown flag " + flag + "; known: --preset --seed --dir --lengths --steps --warmup --chunk --threads --device --scatter-capacities --out");
+                    };
+                } catch (NumberFormatException e) {
+                    throw new IllegalArgumentException("flag " + flag + ": '" + v + "' is not a number (or a comma-separated list of numbers)");
+                }
+            }
+            if (o.steps <= o.warmup) throw new IllegalArgumentException("--steps (" + o.steps + ") must exceed --warmup (" + o.warmup + ")");
+            if (o.chunk < 1) throw new IllegalArgumentException("--chunk must be >= 1, got " + o.chunk);
+            for (int l : o.lengths) if (l < 1) throw new IllegalArgumentException("--lengths must be >= 1, got " + l);
+            return o;
+        }
+
+        private static int[] ints(String v) {
+            return Arrays.stream(v.split(",")).map(String::trim).mapToInt(Integer::parseInt).toArray();
+        }
+    }
+
+    /** One cache length: medians in ms, and whether the greedy tokens agreed. */
+    public record Row(int length, double javaPrefillMs, double ortPrefillMs, double javaStepMs, double ortStepMs, double pairedRatio, boolean tokensEqual) {
+        /** Ratio of the two medians. */
+        public double ratio() { return javaStepMs / ortStepMs; }
+    }
+
+    /** The in-place scatter of one new token into a one-layer cache of {@code capacity} slots: median ms. */
+    public record ScatterRow(int capacity, long cacheBytes, double ms) {}
+
+    public record Report(String header, List<Row> rows, List<ScatterRow> scatter) {
+        public String markdown() {
+            StringBuilder sb = new StringBuilder(header).append("\n\n");
+            sb.append("| cache length | prefill ms Java API / resident | decode ms/step Java API | decode ms/step resident | Java / resident (medians) | median of per-step Java / resident | same tokens |\n");
+            sb.append("|---:|---:|---:|---:|---:|---:|:---:|\n");
+            for (Row r : rows) {
+                sb.append(String.format(Locale.ROOT, "| %d | %.0f / %.0f | %.2f | %.2f | %.2f | %.2f | %s |%n", r.length, r.javaPrefillMs, r.ortPrefillMs, r.javaStepMs,
+                        r.ortStepMs, r.ratio(), r.pairedRatio, r.tokensEqual ? "yes" : "NO"));
+            }
+            if (!scatter.isEmpty()) {
+                sb.append("\nIn-place append (scatter graph, 1 layer, 1 new token, output bound to the cache's own memory):\n\n");
+                sb.append("| cache slots | cache bytes (K+V+mask) | median ms |\n|---:|---:|---:|\n");
+                for (ScatterRow s : scatter) sb.append(String.format(Locale.ROOT, "| %d | %.1f MiB | %.3f |%n", s.capacity, s.cacheBytes / 1048576.0, s.ms));
+            }
+            return sb.toString();
+        }
+    }
+
+    private OrtBench() {}
+
+    public static void main(String[] args) {
+        Options o;
+        try {
+            o = Options.parse(args);
+        } catch (IllegalArgumentException e) {
+            System.err.println("ort-bench: " + e.getMessage());
+            System.exit(2);
+            return;
+        }
+        Report r = run(o, System.out::println);
+        String md = r.markdown();
+        System.out.println(md);
+        if (o.out() != null) {
+            try {
+                Files.writeString(o.out(), md);
+            } catch (IOException e) {
+                throw new UncheckedIOException("cannot write " + o.out(), e);
+            }
+        }
+        if (r.rows().stream().anyMatch(x -> !x.tokensEqual) && o.device() == Device.CPU) {
+            System.err.println("ort-bench: the resident path's greedy tokens differ from the Java-API path's on the CPU");
+            System.exit(1);
+        }
+    }
+
+    /** Runs the benchmark, logging progress to {@code log}. */
+    public static Report run(Options o, java.util.function.Consumer<String> log) {
+        ModelPackage pkg = ModelPackage.random(o.preset(), o.seed(), o.dir().resolve(o.preset() + "-" + o.seed()).toAbsolutePath());
+        ModelPackage.BuiltModel built = pkg.ensureBuilt();
+        boolean cuda = o.device() == Device.CUDA;
+        List<Row> rows = new ArrayList<>();
+        ModelShape shape;
+        String header;
+        try (ModelSessions model = ModelSessions.open(built.decoder().getParent(), cuda, 0, o.threads())) {
+            shape = model.shape();
+            OrtApi api = OrtApi.get();
+            header = String.format(Locale.ROOT, "Model: random `%s` (seed %d, %s), device %s, ONNX Runtime %s, intra-op threads %s; "
+                            + "per cache length: prefill in chunks of %d, then %d greedy steps interleaved between the two paths, first %d dropped, medians.",
+                    o.preset(), o.seed(), shape, o.device().name().toLowerCase(Locale.ROOT), api.version(), o.threads() == 0 ? "default" : o.threads(),
+                    o.chunk(), o.steps(), o.warmup());
+            for (int length : o.lengths()) {
+                rows.add(measure(model, o, length));
+                Row r = rows.getLast();
+                log.accept(String.format(Locale.ROOT, "length %d: Java %.2f ms/step, resident %.2f ms/step (×%.2f; paired ×%.2f), tokens equal %s", length,
+                        r.javaStepMs, r.ortStepMs, r.ratio(), r.pairedRatio, r.tokensEqual));
+            }
+        }
+        List<ScatterRow> sc = new ArrayList<>();
+        for (int cap : o.scatterCapacities()) sc.add(scatter(shape, cap, o.device()));
+        return new Report(header, rows, sc);
+    }
+
+    private static Row measure(ModelSessions model, Options o, int length) {
+        ModelShape shape = model.shape();
+        long[] ids = new Random(o.seed() * 31 + length).longs(length, 3, model.vocabSize()).toArray();
+        try (KvCache cache = new KvCache(shape, 1, 1); PastTensors past = new PastTensors(model.env(), cache);
+             OrtDecoder ort = OrtDecoder.open(model, o.device(), 0, o.threads(), 1, 1)) {
+            long t0 = System.nanoTime();
+            float[] jl = null, ol = null;
+            for (int c0 = 0; c0 < length; c0 += o.chunk()) {
+                int s = Math.min(o.chunk(), length - c0);
+                jl = javaStep(model, cache, past, Arrays.copyOfRange(ids, c0, c0 + s), c0, s - 1);
+            }
+            double javaPrefill = ms(t0);
+            t0 = System.nanoTime();
+            for (int c0 = 0; c0 < length; c0 += o.chunk()) {
+                int s = Math.min(o.chunk(), length - c0);
+                ol = ortStep(model, ort, Arrays.copyOfRange(ids, c0, c0 + s), c0, s - 1);
+            }
+            double ortPrefill = ms(t0);
+            cache.reserve(o.steps());
+            ort.reserve(o.steps());
+            long jt = argmax(jl), ot = argmax(ol);
+            boolean equal = jt == ot;
+            double[] jms = new double[o.steps()], oms = new double[o.steps()];
+            for (int t = 0; t < o.steps(); t++) {
+                int pos = length + t;
+                long a = System.nanoTime();
+                jl = javaStep(model, cache, past, new long[] {jt}, pos, 0);
+                jms[t] = ms(a);
+                a = System.nanoTime();
+                ol = ortStep(model, ort, new long[] {ot}, pos, 0);
+                oms[t] = ms(a);
+                jt = argmax(jl);
+                ot = argmax(ol);
+                equal &= jt == ot;
+            }
+            double[] ratios = new double[o.steps() - o.warmup()];
+            for (int t = o.warmup(); t < o.steps(); t++) ratios[t - o.warmup()] = jms[t] / oms[t];
+            return new Row(length, javaPrefill, ortPrefill, median(Arrays.copyOfRange(jms, o.warmup(), o.steps())),
+                    median(Arrays.copyOfRange(oms, o.warmup(), o.steps())), median(ratios), equal);
+        }
+    }
+
+    /** A decoder call of {@code ids} at positions {@code start..} plus the append, as GenerationSession does; returns the logits of {@code logitsIndex}. */
+    private static float[] javaStep(ModelSessions model, KvCache cache, PastTensors past, long[] ids, int start, int logitsIndex) {
+        int s = ids.length;
+        ModelSessions.DecoderOutputs out = model.decode(1, s, model.embed(ids, 1, s), positions(start, s), new float[s], new long[0], new long[] {logitsIndex},
+                past.current());
+        int[][] pos = {ints(start, s)};
+        for (int l = 0; l < model.shape().layers(); l++) cache.append(l, out.presentKeys()[l], out.presentValues()[l], s, new int[] {s}, pos);
+        return out.logits();
+    }
+
+    private static float[] ortStep(ModelSessions model, OrtDecoder ort, long[] ids, int start, int logitsIndex) {
+        int s = ids.length;
+        return ort.step(s, model.embed(ids, 1, s), positions(start, s), new float[s], new long[0], new long[] {logitsIndex}, new int[] {s},
+                new int[][] {ints(start, s)}).logits();
+    }
+
+    /** Times the scatter graph appending one token to a one-layer cache of {@code capacity} slots (median of 30 runs after 5). */
+    static ScatterRow scatter(ModelShape shape, int capacity, Device device) {
+        int hkv = shape.kvHeads(), d = shape.headDim();
+        int F32 = OrtApi.ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT, I64 = OrtApi.ONNX_TENSOR_ELEMENT_DATA_TYPE_INT64;
+        try (NativeSession s = NativeSession.openGraph(ResidentGraphs.scatter(1, hkv, d), "kv_scatter", device, 0, 1);
+             NativeTensor k = s.allocate(new long[] {1, hkv, capacity, d}, F32); NativeTensor v = s.allocate(new long[] {1, hkv, capacity, d}, F32);
+             NativeTensor m = s.allocate(new long[] {1, hkv, capacity}, F32); NativeTensor kn = s.allocate(new long[] {1, hkv, 1, d}, F32);
+             NativeTensor vn = s.allocate(new long[] {1, hkv, 1, d}, F32); Arena arena = Arena.ofConfined()) {
+            MemorySegment idx = arena.allocate(8L * hkv * 3, 64), mn = arena.allocate(4L * hkv, 64);
+            for (int h = 0; h < hkv; h++) {
+                idx.setAtIndex(ValueLayout.JAVA_LONG, h * 3L + 1, h);
+                idx.setAtIndex(ValueLayout.JAVA_LONG, h * 3L + 2, capacity / 2);
+            }
+            try (NativeTensor ti = s.wrapHost(idx, new long[] {1, hkv, 1, 3}, I64); NativeTensor tm = s.wrapHost(mn, new long[] {1, hkv, 1}, F32);
+                 NativeBinding b = s.binding()) {
+                b.input("k.0", k).input("v.0", v).input("m.0", m).input("kn.0", kn).input("vn.0", vn).input("idx.0", ti).input("mn.0", tm);
+                b.output("ko.0", k).output("vo.0", v).output("mo.0", m);
+                double[] t = new double[35];
+                for (int i = 0; i < t.length; i++) {
+                    long a = System.nanoTime();
+                    b.run();
+                    t[i] = ms(a);
+                }
+                return new ScatterRow(capacity, k.byteSize() + v.byteSize() + m.byteSize(), median(Arrays.copyOfRange(t, 5, t.length)));
+            }
+        }
+    }
+
+    private static long[] positions(int start, int n) {
+        long[] a = new long[n];
+        for (int i = 0; i < n; i++) a[i] = start + i;
+        return a;
+    }
+
+    private static int[] ints(int start, int n) {
+        int[] a = new int[n];
+        for (int i = 0; i < n; i++) a[i] = start + i;
+        return a;
+    }
+
+    private static long argmax(float[] v) {
+        int best = 0;
+        for (int i = 1; i < v.length; i++) if (v[i] > v[best]) best = i;
+        return best;
+    }
+
+    private static double median(double[] a) {
+        double[] c = a.clone();
+        Arrays.sort(c);
+        int n = c.length;
+        return n % 2 == 1 ? c[n / 2] : (c[n / 2 - 1] + c[n / 2]) / 2;
+    }
+
+    private static double ms(long t0) {
+        return (System.nanoTime() - t0) / 1e6;
+    }
+}

@@ -1,0 +1,43 @@
+package io.github.kvpolicy.runtime.ort;
+
+import org.junit.jupiter.api.Test;
+
+import java.util.ArrayList;
+import java.util.List;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/** {@link OrtBench} end to end on the tiny preset, and its flag errors. */
+class OrtBenchSmokeTest {
+    @Test
+    void runsOnTheTinyPreset() {
+        OrtBench.Options o = OrtBench.Options.parse(new String[] {"--preset", "tiny", "--seed", "7", "--dir", "target/test-models", "--lengths", "20,45",
+                "--steps", "6", "--warmup", "2", "--chunk", "16", "--threads", "1", "--scatter-capacities", "64,4096"});
+        List<String> log = new ArrayList<>();
+        OrtBench.Report r = OrtBench.run(o, log::add);
+        assertEquals(2, r.rows().size());
+        for (OrtBench.Row row : r.rows()) {
+            assertTrue(row.tokensEqual(), "greedy tokens at length " + row.length());
+            assertTrue(row.javaStepMs() > 0 && row.ortStepMs() > 0);
+        }
+        assertEquals(2, r.scatter().size());
+        String md = r.markdown();
+        assertTrue(md.contains("| 45 |"), md);
+        assertTrue(md.contains("| 4096 |"), md);
+        assertEquals(2, log.size());
+    }
+
+    @Test
+    void badFlagsSayWhatIsWrong() {
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> OrtBench.Options.parse(new String[] {"--lenghts", "5"}));
+        assertTrue(e.getMessage().startsWith("unknown flag --lenghts; known: --preset"), e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> OrtBench.Options.parse(new String[] {"--steps", "x"}));
+        assertEquals("flag --steps: 'x' is not a number (or a comma-separated list of numbers)", e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> OrtBench.Options.parse(new String[] {"--steps", "3", "--warmup", "3"}));
+        assertEquals("--steps (3) must exceed --warmup (3)", e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> OrtBench.Options.parse(new String[] {"--device", "tpu"}));
+        assertEquals("Invalid device 'tpu': expected one of cpu, cuda", e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> OrtBench.Options.parse(new String[] {"--out"}));
+        assertEquals("flag --out needs a value", e.getMessage());
+    }
+}

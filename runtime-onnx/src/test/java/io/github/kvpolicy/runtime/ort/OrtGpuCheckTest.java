@@ -1,0 +1,59 @@
+package io.github.kvpolicy.runtime.ort;
+
+import org.junit.jupiter.api.Test;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/**
+ * {@link OrtGpuCheck} as {@code scripts/gpu-check.sh run --device cpu} runs it, in a separate JVM (it exits with its
+ * status): every check passes on the CPU; bad flags exit 2 with one line.
+ */
+class OrtGpuCheckTest {
+    record Outcome(int exit, String output) {}
+
+    static Outcome run(String... args) throws IOException, InterruptedException {
+        List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-Xmx1g",
+                "--enable-native-access=ALL-UNNAMED", "-cp", System.getProperty("java.class.path"), OrtGpuCheck.class.getName()));
+        cmd.addAll(List.of(args));
+        Path log = Files.createTempFile("gpu-check-", ".log");
+        try {
+            Process p = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile()).start();
+            assertTrue(p.waitFor(240, TimeUnit.SECONDS), "OrtGpuCheck did not finish in 240 s");
+            return new Outcome(p.exitValue(), Files.readString(log, StandardCharsets.UTF_8));
+        } finally {
+            Files.deleteIfExists(log);
+        }
+    }
+
+    @Test
+    void passesOnTheCpu() throws Exception {
+        Path bench = Path.of("target", "gpu-check-bench.md").toAbsolutePath();
+        Outcome o = run("--device", "cpu", "--work", Path.of("target", "test-models").toAbsolutePath().toString(), "--testbed",
+                Path.of("..", "testbed", "model").toAbsolutePath().toString(), "--bench-preset", "tiny", "--bench-lengths", "30", "--bench-steps", "6",
+                "--bench-out", bench.toString());
+        assertEquals(0, o.exit(), o.output());
+        for (String check : new String[] {"binding", "cross-check tiny", "cross-check testbed", "bench"}) {
+            assertTrue(o.output().contains("PASS " + check + " ("), check + ":\n" + o.output());
+        }
+        assertTrue(o.output().contains("gpu-check: ALL PASSED (device cpu)"), o.output());
+        assertTrue(Files.readString(bench).contains("| 30 |"));
+    }
+
+    @Test
+    void badFlagsExitTwoWithOneLine() throws Exception {
+        Outcome o = run("--device", "cpu");
+        assertEquals(2, o.exit(), o.output());
+        assertTrue(o.output().contains("gpu-check: --work DIR is required"), o.output());
+        o = run("--device", "cpu", "--work", "target/x", "--testbed", "target/no-such-model");
+        assertEquals(2, o.exit(), o.output());
+        assertTrue(o.output().contains("gpu-check: --testbed target/no-such-model holds no config.json"), o.output());
+    }
+}
