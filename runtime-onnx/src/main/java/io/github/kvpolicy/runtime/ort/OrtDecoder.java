@@ -6,6 +6,7 @@ import io.github.kvpolicy.api.ModelShape;
 import io.github.kvpolicy.api.RetentionPlan;
 import io.github.kvpolicy.runtime.Device;
 import io.github.kvpolicy.runtime.cache.CompactionReport;
+import io.github.kvpolicy.runtime.cache.CompactionSlots;
 import io.github.kvpolicy.runtime.cache.KvCache;
 import io.github.kvpolicy.runtime.cache.LayerBytes;
 import io.github.kvpolicy.runtime.decode.ModelSessions;
@@ -477,48 +478,16 @@ public final class OrtDecoder implements KvCacheView, AutoCloseable {
     public CompactionReport compact(RetentionPlan plan, int reserve) {
         checkOpen();
         if (reserve < 0) throw new IllegalArgumentException("reserve must be >= 0, got " + reserve);
-        int hkv = shape.kvHeads();
-        if (plan.batchSize() != batch || plan.layers() != layers.length || plan.kvHeads() != hkv) {
-            throw new IllegalArgumentException("plan has " + plan.batchSize() + " rows × " + plan.layers() + " layers × " + plan.kvHeads()
-                    + " KV heads, the cache " + batch + " × " + layers.length + " × " + hkv);
-        }
-        int[][][][] slots = new int[layers.length][batch][hkv][];
-        for (int l = 0; l < layers.length; l++) {
-            Layer ly = layers[l];
-            for (int r = 0; r < batch; r++) {
-                for (int h = 0; h < hkv; h++) {
-                    int[] kept = plan.kept(r, l, h);
-                    int[] pos = ly.positions[r][h];
-                    int len = ly.length[r][h];
-                    int[] sl = new int[kept.length];
-                    int j = 0;
-                    for (int i = 0; i < kept.length; i++) {
-                        if (i > 0 && kept[i] <= kept[i - 1]) {
-                            throw new IllegalArgumentException("row " + r + ", layer " + l + ", KV head " + h + ": kept positions must be strictly ascending, but "
-                                    + kept[i] + " follows " + kept[i - 1]);
-                        }
-                        while (j < len && pos[j] < kept[i]) j++;
-                        if (j == len || pos[j] != kept[i]) {
-                            throw new IllegalArgumentException("row " + r + ", layer " + l + ", KV head " + h + ": position " + kept[i] + " is not cached");
-                        }
-                        sl[i] = j++;
-                    }
-                    slots[l][r][h] = sl;
-                }
-            }
-        }
+        CompactionSlots.Bookkeeping book = new CompactionSlots.Bookkeeping() {
+            @Override public int[] positions(int l, int r, int h) { return layers[l].positions[r][h]; }
+            @Override public int length(int l, int r, int h) { return layers[l].length[r][h]; }
+        };
+        int[][][][] slots = CompactionSlots.of(plan, batch, layers.length, shape.kvHeads(), book);
         List<LayerBytes> before = layerBytes();
         for (int l = 0; l < layers.length; l++) {
             Layer ly = layers[l];
-            boolean keepsAll = true;
-            int maxKept = 0;
-            for (int r = 0; r < batch; r++) {
-                for (int h = 0; h < hkv; h++) {
-                    maxKept = Math.max(maxKept, slots[l][r][h].length);
-                    if (slots[l][r][h].length != ly.length[r][h]) keepsAll = false;
-                }
-            }
-            if (!keepsAll) rewrite(ly, ly.k, ly.v, Math.max(1, maxKept + reserve), slots[l]);
+            int cap = CompactionSlots.newCapacity(slots, l, book, reserve);
+            if (cap >= 0) rewrite(ly, ly.k, ly.v, cap, slots[l]);
         }
         return new CompactionReport(before, layerBytes());
     }
