@@ -8,6 +8,7 @@ import io.github.kvpolicy.api.ModelShape;
 import io.github.kvpolicy.api.Reduction;
 import io.github.kvpolicy.runtime.cache.KvCache;
 import io.github.kvpolicy.runtime.probe.QueryStore;
+import io.github.kvpolicy.runtime.probe.ResolvedQuery;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -51,22 +52,10 @@ public final class OrtAttentionProbe implements AttentionProbe {
         int row = query.row();
         checkRow(row);
         ModelShape s = decoder.shape();
-        int[] layers = query.layers();
-        if (layers.length == 0) layers = IntStream.range(0, s.layers()).toArray();
-        for (int l : layers) {
-            if (l >= s.layers()) throw new IllegalArgumentException("layer " + l + " does not exist: the model has layers 0.." + (s.layers() - 1));
-        }
-        int[] qpos = query.queries();
-        int[] qidx = new int[qpos.length];
-        for (int i = 0; i < qpos.length; i++) {
-            qidx[i] = queries.indexOf(row, qpos[i]);
-            if (qidx[i] < 0) {
-                throw new IllegalArgumentException("query position " + qpos[i] + " of row " + row + " is not available to the attention probe; available: "
-                        + Arrays.toString(queries.positions(row)) + " (the policy's QueryWindow decides which prompt queries are kept)");
-            }
-        }
+        ResolvedQuery rq = ResolvedQuery.of(query, s, queries);
+        int[] layers = rq.layers(), qpos = rq.qpos(), qidx = rq.qidx();
         int[] keys = query.keys();
-        int outHeads = query.heads() == HeadMapping.QUERY_HEADS ? s.queryHeads() : s.kvHeads();
+        int outHeads = rq.outHeads();
         float[][][] out = new float[layers.length][outHeads][keys.length];
         for (int li = 0; li < layers.length; li++) layer(row, layers[li], qpos, qidx, keys, query.reduction(), query.heads(), out[li]);
         return new AttentionMap(layers, keys, out);

@@ -61,22 +61,10 @@ public final class CpuAttentionProbe implements AttentionProbe {
         int row = query.row();
         checkRow(row);
         ModelShape s = cache.shape();
-        int[] layers = query.layers();
-        if (layers.length == 0) layers = IntStream.range(0, s.layers()).toArray();
-        for (int l : layers) {
-            if (l >= s.layers()) throw new IllegalArgumentException("layer " + l + " does not exist: the model has layers 0.." + (s.layers() - 1));
-        }
-        int[] qpos = query.queries();
-        int[] qidx = new int[qpos.length];
-        for (int i = 0; i < qpos.length; i++) {
-            qidx[i] = queries.indexOf(row, qpos[i]);
-            if (qidx[i] < 0) {
-                throw new IllegalArgumentException("query position " + qpos[i] + " of row " + row + " is not available to the attention probe; available: "
-                        + describe(queries.positions(row)) + " (the policy's QueryWindow decides which prompt queries are kept)");
-            }
-        }
+        ResolvedQuery rq = ResolvedQuery.of(query, s, queries);
+        int[] layers = rq.layers(), qpos = rq.qpos(), qidx = rq.qidx();
         int[] keys = query.keys();
-        int outHeads = query.heads() == HeadMapping.QUERY_HEADS ? s.queryHeads() : s.kvHeads();
+        int outHeads = rq.outHeads();
         float[][][] out = new float[layers.length][outHeads][keys.length];
         long work = (long) layers.length * s.queryHeads() * qpos.length * keys.length * s.headDim();
         int[] ls = layers;
@@ -210,7 +198,7 @@ public final class CpuAttentionProbe implements AttentionProbe {
     }
 
     /** Ranges like {@code [0..9, 15, 20..22]}. */
-    static String describe(int[] p) {
+    public static String describe(int[] p) {
         if (p.length == 0) return "none";
         StringBuilder sb = new StringBuilder("[");
         int i = 0;
