@@ -17,6 +17,8 @@ import io.github.kvpolicy.runtime.GenerationSession;
 import io.github.kvpolicy.runtime.Generator;
 import io.github.kvpolicy.runtime.GeneratorConfig;
 import io.github.kvpolicy.runtime.model.ModelPackage;
+import io.github.kvpolicy.evaluation.gridvqa.Results;
+import io.github.kvpolicy.evaluation.engine.Contender;
 import io.github.kvpolicy.runtime.policy.PolicyDeclaration;
 import java.io.PrintWriter;
 import java.nio.file.Files;
@@ -47,9 +49,14 @@ public final class DemoCommand implements Callable<Integer> {
     @Option(names = "--out", description = "Where the heatmap goes (default: ${DEFAULT-VALUE}).", defaultValue = "out/demo")
     Path out;
 
+    @Option(names = "--summary", description = "Examples per task family in the closing summary (exact match at 10%% and 1%%; 0 = none; default: ${DEFAULT-VALUE}).",
+            defaultValue = "8")
+    int summary;
+
     @Override
     public Integer call() throws Exception {
         PrintWriter w = spec.commandLine().getOut();
+        if (summary < 0) throw new IllegalArgumentException("--summary must be >= 0 examples per family, got " + summary);
         KvPolicyConfig cfg = config.load();
         PolicyRegistry registry = Guice.createInjector(new KvPolicyModule(cfg)).getInstance(PolicyRegistry.class);
         CompressionPolicy policy = registry.create(cfg.policy());
@@ -109,8 +116,42 @@ public final class DemoCommand implements Callable<Integer> {
                 w.printf("%nkept-token heatmap: %s%n", png.toAbsolutePath());
             }
         }
+        if (summary > 0) summary(w, cfg, registry, task, modelDir);
         w.flush();
         return 0;
+    }
+
+    /**
+     * Exact match of the full cache, the configured policy and SnapKV at 10% and 1% of the visual cache over the first
+     * {@code summary} held-out examples of each family: the measured picture next to the single example above.
+     */
+    private void summary(PrintWriter w, KvPolicyConfig cfg, PolicyRegistry registry, GridVqa task, Path modelDir) throws Exception {
+        List<GridVqa.Example> examples = Results.limitPerFamily(GridVqa.readExamples(TestbedPaths.evalSet()), summary);
+        List<Contender> contenders = new ArrayList<>();
+        contenders.add(Contender.of("full"));
+        String label = cfg.policy().policy();
+        if (!label.equals("full")) contenders.add(new Contender(label, cfg.policy()));
+        if (!label.equals("snapkv")) contenders.add(Contender.of("snapkv"));
+        List<Double> retentions = List.of(0.10, 0.01);
+        java.util.Map<String, int[]> tally = new LinkedHashMap<>(); // label@retention -> {exact, n}
+        long t0 = System.nanoTime();
+        try (Generator g = Generator.open(ModelPackage.open(modelDir), GeneratorConfig.defaults().withIntraOpThreads(1))) {
+            new Evaluation(g, task, registry).run(examples, contenders, retentions, o -> {
+                int[] t = tally.computeIfAbsent(o.policy() + "@" + o.retention(), k -> new int[2]);
+                if (o.exact()) t[0]++;
+                t[1]++;
+            }, null);
+        }
+        w.printf(Locale.ROOT, "%nsummary: exact match on %d held-out examples (%d per family: what_at, where, count), %.1f s%n",
+                examples.size(), summary, (System.nanoTime() - t0) / 1e9);
+        w.printf(Locale.ROOT, "  %-22s %10s %10s%n", "policy", "10% kept", "1% kept");
+        for (Contender c : contenders) {
+            int[] a = tally.get(c.label() + "@0.1"), b = tally.get(c.label() + "@0.01");
+            w.printf(Locale.ROOT, "  %-22s %9.1f%% %9.1f%%%n", c.label(), 100.0 * a[0] / a[1], 100.0 * b[0] / b[1]);
+        }
+        w.println("  caveat: this testbed's prompt ends in 'answer:', a position trained only to echo the question, so policies that");
+        w.println("  anchor on the last prompt tokens (AirCache, SnapKV's window) are handicapped here; see docs/results.md.");
+        w.println("  (full evaluation and ablations: bin/kvpolicy eval)");
     }
 
     private static void line(PrintWriter w, GridVqa task, GridVqa.Example ex, String label, GenerationResult r, long liveBytes, String detail) {
