@@ -77,6 +77,9 @@ public final class ModelSessions implements AutoCloseable {
         List<OrtSession> opened = new ArrayList<>();
         try (OrtSession.SessionOptions opts = new OrtSession.SessionOptions()) {
             opts.setOptimizationLevel(OrtSession.SessionOptions.OptLevel.ALL_OPT);
+            // ONNX Runtime's own warnings (e.g. "Removing initializer ... not used") are for graph authors, not users;
+            // errors still surface as OrtException messages. KVPOLICY_DEBUG=1 restores them.
+            if (System.getenv("KVPOLICY_DEBUG") == null) opts.setSessionLogLevel(ai.onnxruntime.OrtLoggingLevel.ORT_LOGGING_LEVEL_ERROR);
             if (intraOpThreads > 0) opts.setIntraOpNumThreads(intraOpThreads);
             if (cuda) opts.addCUDA(cudaDevice);
             OrtSession dec = env.createSession(decoderPath.toString(), opts);
