@@ -1203,8 +1203,26 @@ public abstract class PolicyConformanceTestCase {
         assumeTrue(floors != null && !floors.isEmpty(), "the provider declares no qualityFloors()");
         Optional<String> optOut = settings.optOut(ConformanceSettings.LEVEL_QUALITY);
         assumeTrue(optOut.isEmpty(), () -> "level " + ConformanceSettings.LEVEL_QUALITY + " opted out: " + optOut.orElse(""));
-        fail(harness().failure("quality floors " + floors + " are declared, but the quality level cannot run: the suite has no testbed model "
-                + "to measure them on; a declared level cannot be skipped silently — opt out explicitly with -D" + ConformanceSettings.OPT_OUT
-                + "=quality=<reason> (validate: --skip-level quality=<reason>), or declare no floors", List.of()));
+        if (!io.github.kvpolicy.evaluation.gridvqa.GridVqaQuality.available()) {
+            fail(harness().failure("quality floors " + floors + " are declared, but the quality level cannot run: no GridVQA testbed model at "
+                    + io.github.kvpolicy.evaluation.gridvqa.TestbedPaths.model() + " (set -Dkvpolicy.testbed=DIR or run from the distribution); a declared "
+                    + "level cannot be skipped silently — opt out explicitly with -D" + ConformanceSettings.OPT_OUT
+                    + "=quality=<reason> (validate: --skip-level quality=<reason>), or declare no floors", List.of()));
+        }
+        String name = harness().provider().name();
+        Map<Double, Double> measured = io.github.kvpolicy.evaluation.gridvqa.GridVqaQuality.exactMatch(c -> harness().create(Map.of()),
+                io.github.kvpolicy.api.provider.PolicyConfig.of(name), new ArrayList<>(new java.util.TreeSet<>(floors.keySet())), QUALITY_SLICE_PER_FAMILY);
+        List<String> problems = new ArrayList<>();
+        for (Map.Entry<Double, Double> f : new java.util.TreeMap<>(floors).entrySet()) {
+            double got = measured.get(f.getKey());
+            if (got + 1e-9 < f.getValue()) {
+                problems.add(String.format(java.util.Locale.ROOT, "exact match %.3f at %.1f%% retention is below the declared floor %.3f", got, 100 * f.getKey(), f.getValue()));
+            }
+        }
+        assertTrue(problems.isEmpty(), () -> harness().failure("quality floors not met on the GridVQA slice (default options; the first " + QUALITY_SLICE_PER_FAMILY
+                + " held-out examples of each family; measured " + measured + ")", problems));
     }
+
+    /** Examples per GridVQA family in the quality level's fixed slice (24 in all; about a second per retention). */
+    public static final int QUALITY_SLICE_PER_FAMILY = 8;
 }

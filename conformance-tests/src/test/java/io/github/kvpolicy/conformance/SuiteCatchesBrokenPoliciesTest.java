@@ -178,8 +178,19 @@ class SuiteCatchesBrokenPoliciesTest {
         List<String> reasons = events.testEvents().aborted().stream().filter(e -> checks(Stream.of(e)).contains(E2E_GENERATION)).map(SuiteCatchesBrokenPoliciesTest::message).toList();
         assertEquals(List.of("level end-to-end opted out: the test opts out on purpose"), reasons);
         assertEquals(0, events.testEvents().failed().count(), () -> reasons(events.testEvents()));
-        // without the opt-out, declared quality floors are a failure, not a skip
-        String m = failureOf(run(Suites.ClaimsQualityFloors.class), QUALITY);
+        // the quality level measures the declared floors on the testbed: an over-promise fails
+        String measured = failureOf(run(Suites.ClaimsQualityFloors.class), QUALITY);
+        assertTrue(measured.contains("below the declared floor 0.900") && measured.contains("at 10.0% retention"), measured);
+        // without a testbed model (and without the opt-out), declared quality floors are a failure, not a skip
+        String saved = System.getProperty("kvpolicy.testbed");
+        String m;
+        System.setProperty("kvpolicy.testbed", "/nonexistent/kvpolicy-testbed");
+        try {
+            m = failureOf(run(Suites.ClaimsQualityFloors.class), QUALITY);
+        } finally {
+            if (saved == null) System.clearProperty("kvpolicy.testbed");
+            else System.setProperty("kvpolicy.testbed", saved);
+        }
         assertTrue(m.contains("cannot run") && m.contains(ConformanceSettings.OPT_OUT + "=quality=<reason>"), m);
         // and with it, a skip naming the reason
         EngineExecutionResults optedOut = run(Suites.ClaimsQualityFloors.class, ConformanceSettings.OPT_OUT, "quality=no testbed model in this build");
