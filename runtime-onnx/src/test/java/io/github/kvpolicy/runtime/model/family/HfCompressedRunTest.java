@@ -156,7 +156,17 @@ class HfCompressedRunTest {
                         }
                     }
                     assertTrue(apart > MIN_EFFECT, family + ": layer-0 kept visual keys equal keys rotated at 1-D positions (max|Δ| " + apart + ")");
-                    System.out.printf("%s: kept visual keys vs 1-D rotation max|Δ| %.3g%n", family, apart);
+                    // and the logits comparison sees it: the same kept keys rotated at 1-D positions give other logits
+                    int[][][] kept = new int[s.layers()][s.kvHeads()][];
+                    for (int l = 0; l < s.layers(); l++) for (int h = 0; h < s.kvHeads(); h++) kept[l][h] = o.plan.kept(0, l, h);
+                    flat.keepOnly(kept);
+                    double flatDiff = 0;
+                    for (int t = 0; t + 1 < MAX_NEW; t++) {
+                        float[] lg = flat.forward(flat.embed(o.result.tokens(0)[t]), new long[] {len + t}, new long[3][1]);
+                        flatDiff = Math.max(flatDiff, maxAbsDiff(lg, o.result.logits().get(0).get(t + 1)));
+                    }
+                    assertTrue(flatDiff > MIN_EFFECT, family + ": a kept-keys run at 1-D positions gives the compressed run's logits (max|Δ| " + flatDiff + ")");
+                    System.out.printf("%s: kept visual keys vs 1-D rotation max|Δ| %.3g; logits vs a 1-D kept-keys run max|Δ| %.3g%n", family, apart, flatDiff);
                 }
             }
         }
@@ -190,7 +200,7 @@ class HfCompressedRunTest {
     }
 
     /** The applied plan and, per (layer 0, KV head), the runtime's cached key of each kept position after compaction. */
-    record Outcome(RetentionPlan plan, Map<Integer, float[]>[][] cachedKeys) {}
+    record Outcome(RetentionPlan plan, Map<Integer, float[]>[][] cachedKeys, GenerationResult result) {}
 
     /**
      * Runs {@code prompt} through the generator with {@code policy} at {@link #KEEP} and checks: one prefill action
@@ -271,7 +281,7 @@ class HfCompressedRunTest {
         assertTrue(effect > MIN_EFFECT, what + ": the compressed run equals the full run (max|Δ| " + effect + ")");
         System.out.printf("%s: L=%d kept %d of %d keys; compressed vs kept-keys reference max|Δ| %.3g; vs full run max|Δ| %.3g%n",
                 what, len, plan.totalKept(), full, worst, effect);
-        return new Outcome(plan, cachedKeys);
+        return new Outcome(plan, cachedKeys, r);
     }
 
     private static double check(float[] want, float[] got, String what) {
