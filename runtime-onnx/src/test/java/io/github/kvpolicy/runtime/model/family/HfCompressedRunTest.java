@@ -7,6 +7,7 @@ import io.github.kvpolicy.api.ModelShape;
 import io.github.kvpolicy.api.Phase;
 import io.github.kvpolicy.api.PolicyContext;
 import io.github.kvpolicy.api.RetentionPlan;
+import io.github.kvpolicy.api.Schedule;
 import io.github.kvpolicy.api.Scope;
 import io.github.kvpolicy.api.TokenScorer;
 import io.github.kvpolicy.api.MatrixView;
@@ -70,8 +71,14 @@ class HfCompressedRunTest {
      * drawn from a stream seeded by the context's seed, the layer and the head (so the heads keep different subsets).
      */
     static CompressionPolicy randomSubset(Scope scope) {
+        return randomSubset(scope, Schedule.onceAfterPrefill());
+    }
+
+    /** As {@link #randomSubset(Scope)}, acting on {@code schedule}. */
+    static CompressionPolicy randomSubset(Scope scope, Schedule schedule) {
         return new CompressionPolicy() {
             @Override public String name() { return "test-random-subset-" + scope.name().toLowerCase(); }
+            @Override public Schedule schedule() { return schedule; }
             @Override public TokenScorer scorer() { throw new UnsupportedOperationException("compress() is overridden"); }
             @Override public Scope scope() { return scope; }
             @Override public BudgetMode budgetMode() { return BudgetMode.EXACT; }
@@ -169,6 +176,74 @@ class HfCompressedRunTest {
                     System.out.printf("%s: kept visual keys vs 1-D rotation max|Δ| %.3g; logits vs a 1-D kept-keys run max|Δ| %.3g%n", family, apart, flatDiff);
                 }
             }
+        }
+    }
+
+    /**
+     * M-RoPE through repeated compaction: a plan over all tokens after prefill and every 2 decoding steps (so the image's
+     * 3-D-rotated keys, the text after it and generated tokens are evicted and compacted several times) equals, at
+     * every step, the direct decoder run on the prompt with its {@code rope_offsets} that drops the same keys at the
+     * same steps.
+     */
+    @ParameterizedTest
+    @ValueSource(strings = {"qwen2_vl", "qwen2_5_vl"})
+    void repeatedPlansKeepTheOriginal3dPositions(String family) throws Exception {
+        HfFixture fx = new HfFixture(family);
+        Path dir = fx.copyTo(tmp.resolve(family), "model.safetensors");
+        Path refPath = dir.resolve("reference.safetensors");
+        Files.write(refPath, fx.resource("reference.safetensors"));
+        ModelPackage pkg = ModelPackage.open(dir);
+        ModelConfig cfg = pkg.config();
+        long[] ids = fx.inputIds();
+        int len = ids.length, maxNew = 9;
+        try (Generator gen = Generator.open(pkg, GeneratorConfig.defaults().withIntraOpThreads(1).withPrefillChunk(16))) {
+            ReferenceFile ref = ReferenceFile.read(refPath);
+            float[][] image = ModelVerifier.imageEmbeddings(gen.sessions(), cfg, ref, ids);
+            long[][] offsets = ModelVerifier.ropeOffsets(cfg, ref, ids);
+            Prompt prompt = ModelVerifier.prompt(cfg, ids, image, offsets);
+            float[] emb = ModelVerifier.embeddings(gen.sessions(), cfg, ids, image);
+            ModelShape s = gen.shape();
+            GenerationResult r = gen.generate(GenerationRequest.builder().row(prompt).maxNewTokens(maxNew)
+                    .policy(randomSubset(Scope.ALL, Schedule.everySteps(2)), Budget.ratio(0.5)).policySeed(23)
+                    .recordLogits(true).recordPlans(true).build());
+            assertEquals(maxNew, r.tokens(0).length);
+            // after prefill and decoding steps 2, 4, 6 (the 8th fed token ends the request)
+            assertEquals(List.of(0, 2, 4, 6), r.actions().stream().map(PolicyAction::decodeStep).toList());
+            Map<Integer, RetentionPlan> plans = new java.util.HashMap<>();
+            for (PolicyAction a : r.actions()) plans.put(a.decodeStep(), a.plan());
+
+            double worst = 0, flatWorst = 0;
+            try (KeptKeysDecoder dec = new KeptKeysDecoder(pkg.ensureBuilt()); KeptKeysDecoder flat = new KeptKeysDecoder(pkg.ensureBuilt())) {
+                float[] logits = dec.forward(emb, KeptKeysDecoder.range(0, len), offsets);
+                flat.forward(emb, KeptKeysDecoder.range(0, len), null);
+                worst = Math.max(worst, check(logits, r.logits().get(0).get(0), family + ": prefill logits"));
+                for (int t = 0; t + 1 < maxNew; t++) {
+                    RetentionPlan plan = plans.get(t);
+                    if (plan != null) {
+                        int[][][] kept = new int[s.layers()][s.kvHeads()][];
+                        for (int l = 0; l < s.layers(); l++) {
+                            for (int h = 0; h < s.kvHeads(); h++) {
+                                kept[l][h] = plan.kept(0, l, h);
+                                assertTrue(kept[l][h].length < len + t, family + " step " + t + " layer " + l + " head " + h + ": nothing evicted");
+                            }
+                        }
+                        dec.keepOnly(kept);
+                        flat.keepOnly(kept);
+                        for (int l = 0; l < s.layers(); l++)
+                            for (int h = 0; h < s.kvHeads(); h++) assertArrayEquals(kept[l][h], dec.positions(l, h), family + " step " + t);
+                    }
+                    long tok = r.tokens(0)[t];
+                    logits = dec.forward(dec.embed(tok), new long[] {len + t}, new long[3][1]);
+                    worst = Math.max(worst, check(logits, r.logits().get(0).get(t + 1), family + ": logits at step " + (t + 1)));
+                    flatWorst = Math.max(flatWorst, maxAbsDiff(flat.forward(flat.embed(tok), new long[] {len + t}, new long[3][1]), r.logits().get(0).get(t + 1)));
+                }
+            }
+            // evicting half the keys changed the run, and a run whose kept keys were rotated at 1-D positions is told apart
+            GenerationResult plain = gen.generate(GenerationRequest.builder().row(prompt).maxNewTokens(maxNew).recordLogits(true).build());
+            assertTrue(maxAbsDiff(plain.logits().get(0).get(1), r.logits().get(0).get(1)) > MIN_EFFECT, family + ": step 1 equals the full run");
+            assertTrue(flatWorst > MIN_EFFECT, family + ": a 1-D kept-keys run gives the same logits (max|Δ| " + flatWorst + ")");
+            System.out.printf("%s: %d actions, compressed vs kept-keys reference max|Δ| %.3g; vs a 1-D kept-keys run max|Δ| %.3g%n",
+                    family, r.actions().size(), worst, flatWorst);
         }
     }
 
