@@ -114,7 +114,9 @@ public final class RunCommand implements Callable<Integer> {
             if (p != null) window = window.union(p.queryWindow());
         }
 
-        try (VisionLanguageModel vlm = VisionLanguageModel.open(model, chatTemplate, ModelSelection.config(device != null ? device : cfg.device(), threads))) {
+        for (Path p : images) if (!java.nio.file.Files.isRegularFile(p)) throw new IllegalArgumentException("--image " + p + ": file does not exist");
+        try (VisionLanguageModel vlm = VisionLanguageModel.open(model, chatTemplate, ModelSelection.config(device != null ? device : cfg.device(), threads),
+                !images.isEmpty())) {
             out.printf(Locale.ROOT, "model: %s — %s, ready in %.1f s%n", model, vlm.describe(), vlm.openSeconds());
             VisionLanguageModel.Built built = vlm.prompt(prompt, images);
             var layout = built.prompt().layout();
@@ -171,7 +173,7 @@ public final class RunCommand implements Callable<Integer> {
             double perHead = (double) o.keptVisual() / (o.totalVisual() / (double) visualPositions);
             out.printf(Locale.ROOT, "  visual tokens: %.1f of %d kept (mean over layers and KV heads, %.1f%%)%n", perHead, visualTokens,
                     100.0 * o.keptVisual() / o.totalVisual());
-        } else {
+        } else if (visualTokens > 0) {
             out.printf("  visual tokens: all %d kept%n", visualTokens);
         }
         out.printf("  KV cache: %s before compression, %s after%s%n", GenerateCommand.mib(o.liveBefore()), GenerateCommand.mib(o.liveAfter()),

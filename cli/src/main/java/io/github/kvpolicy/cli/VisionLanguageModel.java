@@ -78,9 +78,10 @@ final class VisionLanguageModel implements AutoCloseable {
     /**
      * Opens {@code dir}: config and weights checked, graphs built if needed, tokenizer and (if any) chat template read.
      *
-     * @param template a chat template file replacing the folder's, or null
+     * @param template     a chat template file replacing the folder's, or null
+     * @param forImages    whether images will be given: a text-only model is then refused before any graph is built
      */
-    static VisionLanguageModel open(Path dir, Path template, GeneratorConfig config) {
+    static VisionLanguageModel open(Path dir, Path template, GeneratorConfig config, boolean forImages) {
         if (!Files.isDirectory(dir)) throw new IllegalArgumentException("--model " + dir + ": not a directory (expected a Hugging Face model folder)");
         if (!Files.isRegularFile(dir.resolve("config.json"))) {
             throw new IllegalArgumentException("--model " + dir + ": no config.json (expected a Hugging Face model folder: config.json, safetensors, tokenizer.json)");
@@ -92,6 +93,7 @@ final class VisionLanguageModel implements AutoCloseable {
             throw new IllegalArgumentException("--model " + dir + ": the testbed's grid tower (architecture " + pkg.config().architecture()
                     + ") takes grid cells, not image files or text prompts; use 'kvpolicy generate --example ID' for it");
         }
+        if (forImages) requireImages(dir, pkg);
         Processor processor = Processor.forModel(dir, template);
         try {
             Generator g = Generator.open(pkg, config);
@@ -123,9 +125,14 @@ final class VisionLanguageModel implements AutoCloseable {
         return openSeconds;
     }
 
-    /** True if the model takes images (a vision tower and an image processor). */
-    boolean takesImages() {
-        return pkg.config().vision() != null && processor.hasImages();
+    /** Fails naming the folder unless it has a vision tower and an image processor config. */
+    private static void requireImages(Path dir, ModelPackage pkg) {
+        if (pkg.config().vision() == null) {
+            throw new IllegalArgumentException("--image given, but the model at " + dir + " is text-only (" + pkg.config().architecture() + ") and takes no images");
+        }
+        if (!Files.isRegularFile(dir.resolve("preprocessor_config.json"))) {
+            throw new IllegalArgumentException("--image given, but " + dir + " has no preprocessor_config.json, so its images cannot be preprocessed");
+        }
     }
 
     /** "llava_onevision (language model qwen2, vision siglip_vision_model)". */
@@ -153,10 +160,7 @@ final class VisionLanguageModel implements AutoCloseable {
      * @throws IllegalArgumentException for images given to a text-only model, naming the folder
      */
     Built prompt(String question, List<Path> images) {
-        if (!images.isEmpty() && !takesImages()) {
-            throw new IllegalArgumentException("--image given, but the model at " + dir + " is text-only (" + pkg.config().architecture()
-                    + (pkg.config().vision() != null ? ", no preprocessor_config.json" : "") + ") and takes no images");
-        }
+        if (!images.isEmpty()) requireImages(dir, pkg);
         for (Path p : images) if (!Files.isRegularFile(p)) throw new IllegalArgumentException("--image " + p + ": file does not exist");
         List<ChatMessage> messages = List.of(images.isEmpty() ? ChatMessage.text("user", question) : ChatMessage.userWithImages(images.size(), question));
         io.github.kvpolicy.processing.Prompt processed = processor.prompt(messages, images);

@@ -112,4 +112,156 @@ class RunCommandTest {
         // the fixture prompt was rendered without Qwen's default system turn: the template processing's test uses
         matchesTransformers("qwen2_vl", TEMPLATES.resolve("qwen2_vl_no_system.jinja"));
     }
+    /** The image processor configs the fixtures lack, written as transformers' processors for these families would read them. */
+    static final String CLIP_56 = """
+            {"image_processor_type": "CLIPImageProcessor", "size": {"shortest_edge": 56}, "crop_size": {"height": 56, "width": 56},
+             "do_resize": true, "do_center_crop": true, "do_rescale": true, "do_normalize": true, "resample": 3,
+             "image_mean": [0.48145466, 0.4578275, 0.40821073], "image_std": [0.26862954, 0.26130258, 0.27577711]}""";
+    static final String SMOLVLM_56 = """
+            {"image_processor_type": "SmolVLMImageProcessor", "size": {"longest_edge": 112}, "max_image_size": {"longest_edge": 56},
+             "do_image_splitting": true, "do_resize": true, "do_rescale": true, "do_normalize": true, "resample": 1,
+             "image_mean": [0.5, 0.5, 0.5], "image_std": [0.5, 0.5, 0.5]}""";
+
+    private static Path image() {
+        return WEIGHTS.resolve("llava_onevision").resolve("image.png"); // a real 70x100 PNG
+    }
+
+    private static VerifyModelCommandTest.Run ok(String... args) {
+        VerifyModelCommandTest.Run r = VerifyModelCommandTest.run(args);
+        System.out.println(r.out());
+        assertEquals(0, r.code(), r.out() + r.err());
+        return r;
+    }
+
+    private static final Pattern KEPT = Pattern.compile("visual tokens: ([0-9.]+) of (\\d+) kept");
+    private static final Pattern KV = Pattern.compile("KV cache: ([0-9.]+) KiB before compression, ([0-9.]+) KiB after");
+
+    /** The sections of the output, one per policy, each starting with its [title] line. */
+    static List<String> sections(String out) {
+        List<String> s = new ArrayList<>(Arrays.asList(out.split("\n\\[")));
+        s.remove(0);
+        return s;
+    }
+
+    @Test
+    void llava15WithAirCacheAtTenPercentNextToTheFullCacheOnOnePrefill() throws Exception {
+        Path dir = assemble(tmp, "llava15");
+        Files.writeString(dir.resolve("preprocessor_config.json"), CLIP_56);
+        String[] common = {"run", "--model", dir.toString(), "--image", image().toString(), "--prompt", "what is shown?", "--max-new-tokens", "8", "--threads", "1"};
+        VerifyModelCommandTest.Run r = ok(concat(common, "-p", "aircache", "-b", "10%", "--compare", "full"));
+        assertTrue(r.out().contains("prompt: ") && r.out().contains(" 16 visual tokens in 1 image span(s) from 1 image(s)"), r.out());
+        List<String> sec = sections(r.out());
+        assertEquals(2, sec.size(), r.out());
+        assertTrue(sec.get(0).startsWith("aircache @ 10.0%]"), sec.get(0));
+        assertTrue(sec.get(1).startsWith("full cache]"), sec.get(1));
+        Matcher k = KEPT.matcher(sec.get(0));
+        assertTrue(k.find(), sec.get(0));
+        double kept = Double.parseDouble(k.group(1));
+        assertEquals(16, Integer.parseInt(k.group(2)));
+        assertTrue(kept >= 1 && kept <= 3, "AirCache at 10% of 16 visual tokens keeps about 2 per layer and head, got " + kept);
+        Matcher kv = KV.matcher(sec.get(0));
+        assertTrue(kv.find(), sec.get(0));
+        assertTrue(Double.parseDouble(kv.group(2)) < Double.parseDouble(kv.group(1)), "compression frees KV bytes: " + sec.get(0));
+        assertTrue(sec.get(1).contains("visual tokens: all 16 kept") && sec.get(1).contains("(no compression)"), sec.get(1));
+        // the full-cache fork of the shared prefill answers exactly as a run of its own
+        List<long[]> shared = printedTokens(r.out());
+        List<long[]> alone = printedTokens(ok(common).out());
+        assertEquals(1, alone.size());
+        assertArrayEquals(alone.get(0), shared.get(1));
+    }
+
+    @Test
+    void smolVlmSplitsTheImageIntoTilesAndRunsWithAirCache() throws Exception {
+        Path dir = assemble(tmp, "smolvlm");
+        Files.writeString(dir.resolve("preprocessor_config.json"), SMOLVLM_56);
+        VerifyModelCommandTest.Run r = ok("run", "--model", dir.toString(), "--image", image().toString(), "--prompt", "what is shown?",
+                "--max-new-tokens", "4", "--threads", "1", "-p", "aircache", "-b", "10%", "--compare", "full");
+        // 70x100 → longest edge 112 → 2x2 tiles of 56 + the global image, 4 tokens each (pixel shuffle 2)
+        assertTrue(r.out().contains(" 20 visual tokens in 5 image span(s) from 1 image(s)"), r.out());
+        assertEquals(2, sections(r.out()).size(), r.out());
+        assertTrue(KEPT.matcher(sections(r.out()).get(0)).find(), r.out());
+    }
+
+    @Test
+    void qwen25VlRunsWithTheQwen2VlProcessor() throws Exception {
+        Path dir = assemble(tmp, "qwen2_5_vl");
+        Files.copy(WEIGHTS.resolve("qwen2_vl").resolve("preprocessor_config.json"), dir.resolve("preprocessor_config.json"));
+        VerifyModelCommandTest.Run r = ok("run", "--model", dir.toString(), "--image", image().toString(), "--prompt", "what is shown?",
+                "--max-new-tokens", "4", "--threads", "1", "-p", "snapkv", "-b", "50%", "--compare", "full,aircache",
+                "--chat-template", TEMPLATES.resolve("qwen2_vl_no_system.jinja").toString());
+        // 70x100 → smart_resize (multiples of 28, Python rounding: 2.5 → 2) 56x112 → 4x8 patches → 8 tokens after the 2x2 merge
+        assertTrue(r.out().contains(" 8 visual tokens in 1 image span(s)"), r.out());
+        assertEquals(3, sections(r.out()).size(), r.out());
+    }
+
+    @Test
+    void textOnlyLlama3Runs() throws Exception {
+        Path dir = assemble(tmp, "llama3");
+        VerifyModelCommandTest.Run r = ok("run", "--model", dir.toString(), "--prompt", "what is the colour of the square?", "--max-new-tokens", "5",
+                "--threads", "1", "-p", "streamingllm", "--set", "policy.scope=all", "-b", "50%", "--compare", "full");
+        assertTrue(r.out().contains("0 visual tokens in 0 image span(s) from 0 image(s)"), r.out());
+        List<long[]> t = printedTokens(r.out());
+        assertEquals(2, t.size(), r.out());
+        assertTrue(t.get(0).length >= 1, r.out());
+        Matcher kv = KV.matcher(sections(r.out()).get(0));
+        assertTrue(kv.find() && Double.parseDouble(kv.group(2)) < Double.parseDouble(kv.group(1)), "StreamingLLM on all tokens compresses: " + r.out());
+    }
+
+    @Test
+    void samplingIsSeeded() throws Exception {
+        Path dir = assemble(tmp, "llama3");
+        String[] args = {"run", "--model", dir.toString(), "--prompt", "what is shown?", "--max-new-tokens", "6", "--threads", "1",
+                "--temperature", "1.5", "--top-p", "0.9", "--seed", "7", "--compare", "full"};
+        List<long[]> a = printedTokens(ok(args).out()), b = printedTokens(ok(args).out());
+        assertEquals(1, a.size(), "full is the default, listed once");
+        assertArrayEquals(a.get(0), b.get(0), "same seed, same tokens");
+        args[args.length - 3] = "8";
+        List<long[]> c = printedTokens(ok(args).out());
+        assertTrue(!Arrays.equals(a.get(0), c.get(0)), "another seed samples other tokens (6 tokens at temperature 1.5 over 420)");
+    }
+
+    /** One line on stderr, {@code kvpolicy: ...} containing {@code expected}, exit 2, nothing on stdout but the model line. */
+    private static void refused(String expected, String... args) {
+        VerifyModelCommandTest.Run r = VerifyModelCommandTest.run(args);
+        assertEquals(2, r.code(), r.out() + r.err());
+        List<String> lines = r.err().lines().filter(l -> !l.isBlank()).toList();
+        assertEquals(1, lines.size(), "one line: " + r.err());
+        assertTrue(lines.get(0).startsWith("kvpolicy: ") && lines.get(0).contains(expected), lines.get(0));
+    }
+
+    @Test
+    void refusalsAreOneLine() throws Exception {
+        Path llama = assemble(tmp, "llama3");
+        Path ov = assemble(tmp, "llava_onevision");
+        List<String> before = listing(tmp);
+        refused("is text-only", "run", "--model", llama.toString(), "--image", image().toString(), "--prompt", "what is shown?");
+        refused("--image " + tmp.resolve("missing.png") + ": file does not exist",
+                "run", "--model", ov.toString(), "--image", tmp.resolve("missing.png").toString(), "--prompt", "what is shown?");
+        refused("no config.json", "run", "--model", tmp.toString(), "--prompt", "hi");
+        refused("not a directory", "run", "--model", tmp.resolve("nothing").toString(), "--prompt", "hi");
+        refused("--prompt is empty", "run", "--model", ov.toString(), "--prompt", " ");
+        refused("--top-p must be in (0, 1]", "run", "--model", ov.toString(), "--prompt", "hi", "--top-p", "0");
+        refused("Unknown policy 'nosuchpolicy'", "run", "--model", ov.toString(), "--prompt", "hi", "--compare", "nosuchpolicy");
+        // no chat template: the folder's own file removed from a copy
+        Path noTemplate = assemble(tmp.resolve("nt"), "llava_onevision");
+        Files.delete(noTemplate.resolve("chat_template.jinja"));
+        refused("no chat template", "run", "--model", noTemplate.toString(), "--image", image().toString(), "--prompt", "what is shown?");
+        // an unsupported family: Gemma 3 (processing reads it, the runtime builds no graphs for it)
+        Path gemma = tmp.resolve("gemma3");
+        Files.createDirectories(gemma);
+        for (String f : List.of("config.json", "tokenizer.json", "tokenizer_config.json", "chat_template.jinja")) {
+            Files.copy(PROCESSING.resolve("gemma3").resolve(f), gemma.resolve(f));
+        }
+        refused("gemma3", "run", "--model", gemma.toString(), "--prompt", "hi");
+        // the testbed's grid tower takes grid cells, not images
+        Path testbed = Path.of("..", "testbed", "model");
+        if (Files.isRegularFile(testbed.resolve("config.json"))) refused("grid", "run", "--model", testbed.toString(), "--prompt", "hi");
+        assertEquals(before, listing(tmp).stream().filter(l -> !l.startsWith("nt") && !l.startsWith("gemma3")).toList(), "no user file changed");
+    }
+
+    private static String[] concat(String[] a, String... b) {
+        String[] out = Arrays.copyOf(a, a.length + b.length);
+        System.arraycopy(b, 0, out, a.length, b.length);
+        return out;
+    }
 }
