@@ -96,6 +96,7 @@ final class VisionLanguageModel implements AutoCloseable {
         if (forImages) requireImages(dir, pkg);
         Processor processor = Processor.forModel(dir, template);
         try {
+            processor.chatTemplate(); // a folder without one is refused before its graphs are built
             Generator g = Generator.open(pkg, config);
             return new VisionLanguageModel(dir, pkg, processor, g, (System.nanoTime() - t0) / 1e9);
         } catch (RuntimeException | Error e) {
