@@ -162,6 +162,10 @@ final class VisionLanguageModel implements AutoCloseable {
      */
     Built prompt(String question, List<Path> images) {
         if (!images.isEmpty()) requireImages(dir, pkg);
+        if (images.size() > 1 && pkg.config().vitConfig().map(VitVisionConfig::anyres).orElse(false)) {
+            throw new IllegalArgumentException("--image given " + images.size() + " times, but " + dir + " (" + pkg.config().architecture()
+                    + ", anyres tiles) takes one image per prompt here");
+        }
         for (Path p : images) if (!Files.isRegularFile(p)) throw new IllegalArgumentException("--image " + p + ": file does not exist");
         List<ChatMessage> messages = List.of(images.isEmpty() ? ChatMessage.text("user", question) : ChatMessage.userWithImages(images.size(), question));
         io.github.kvpolicy.processing.Prompt processed = processor.prompt(messages, images);

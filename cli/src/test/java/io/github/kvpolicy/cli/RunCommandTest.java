@@ -195,6 +195,17 @@ class RunCommandTest {
     }
 
     @Test
+    void qwen2VlTakesTwoImages() throws Exception {
+        Path dir = assemble(tmp, "qwen2_vl");
+        VerifyModelCommandTest.Run r = ok("run", "--model", dir.toString(), "--image", image().toString(), "--image", dir.resolve("image.png").toString(),
+                "--prompt", "which differs?", "--max-new-tokens", "3", "--threads", "1", "-p", "aircache", "-b", "25%",
+                "--chat-template", TEMPLATES.resolve("qwen2_vl_no_system.jinja").toString());
+        // 8 tokens (70x100 → 56x112) + 12 tokens (the fixture's 84x112)
+        assertTrue(r.out().contains(" 20 visual tokens in 2 image span(s) from 2 image(s)"), r.out());
+        assertTrue(KEPT.matcher(r.out()).find(), r.out());
+    }
+
+    @Test
     void textOnlyLlama3Runs() throws Exception {
         Path dir = assemble(tmp, "llama3");
         VerifyModelCommandTest.Run r = ok("run", "--model", dir.toString(), "--prompt", "what is the colour of the square?", "--max-new-tokens", "5",
@@ -237,6 +248,7 @@ class RunCommandTest {
         refused("is text-only", "run", "--model", llama.toString(), "--image", image().toString(), "--prompt", "what is shown?");
         refused("--image " + tmp.resolve("missing.png") + ": file does not exist",
                 "run", "--model", ov.toString(), "--image", tmp.resolve("missing.png").toString(), "--prompt", "what is shown?");
+        refused("takes one image per prompt", "run", "--model", ov.toString(), "--image", image().toString(), "--image", image().toString(), "--prompt", "x");
         refused("no config.json", "run", "--model", tmp.toString(), "--prompt", "hi");
         refused("not a directory", "run", "--model", tmp.resolve("nothing").toString(), "--prompt", "hi");
         refused("--prompt is empty", "run", "--model", ov.toString(), "--prompt", " ");
