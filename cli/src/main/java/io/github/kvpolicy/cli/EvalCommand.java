@@ -229,8 +229,11 @@ public final class EvalCommand implements Callable<Integer> {
             int computed;
             try (ResultLog log = ResultLog.open(out.resolve("results.jsonl"), resuming)) {
                 reportResume(w, log);
-                computed = EvaluationEngine.run(examples, contenders, ratios, answerer, log, progress(System.err)).computed();
-                System.err.println();
+                try {
+                    computed = EvaluationEngine.run(examples, contenders, ratios, answerer, log, progress(System.err)).computed();
+                } finally {
+                    System.err.println(); // ends the progress line, so an error starts a line of its own
+                }
                 table = new ScoreTable(inGrid(log.records(), examples, contenders, ratios), "full");
             }
             table.write(out, "summary");

@@ -122,4 +122,28 @@ class EvalDatasetTest {
         assertTrue(fresh.err().contains("already exists; pass --resume"), fresh.err());
         assertArrayEquals(before, Files.readAllBytes(out.resolve("results.jsonl")));
     }
+
+    @Test
+    void anUnreadableImageStopsTheRunNamingTheExample() throws Exception {
+        Path model = RunCommandTest.assemble(tmp, "qwen2_vl");
+        Path images = Files.createDirectories(tmp.resolve("images"));
+        draw(images.resolve("ok.png"), 84, 84, Color.WHITE, Color.RED);
+        Files.write(images.resolve("broken.png"), new byte[] {(byte) 0x89, 'P', 'N', 'G', 1, 2, 3});
+        Path set = tmp.resolve("set.jsonl");
+        Files.writeString(set, """
+                {"id": "ok", "image": "ok.png", "question": "what?", "answers": ["x"]}
+                {"id": "bad", "image": "broken.png", "question": "what?", "answers": ["x"]}
+                """);
+        Path out = tmp.resolve("out");
+        VerifyModelCommandTest.Run r = VerifyModelCommandTest.run("eval", "--dataset", set.toString(), "--images", images.toString(), "--model", model.toString(),
+                "--chat-template", RunCommandTest.TEMPLATES.resolve("qwen2_vl_no_system.jinja").toString(), "--policies", "full", "--retentions", "10", "--max-new-tokens", "2", "--threads", "1", "--out", out.toString());
+        assertEquals(2, r.code(), r.out() + r.err());
+        List<String> errLines = r.err().lines().filter(l -> l.startsWith("kvpolicy: ")).toList();
+        assertEquals(1, errLines.size(), r.err());
+        assertTrue(errLines.get(0).startsWith("kvpolicy: example 'bad' (line 2): ") && errLines.get(0).contains("broken.png"), errLines.get(0));
+        // the finished example's record is kept; --resume would continue from it
+        List<String> lines = Files.readAllLines(out.resolve("results.jsonl"));
+        assertEquals(2, lines.size(), lines.toString());
+        assertTrue(lines.get(1).contains("\"example\":\"ok\""), lines.get(1));
+    }
 }
