@@ -61,7 +61,7 @@ public final class EvalCommand implements Callable<Integer> {
     @Mixin ConfigOptions config;
     @Spec CommandSpec spec;
 
-    @Option(names = "--model", description = "Testbed model package (default: testbed/model).")
+    @Option(names = "--model", description = "Testbed model package (default: testbed/model); with --dataset, a Hugging Face vision-language model folder.")
     Path model;
 
     @Option(names = "--data", description = "Evaluation set, JSONL (default: testbed/data/eval.jsonl).")
@@ -95,6 +95,12 @@ public final class EvalCommand implements Callable<Integer> {
     @Option(names = "--out", description = "Output directory (default: ${DEFAULT-VALUE}).", defaultValue = "out/eval")
     Path out;
 
+    @Option(names = "--chat-template", description = "With --dataset: a Jinja chat template file to use instead of the model folder's.")
+    Path chatTemplate;
+
+    @Option(names = "--max-new-tokens", description = "With --dataset: answer tokens to generate at most (default: 32).")
+    Integer maxNewTokens;
+
     @Option(names = "--resume", description = "Continue the run whose results.jsonl is in --out: finished (example, policy, retention) records are kept, the rest computed.")
     boolean resume;
 
@@ -123,7 +129,9 @@ public final class EvalCommand implements Callable<Integer> {
             if (data != null || ablations || heatmapExample != null) throw new IllegalArgumentException("--dataset cannot be combined with --data, --ablations or --heatmap-example (GridVQA only)");
             return datasetEval(w, cfg, ratios);
         }
-        if (images != null || metric != null) throw new IllegalArgumentException("--images and --metric apply to --dataset only");
+        if (images != null || metric != null || chatTemplate != null || maxNewTokens != null) {
+            throw new IllegalArgumentException("--images, --metric, --chat-template and --max-new-tokens apply to --dataset only");
+        }
         Path modelDir = TestbedPaths.requireModel(model == null ? TestbedPaths.model() : model);
         List<GridVqa.Example> examples = Results.limitPerFamily(GridVqa.readExamples(data == null ? TestbedPaths.evalSet() : data), limit);
         if (examples.isEmpty()) throw new IllegalArgumentException("no examples in " + (data == null ? TestbedPaths.evalSet() : data));
@@ -189,7 +197,8 @@ public final class EvalCommand implements Callable<Integer> {
     /**
      * {@code eval --dataset}: the set is read and checked (skipped lines reported), then run through the same
      * resumable engine into {@code results.jsonl}, {@code summary.csv}/{@code .json} and {@code score_vs_retention.png}.
-     * No model answers from image files yet, so today this ends with one line saying so, before any file is written.
+     * The model is a Hugging Face VLM folder ({@code --model}), answering through the same path as {@code kvpolicy run}
+     * ({@link VlmAnswerer}); it is opened (and a bad folder refused) before any file is written.
      */
     private int datasetEval(PrintWriter w, KvPolicyConfig cfg, List<Double> ratios) throws java.io.IOException {
         if (images == null) throw new IllegalArgumentException("--dataset needs --images DIR, the folder its image paths are relative to");
@@ -204,29 +213,37 @@ public final class EvalCommand implements Callable<Integer> {
         PolicyRegistry registry = Guice.createInjector(new KvPolicyModule(cfg)).getInstance(PolicyRegistry.class);
         List<Contender> contenders = contenders(policies, configuredPolicy(cfg), () -> Evaluation.defaultContenders(registry));
         for (Contender c : contenders) registry.create(c.config());
-        Answerer<VqaExample> answerer = imageAnswerer(model != null ? model.toString() : cfg.model());
-        boolean resuming = resume && Files.exists(out.resolve("results.jsonl"));
-        if (!resuming) requireFresh(out, DATASET_OUTPUTS);
-        Files.createDirectories(out);
-        ScoreTable table;
-        try (ResultLog log = ResultLog.open(out.resolve("results.jsonl"), resuming)) {
-            reportResume(w, log);
-            EvaluationEngine.run(examples, contenders, ratios, answerer, log, progress(System.err));
-            System.err.println();
-            table = new ScoreTable(inGrid(log.records(), examples, contenders, ratios), "full");
+        if (model == null) {
+            throw new IllegalArgumentException("eval --dataset needs --model DIR, a Hugging Face vision-language model folder (config.json, safetensors, "
+                    + "tokenizer.json, chat template, preprocessor_config.json); the GridVQA testbed takes grid cells, not image files");
         }
-        table.write(out, "summary");
-        table.plot(out.resolve("score_vs_retention.png"), dataset.getFileName() + ": mean score vs visual KV retention");
-        w.println(table.table());
-        w.printf("wrote %s (results.jsonl, summary.csv, summary.json, score_vs_retention.png)%n", out.toAbsolutePath());
+        int maxNew = maxNewTokens == null ? 32 : maxNewTokens;
+        if (maxNew < 1) throw new IllegalArgumentException("--max-new-tokens must be >= 1, got " + maxNew);
+        try (VisionLanguageModel vlm = VisionLanguageModel.open(model, chatTemplate, ModelSelection.config(cfg.device(), threads), true)) {
+            w.printf("model: %s — %s%n", model, vlm.describe());
+            Answerer<VqaExample> answerer = new VlmAnswerer(vlm, registry, contenders, maxNew);
+            boolean resuming = resume && Files.exists(out.resolve("results.jsonl"));
+            if (!resuming) requireFresh(out, DATASET_OUTPUTS);
+            Files.createDirectories(out);
+            ScoreTable table;
+            int computed;
+            try (ResultLog log = ResultLog.open(out.resolve("results.jsonl"), resuming)) {
+                reportResume(w, log);
+                try {
+                    computed = EvaluationEngine.run(examples, contenders, ratios, answerer, log, progress(System.err)).computed();
+                } finally {
+                    System.err.println(); // ends the progress line, so an error starts a line of its own
+                }
+                table = new ScoreTable(inGrid(log.records(), examples, contenders, ratios), "full");
+            }
+            table.write(out, "summary");
+            table.plot(out.resolve("score_vs_retention.png"), dataset.getFileName() + ": mean score vs visual KV retention");
+            w.println(table.table());
+            w.printf("%d runs computed%n", computed);
+            w.printf("wrote %s (results.jsonl, summary.csv, summary.json, score_vs_retention.png)%n", out.toAbsolutePath());
+        }
         w.flush();
         return 0;
-    }
-
-    /** The answerer for image files on {@code model}: none yet, so one clear line saying so. */
-    private static Answerer<VqaExample> imageAnswerer(String model) {
-        throw new IllegalArgumentException("eval --dataset: the model '" + model + "' has no image processor yet (the GridVQA testbed takes grid cells, "
-                + "not image files); the dataset was read and checked, nothing was written");
     }
 
     /** The configured policy if the user chose one ({@code -p}, or a {@code policy} key in the file, environment or {@code --set}); else null. */

@@ -19,7 +19,7 @@ import picocli.CommandLine.Command;
 @Command(name = "kvpolicy", mixinStandardHelpOptions = true, version = "kvpolicy 0.1.0",
         description = "KV-cache compression policies for vision-language model inference.",
         subcommands = {DemoCommand.class, GenerateCommand.class, EvalCommand.class, PoliciesCommand.class, ValidateCommand.class, BenchCommand.class,
-                VerifyModelCommand.class})
+                VerifyModelCommand.class, RunCommand.class})
 public final class Main {
     /** Exit status of a command that failed on bad input or a failing policy. */
     public static final int EXIT_ERROR = 2;

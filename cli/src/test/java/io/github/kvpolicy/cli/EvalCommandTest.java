@@ -93,7 +93,7 @@ class EvalCommandTest {
     }
 
     @Test
-    void aDatasetIsCheckedAndThenRefusedForWantOfAnImageProcessor() throws Exception {
+    void aDatasetIsCheckedAndThenRefusedWithoutAModelFolder() throws Exception {
         Path images = Files.createDirectories(dir.resolve("img"));
         Files.write(images.resolve("a.png"), new byte[] {1});
         Path set = dir.resolve("set.jsonl");
@@ -105,14 +105,14 @@ class EvalCommandTest {
         assertEquals(2, eval("--dataset", set.toString(), "--images", images.toString(), "--policies", "full", "--out", o.toString()));
         assertTrue(err.toString().contains(set + ":2: skipped: id 'q2': image " + images.resolve("gone.png") + " does not exist"), err.toString());
         assertTrue(out.toString().contains("1 examples, 1 lines skipped"), out.toString());
-        assertTrue(err.toString().contains("has no image processor yet"), err.toString());
+        assertTrue(err.toString().contains("eval --dataset needs --model DIR, a Hugging Face vision-language model folder"), err.toString());
         assertFalse(Files.exists(o), "nothing written");
         assertEquals(2, eval("--dataset", set.toString(), "--out", o.toString()));
         assertTrue(err.toString().contains("--dataset needs --images DIR"), err.toString());
         assertEquals(2, eval("--dataset", set.toString(), "--images", images.toString(), "--ablations", "--out", o.toString()));
         assertTrue(err.toString().contains("--dataset cannot be combined with --data, --ablations or --heatmap-example"), err.toString());
         assertEquals(2, eval("--images", images.toString(), "--out", o.toString()));
-        assertTrue(err.toString().contains("--images and --metric apply to --dataset only"), err.toString());
+        assertTrue(err.toString().contains("--images, --metric, --chat-template and --max-new-tokens apply to --dataset only"), err.toString());
         assertFalse(Files.exists(o), "nothing written");
     }
 }

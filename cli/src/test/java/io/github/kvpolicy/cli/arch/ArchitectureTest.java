@@ -31,7 +31,8 @@ class ArchitectureTest {
     @Test
     void importSeesEveryModule() {
         for (String pkg : new String[] {"io.github.kvpolicy.api", "io.github.kvpolicy.host", "io.github.kvpolicy.runtime",
-                "io.github.kvpolicy.policy.aircache", "io.github.kvpolicy.policy.baselines", "io.github.kvpolicy.conformance", "io.github.kvpolicy.cli"}) {
+                "io.github.kvpolicy.policy.aircache", "io.github.kvpolicy.policy.baselines", "io.github.kvpolicy.conformance", "io.github.kvpolicy.cli",
+                "io.github.kvpolicy.processing"}) {
             assertTrue(production.containPackage(pkg), "no production classes imported from " + pkg);
         }
     }
