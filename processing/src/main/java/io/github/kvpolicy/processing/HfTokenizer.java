@@ -1,5 +1,6 @@
 package io.github.kvpolicy.processing;
 
+import io.github.kvpolicy.processing.error.ProcessingException;
 import ai.djl.huggingface.tokenizers.Encoding;
 import ai.djl.huggingface.tokenizers.HuggingFaceTokenizer;
 import com.google.gson.JsonElement;

@@ -1,5 +1,6 @@
 package io.github.kvpolicy.processing;
 
+import io.github.kvpolicy.processing.error.ProcessingException;
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParseException;

@@ -1,5 +1,6 @@
 package io.github.kvpolicy.processing;
 
+import io.github.kvpolicy.processing.error.ProcessingException;
 import io.github.kvpolicy.api.RowLayout;
 import io.github.kvpolicy.processing.image.ProcessedImage;
 

@@ -1,5 +1,6 @@
 package io.github.kvpolicy.cli.arch;
 
+import io.github.kvpolicy.processing.error.ProcessingException;
 import static com.tngtech.archunit.lang.syntax.ArchRuleDefinition.classes;
 import static com.tngtech.archunit.lang.syntax.ArchRuleDefinition.noClasses;
 import static com.tngtech.archunit.library.dependencies.SlicesRuleDefinition.slices;
@@ -43,16 +44,8 @@ public final class ArchitectureRules {
             .should().beAnnotatedWith("io.github.kvpolicy.api.Stable").orShould().beAnnotatedWith("io.github.kvpolicy.api.Experimental")
             .as("Every public SPI type is marked @Stable or @Experimental");
 
-    /**
-     * One known exception, seen since the cli depends on the processing module: its {@code image} package throws the
-     * module's {@code ProcessingException} (declared in {@code processing}, which uses {@code image}). Only that one
-     * class is exempt as a target; any other dependency of {@code processing.image} on {@code processing} still fails
-     * the rule. The fix belongs in the processing module (the exception in a package both can use).
-     */
     public static final ArchRule NO_PACKAGE_CYCLES = slices()
             .matching("io.github.kvpolicy.(**)")
             .should().beFreeOfCycles()
-            .ignoreDependency(com.tngtech.archunit.core.domain.JavaClass.Predicates.resideInAPackage("io.github.kvpolicy.processing.image"),
-                    com.tngtech.archunit.core.domain.properties.HasName.Predicates.name("io.github.kvpolicy.processing.ProcessingException"))
             .as("kvpolicy's packages are free of cycles");
 }

@@ -1,6 +1,6 @@
 package io.github.kvpolicy.processing.image;
 
-import io.github.kvpolicy.processing.ProcessingException;
+import io.github.kvpolicy.processing.error.ProcessingException;
 
 import javax.imageio.ImageIO;
 import java.awt.image.BufferedImage;

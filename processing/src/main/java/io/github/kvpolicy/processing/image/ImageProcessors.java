@@ -5,7 +5,7 @@ import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParseException;
 import com.google.gson.JsonParser;
-import io.github.kvpolicy.processing.ProcessingException;
+import io.github.kvpolicy.processing.error.ProcessingException;
 
 import java.io.IOException;
 import java.nio.file.Files;

@@ -2,7 +2,7 @@ package io.github.kvpolicy.processing.image;
 
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
-import io.github.kvpolicy.processing.ProcessingException;
+import io.github.kvpolicy.processing.error.ProcessingException;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 

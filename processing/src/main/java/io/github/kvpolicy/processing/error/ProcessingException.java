@@ -1,4 +1,4 @@
-package io.github.kvpolicy.processing;
+package io.github.kvpolicy.processing.error;
 
 /**
  * Bad input to the processing module: a missing or malformed model file, an unreadable image, a template
