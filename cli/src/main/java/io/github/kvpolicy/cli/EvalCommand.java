@@ -45,10 +45,13 @@ import picocli.CommandLine.Spec;
  * Accuracy against visual retention for every policy on the GridVQA testbed; CSV, JSON and PNG plots. Every
  * (example, policy, retention) is appended to {@code results.jsonl} as it finishes, so {@code --resume} continues a
  * stopped run. The policy options of the configuration ({@code -p X --set policy.k=v}, the YAML file, the environment)
- * apply to contender X, which must be among the evaluated policies.
+ * apply to contender X, which must be among the evaluated policies. With {@code --dataset FILE --images DIR --model DIR}
+ * the examples are a user's VQA set answered by a Hugging Face vision-language model ({@link VlmAnswerer}, the path of
+ * {@code kvpolicy run}).
  */
 @Command(name = "eval", mixinStandardHelpOptions = true,
         description = "Evaluate policies on the GridVQA testbed: accuracy (exact match and per token) against visual retention; CSV, JSON, plots. "
+                + "Or a VQA set (--dataset FILE --images DIR) on a Hugging Face vision-language model folder (--model DIR). "
                 + "Results are appended per example to OUT/results.jsonl; --resume continues a stopped run.")
 public final class EvalCommand implements Callable<Integer> {
     /** The files a GridVQA run writes into {@code --out}; a fresh run refuses to start where any of them exists. */

@@ -219,6 +219,17 @@ class RunCommandTest {
     }
 
     @Test
+    void aVisionLanguageModelAnswersWithoutAnImage() throws Exception {
+        Path dir = assemble(tmp, "llava_onevision");
+        VerifyModelCommandTest.Run r = ok("run", "--model", dir.toString(), "--prompt", "what is shown?", "--max-new-tokens", "3", "--threads", "1",
+                "-p", "aircache", "--compare", "full");
+        assertTrue(r.out().contains(" 0 visual tokens in 0 image span(s) from 0 image(s)"), r.out());
+        List<long[]> t = printedTokens(r.out());
+        assertEquals(2, t.size(), r.out());
+        assertArrayEquals(t.get(1), t.get(0), "with no visual tokens AirCache (scope: visual) keeps everything");
+    }
+
+    @Test
     void samplingIsSeeded() throws Exception {
         Path dir = assemble(tmp, "llama3");
         String[] args = {"run", "--model", dir.toString(), "--prompt", "what is shown?", "--max-new-tokens", "6", "--threads", "1",
