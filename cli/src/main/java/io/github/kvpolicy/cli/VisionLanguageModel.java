@@ -4,7 +4,6 @@ import io.github.kvpolicy.api.Budget;
 import io.github.kvpolicy.api.CompressionPolicy;
 import io.github.kvpolicy.api.ImageSpan;
 import io.github.kvpolicy.api.Modality;
-import io.github.kvpolicy.api.Phase;
 import io.github.kvpolicy.api.RetentionPlan;
 import io.github.kvpolicy.api.RowLayout;
 import io.github.kvpolicy.processing.ChatMessage;
@@ -285,23 +284,15 @@ final class VisionLanguageModel implements AutoCloseable {
 
     /**
      * Continues the prefilled {@code base} in a fork with {@code policy} (null: the full cache) as
-     * {@link GenerationSession#runToEnd()} does — the policy after prefill if its schedule says so, then decoding with
-     * the policy at its triggers — calling {@code onToken} with each generated token as soon as it is chosen (the
-     * token chosen by the prefill first). {@code base} is unchanged.
+     * {@link GenerationSession#runToEnd(GenerationSession.TokenListener)} (the runtime's one rule for when the policy
+     * acts), calling {@code onToken} with each generated token as soon as it is chosen (the token chosen by the prefill
+     * first). {@code base} is unchanged.
      */
     static Outcome continueWith(GenerationSession base, CompressionPolicy policy, Budget budget, PolicyDeclaration declaration,
                                 RowLayout layout, LongConsumer onToken) {
         long liveBefore = base.kvCache().layerBytes().stream().mapToLong(LayerBytes::liveBytes).sum();
         try (GenerationSession s = policy == null ? base.fork(null, null) : base.fork(policy, budget, declaration)) {
-            int emitted = 0;
-            // the fork's driver read the schedule already (contained); asking again gives the same answer
-            if (policy != null && s.steps() == 0 && policy.schedule().afterPrefill()) s.applyPolicy(Phase.PREFILL);
-            emitted = emit(s, emitted, onToken);
-            while (s.step()) {
-                if (policy != null && s.hasActiveRows() && s.decodeTrigger()) s.applyPolicy(Phase.DECODE);
-                emitted = emit(s, emitted, onToken);
-            }
-            GenerationResult r = s.result();
+            GenerationResult r = s.runToEnd((row, token) -> onToken.accept(token));
             long kept = 0, total = 0, liveAfter = liveBefore;
             if (!r.actions().isEmpty()) {
                 PolicyAction a = r.actions().get(0);
@@ -318,12 +309,6 @@ final class VisionLanguageModel implements AutoCloseable {
             }
             return new Outcome(r, kept, total, liveBefore, liveAfter);
         }
-    }
-
-    private static int emit(GenerationSession s, int emitted, LongConsumer onToken) {
-        long[] t = s.result().tokens(0);
-        for (int i = emitted; i < t.length; i++) onToken.accept(t[i]);
-        return t.length;
     }
 
     private static float[][] split(float[] flat, int h) {

@@ -84,6 +84,7 @@ public final class GenerationSession implements AutoCloseable {
     private double[] decodeMs = new double[16];
     private int decodeCount;
     private final ActionLog actions;
+    private TokenListener listener; // set during runToEnd(listener)
 
     GenerationSession(ModelSessions model, GeneratorConfig config, GenerationRequest request, PolicyCallRunner runner, Generator owner) {
         this.owner = owner;
@@ -252,13 +253,36 @@ public final class GenerationSession implements AutoCloseable {
      * prefill), then decoding with the policy at its triggers; returns the result.
      */
     public GenerationResult runToEnd() {
+        return runToEnd(null);
+    }
+
+    /** Receives each generated token as soon as it is chosen (for streaming); called on the generating thread. */
+    @FunctionalInterface
+    public interface TokenListener {
+        void onToken(int row, long token);
+    }
+
+    /**
+     * As {@link #runToEnd()}, calling {@code listener} (may be null) with every generated token of every row as soon as
+     * it is chosen, starting with the tokens already chosen (e.g. the one sampled at the end of prefill). A stop token
+     * is not passed on, as it is not part of the result.
+     */
+    public GenerationResult runToEnd(TokenListener listener) {
         checkOpen();
         if (!prefilled) throw new IllegalStateException("call prefill() first");
-        if (driver != null && driver.dueAfterPrefill() && steps == 0 && !actions.any(Phase.PREFILL)) {
-            applyPolicy(Phase.PREFILL);
+        if (listener != null) {
+            for (int r = 0; r < batch; r++) for (long t : generated.get(r).toArray()) listener.onToken(r, t);
         }
-        while (step()) {
-            if (driver != null && hasActiveRows() && decodeTrigger()) applyPolicy(Phase.DECODE);
+        this.listener = listener;
+        try {
+            if (driver != null && driver.dueAfterPrefill() && steps == 0 && !actions.any(Phase.PREFILL)) {
+                applyPolicy(Phase.PREFILL);
+            }
+            while (step()) {
+                if (driver != null && hasActiveRows() && decodeTrigger()) applyPolicy(Phase.DECODE);
+            }
+        } finally {
+            this.listener = null;
         }
         return result();
     }
@@ -437,6 +461,7 @@ public final class GenerationSession implements AutoCloseable {
             return;
         }
         generated.get(r).add((long) t);
+        if (listener != null) listener.onToken(r, t);
         pending[r] = t;
         if (generated.get(r).size() >= request.maxNewTokens()) finish[r] = FinishReason.LENGTH;
     }
