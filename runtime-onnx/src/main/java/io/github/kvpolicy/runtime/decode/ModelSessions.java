@@ -237,6 +237,11 @@ public final class ModelSessions implements AutoCloseable {
         return attentionScale > 0 ? attentionScale : 1.0 / Math.sqrt(shape.headDim());
     }
 
+    /** Whether the graph declares its score scale ({@code kvpolicy.attention_scale}) instead of the contract's 1/√D. */
+    public boolean declaresAttentionScale() {
+        return attentionScale > 0;
+    }
+
     /** Whether the decoder takes {@link #IMAGE_GROUP} (tokens of one image attend to each other in both directions). */
     public boolean takesImageGroups() {
         return decoder.getInputNames().contains(IMAGE_GROUP);
