@@ -12,7 +12,16 @@ import org.junit.jupiter.api.io.TempDir;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
+import java.util.function.UnaryOperator;
+
+import io.github.kvpolicy.runtime.model.json.Json;
+import io.github.kvpolicy.runtime.model.safetensors.DType;
+import io.github.kvpolicy.runtime.model.safetensors.SafetensorsWriter;
+import io.github.kvpolicy.runtime.model.safetensors.SafetensorsWriter.FloatTensor;
+import io.github.kvpolicy.runtime.model.safetensors.WeightStore;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -40,6 +49,55 @@ class Gemma3FamilyTest {
         assertEquals(4, cfg.vitConfig().orElseThrow().tokensPerImage());
         assertTrue(cfg.tieWordEmbeddings());
         assertEquals(Gemma3Family.INSTANCE, Families.of(cfg));
+    }
+
+    /** transformers 5's rope_parameters per layer type and layer_types read the same as the older keys. */
+    @Test
+    void olderConfigStyleReadsTheSame() throws Exception {
+        HfFixture fx = new HfFixture("gemma3");
+        Map<String, Object> v5 = Json.parseObject(new String(fx.resource("config.json")), "gemma3");
+        Map<String, Object> old = Json.parseObject(new String(fx.resource("config.json")), "gemma3");
+        @SuppressWarnings("unchecked")
+        Map<String, Object> text = (Map<String, Object>) old.get("text_config");
+        text.remove("rope_parameters");
+        text.remove("layer_types");
+        text.put("rope_theta", 1000000.0);
+        text.put("rope_local_base_freq", 10000.0);
+        text.put("sliding_window_pattern", 2L); // layer 0 sliding, layer 1 global
+        assertEquals(ModelConfig.parse(v5, "v5"), ModelConfig.parse(old, "old"));
+    }
+
+    /**
+     * The fixture's layout ({@code language_model.model.*}, {@code vision_tower.*}), the published Gemma 3 layout
+     * ({@code vision_tower.vision_model.*}) and transformers 5's ({@code model.language_model.*},
+     * {@code model.vision_tower.*}, {@code model.multi_modal_projector.*}) verify alike.
+     */
+    @Test
+    void everyWeightLayoutVerifies() throws Exception {
+        HfFixture fx = new HfFixture("gemma3");
+        Path src = fx.copyTo(tmp.resolve("src"), "model.safetensors").resolve("model.safetensors");
+        Map<String, UnaryOperator<String>> layouts = new LinkedHashMap<>();
+        layouts.put("fixture", n -> n);
+        layouts.put("hub", n -> n.replaceFirst("^vision_tower\\.", "vision_tower.vision_model."));
+        layouts.put("transformers-5", HfCheckpointFormatsTest::modernName);
+        double first = Double.NaN;
+        for (Map.Entry<String, UnaryOperator<String>> e : layouts.entrySet()) {
+            Path dir = fx.copyTo(tmp.resolve(e.getKey()), "model.safetensors");
+            Map<String, FloatTensor> renamed = new LinkedHashMap<>();
+            try (WeightStore w = WeightStore.openFiles(List.of(src))) {
+                for (String n : w.names()) renamed.put(e.getValue().apply(n), new FloatTensor(w.info(n).shape(), w.readFloats(n)));
+            }
+            SafetensorsWriter.write(dir.resolve("model.safetensors"), renamed, DType.F32, Map.of("format", "pt"));
+            Files.write(dir.resolve("reference.safetensors"), fx.resource("reference.safetensors"));
+            ModelPackage pkg = ModelPackage.open(dir);
+            try (Generator g = Generator.open(pkg, GeneratorConfig.defaults().withIntraOpThreads(1))) {
+                ModelVerifier.Report rep = ModelVerifier.verify(g, pkg.config(), ReferenceFile.read(dir.resolve("reference.safetensors")));
+                assertTrue(rep.passes(HfFamilyReferenceTest.LOGITS_TOL), e.getKey() + ": " + rep);
+                if (Double.isNaN(first)) first = rep.promptMaxDiff();
+                assertEquals(first, rep.promptMaxDiff(), 1e-7, e.getKey());
+                System.out.printf("gemma3 %s layout: %s%n", e.getKey(), rep);
+            }
+        }
     }
 
     @Test
