@@ -22,7 +22,8 @@ import java.util.Optional;
  * {@code mistral}, {@code qwen2}, {@code qwen3}; vision-language {@code llava} (the testbed's grid tower, or a CLIP /
  * SigLIP ViT with the 2-layer projector), {@code llava_onevision} (SigLIP, anyres tiles), {@code smolvlm}/{@code idefics3}
  * (SigLIP-style ViT, pixel-shuffle connector), {@code qwen2_vl}/{@code qwen2_5_vl} (their ViTs; a Qwen2 language model
- * with M-RoPE, {@link RopeScaling#mropeSection()}). Layouts: a flat CausalLM config, VLM nesting with
+ * with M-RoPE, {@link RopeScaling#mropeSection()}), {@code gemma3} (SigLIP + average-pool projector, a
+ * {@code gemma3_text} language model described by {@link #gemma3()}). Layouts: a flat CausalLM config, VLM nesting with
  * {@code text_config} and {@code vision_config}, or Qwen2-VL's flat config with a {@code vision_config}.
  * Both config styles are read: transformers-5 {@code rope_parameters: {rope_type, rope_theta, ...}} and the older
  * {@code rope_theta} + {@code rope_scaling: {type|rope_type, factor, ...}}. Required keys of a flat config:
@@ -35,7 +36,8 @@ import java.util.Optional;
  * Anything not implemented (another architecture, rope type, activation, {@code mlp_bias}, sliding-window layers)
  * fails here, before any work, with one line naming the key, the value and what is supported.
  *
- * <p>Sliding windows: a Mistral {@code sliding_window} is recorded in {@link #slidingWindow()} and in the decoder's
+ * <p>Sliding windows: Gemma 3's per-layer windows ({@code layer_types} or {@code sliding_window_pattern}) are
+ * implemented ({@link Gemma3TextConfig#layerWindows()}). A Mistral {@code sliding_window} is recorded in {@link #slidingWindow()} and in the decoder's
  * metadata; windowed attention is not implemented, so the runtime refuses (one line, before any work) a request whose
  * prompt plus new tokens exceed the window, and runs shorter ones exactly.
  *
@@ -69,7 +71,7 @@ public record ModelConfig(String modelType, int hiddenSize, int intermediateSize
                           int slidingWindow, String architecture, Gemma3TextConfig gemma3) {
 
     /**
-     * transformers' {@code LlamaConfig}/{@code MistralConfig}/{@code Qwen2Config}/{@code Qwen3Config} defaults for the
+     * transformers' {@code LlamaConfig}/{@code MistralConfig}/{@code Qwen2Config}/{@code Qwen3Config}/{@code Gemma3TextConfig} defaults for the
      * size keys, applied to a VLM's {@code text_config} (never to a flat config, whose keys are required).
      */
     static final Map<String, Map<String, Object>> TEXT_DEFAULTS = Map.of(
@@ -81,9 +83,10 @@ public record ModelConfig(String modelType, int hiddenSize, int intermediateSize
                     "vocab_size", 151936L, "rms_norm_eps", 1e-6, "max_position_embeddings", 32768L),
             "qwen3", Map.of("hidden_size", 4096L, "intermediate_size", 22016L, "num_hidden_layers", 32L, "num_attention_heads", 32L,
                     "head_dim", 128L, "vocab_size", 151936L, "rms_norm_eps", 1e-6, "max_position_embeddings", 32768L),
-            "gemma3", Map.of("hidden_size", 2304L, "intermediate_size", 9216L, "num_hidden_layers", 26L, "num_attention_heads", 8L,
-                    "num_key_value_heads", 4L, "head_dim", 256L, "vocab_size", 262208L, "rms_norm_eps", 1e-6,
-                    "max_position_embeddings", 131072L, "rope_theta", 1000000.0));
+            "gemma3", Map.ofEntries(Map.entry("hidden_size", 2304L), Map.entry("intermediate_size", 9216L), Map.entry("num_hidden_layers", 26L),
+                    Map.entry("num_attention_heads", 8L), Map.entry("num_key_value_heads", 4L), Map.entry("head_dim", 256L),
+                    Map.entry("vocab_size", 262208L), Map.entry("rms_norm_eps", 1e-6), Map.entry("max_position_embeddings", 131072L),
+                    Map.entry("rope_theta", 1000000.0), Map.entry("tie_word_embeddings", true)));
 
     /** Top-level {@code model_type} values this builder implements. */
     public static final List<String> SUPPORTED_ARCHITECTURES = List.of("llama", "mistral", "qwen2", "qwen3", "llava", "llava_onevision", "smolvlm", "idefics3", "qwen2_vl", "qwen2_5_vl", "gemma3");

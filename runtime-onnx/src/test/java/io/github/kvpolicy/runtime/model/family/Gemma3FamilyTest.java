@@ -67,6 +67,30 @@ class Gemma3FamilyTest {
         assertEquals(ModelConfig.parse(v5, "v5"), ModelConfig.parse(old, "old"));
     }
 
+    /** A hub-style config that leaves most text sizes to Gemma3TextConfig's defaults (shapes only, no weights). */
+    @Test
+    void hubStyleConfigTakesTransformersDefaults() {
+        String json = """
+                {"architectures": ["Gemma3ForConditionalGeneration"], "model_type": "gemma3", "boi_token_index": 255999,
+                 "eoi_token_index": 256000, "image_token_index": 262144, "mm_tokens_per_image": 256,
+                 "text_config": {"hidden_size": 2560, "intermediate_size": 10240, "model_type": "gemma3_text",
+                                 "num_hidden_layers": 34, "rope_scaling": {"factor": 8.0, "rope_type": "linear"}, "sliding_window": 1024},
+                 "vision_config": {"hidden_size": 1152, "image_size": 896, "intermediate_size": 4304, "model_type": "siglip_vision_model",
+                                   "num_attention_heads": 16, "num_hidden_layers": 27, "patch_size": 14, "vision_use_head": false}}""";
+        ModelConfig cfg = ModelConfig.parse(Json.parseObject(json, "hub"), "hub");
+        assertEquals(8, cfg.numHeads());
+        assertEquals(4, cfg.numKvHeads());
+        assertEquals(256, cfg.headDim());
+        assertEquals(262208, cfg.vocabSize());
+        assertTrue(cfg.tieWordEmbeddings());
+        assertEquals("linear", cfg.rope().type());
+        assertEquals(1e6, cfg.ropeTheta());
+        assertEquals(1e4, cfg.gemma3().localRopeTheta());
+        assertEquals(1.0 / 16, cfg.gemma3().attentionScale(), 1e-12);
+        for (int i = 0; i < 34; i++) assertEquals((i + 1) % 6 == 0 ? 0 : 1024, cfg.gemma3().window(i), "layer " + i);
+        assertEquals(256, cfg.vitConfig().orElseThrow().tokensPerImage());
+    }
+
     /**
      * The fixture's layout ({@code language_model.model.*}, {@code vision_tower.*}), the published Gemma 3 layout
      * ({@code vision_tower.vision_model.*}) and transformers 5's ({@code model.language_model.*},
