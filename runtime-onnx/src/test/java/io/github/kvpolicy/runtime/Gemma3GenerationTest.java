@@ -91,6 +91,23 @@ class Gemma3GenerationTest {
         }
     }
 
+    /** Two rows in one batch (chunk 6, so the image boundary moves in both rows) each reproduce transformers. */
+    @Test
+    void aBatchOfTwoRowsReproducesTransformers() {
+        int v = cfg.vocabSize();
+        try (Generator g = Generator.open(ModelPackage.open(dir), GeneratorConfig.defaults().withIntraOpThreads(1).withPrefillChunk(6))) {
+            GenerationResult r = g.generate(GenerationRequest.builder().row(prompt).row(prompt).maxNewTokens(greedy.length).recordLogits(true).build());
+            for (int row = 0; row < 2; row++) {
+                assertArrayEquals(greedy, r.tokens(row), "row " + row);
+                double worst = 0;
+                for (int s = 0; s < greedy.length; s++) {
+                    worst = Math.max(worst, ModelVerifier.maxAbsDiff(r.logits().get(row).get(s), Arrays.copyOfRange(scores, s * v, (s + 1) * v)));
+                }
+                assertTrue(worst < TOL, "row " + row + ": scores max|Δ| " + worst);
+            }
+        }
+    }
+
     /**
      * A per-head random 10% plan (plus the sink and the last token) compacts the cache; the following decoding steps
      * must equal decoding from the uncompacted cache with exactly the evicted slots masked. The kept keys of the sliding

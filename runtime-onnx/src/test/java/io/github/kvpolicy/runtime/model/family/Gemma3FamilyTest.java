@@ -67,6 +67,41 @@ class Gemma3FamilyTest {
         assertEquals(ModelConfig.parse(v5, "v5"), ModelConfig.parse(old, "old"));
     }
 
+    /**
+     * {@code final_logit_softcapping: c} (null in the fixture) gives {@code c·tanh(logits / c)}: with c = 0.25 (the raw logits reach 0.88) the
+     * reference logits, capped the same way, are reproduced (tanh is 1-Lipschitz, so the bound carries over).
+     */
+    @Test
+    void finalLogitSoftcappingCapsTheLogits() throws Exception {
+        HfFixture fx = new HfFixture("gemma3");
+        Path dir = fx.copyTo(tmp.resolve("capped"), "model.safetensors");
+        String config = Files.readString(dir.resolve("config.json")).replace("\"final_logit_softcapping\": null", "\"final_logit_softcapping\": 0.25");
+        assertTrue(config.contains("\"final_logit_softcapping\": 0.25"), "the fixture names final_logit_softcapping");
+        Files.writeString(dir.resolve("config.json"), config);
+        Path refPath = dir.resolve("reference.safetensors");
+        Files.write(refPath, fx.resource("reference.safetensors"));
+        ModelPackage pkg = ModelPackage.open(dir);
+        ModelConfig cfg = pkg.config();
+        assertEquals(0.25, cfg.gemma3().finalLogitSoftcap());
+        long[] ids = fx.inputIds();
+        try (Generator gen = Generator.open(pkg, GeneratorConfig.defaults().withIntraOpThreads(1))) {
+            ReferenceFile ref = ReferenceFile.read(refPath);
+            float[][] image = ModelVerifier.imageEmbeddings(gen.sessions(), cfg, ref, ids);
+            float[] emb = ModelVerifier.embeddings(gen.sessions(), cfg, ids, image);
+            float[] logits = ModelVerifier.allPositionLogits(gen.sessions(), emb, ids.length, null, ModelVerifier.imageGroups(cfg, ids, image));
+            float[] want = fx.floats.get("logits").clone();
+            double raw = 0;
+            for (int i = 0; i < want.length; i++) {
+                raw = Math.max(raw, Math.abs(want[i]));
+                want[i] = (float) (0.25 * Math.tanh(want[i] / 0.25));
+            }
+            assertTrue(raw > 0.5, "the cap is active: max |logit| " + raw);
+            double worst = ModelVerifier.maxAbsDiff(logits, want);
+            for (float x : logits) assertTrue(Math.abs(x) <= 0.25f, "capped: " + x);
+            assertTrue(worst < HfFamilyReferenceTest.LOGITS_TOL, "soft-capped logits max|Δ| " + worst);
+        }
+    }
+
     /** A hub-style config that leaves most text sizes to Gemma3TextConfig's defaults (shapes only, no weights). */
     @Test
     void hubStyleConfigTakesTransformersDefaults() {
