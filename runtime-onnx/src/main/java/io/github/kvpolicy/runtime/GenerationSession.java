@@ -1,5 +1,6 @@
 package io.github.kvpolicy.runtime;
 
+import ai.onnxruntime.OnnxTensor;
 import io.github.kvpolicy.runtime.policy.PolicyFailureException;
 import io.github.kvpolicy.api.AttentionProbe;
 import io.github.kvpolicy.api.Budget;
@@ -69,6 +70,7 @@ public final class GenerationSession implements AutoCloseable {
     private final QueryStore queries;
     private final CpuAttentionProbe probe;
     private final PastTensors past;
+    private final long[][] imageGroup;      // per row and prompt position its image index or -1; null unless the graph takes image_group
 
     private final List<LongList> generated = new ArrayList<>();
     private final List<List<float[]>> logits = new ArrayList<>();
@@ -137,7 +139,8 @@ public final class GenerationSession implements AutoCloseable {
         }
         this.cache = new KvCache(shape, batch, 1);
         this.queries = new QueryStore(shape, batch);
-        this.probe = new CpuAttentionProbe(cache, queries);
+        this.imageGroup = model.takesImageGroups() ? imageGroups() : null;
+        this.probe = new CpuAttentionProbe(cache, queries, CpuAttentionProbe.Kernel.AXPY, probeMasking());
         this.past = new PastTensors(model.env(), cache);
     }
 
@@ -178,7 +181,8 @@ public final class GenerationSession implements AutoCloseable {
         this.actions = new ActionLog(base.actions);
         this.cache = base.cache.copy();
         this.queries = base.queries.copy();
-        this.probe = new CpuAttentionProbe(cache, queries);
+        this.imageGroup = base.imageGroup;
+        this.probe = new CpuAttentionProbe(cache, queries, CpuAttentionProbe.Kernel.AXPY, probeMasking());
         this.past = new PastTensors(model.env(), cache);
     }
 
@@ -304,6 +308,87 @@ public final class GenerationSession implements AutoCloseable {
         return out;
     }
 
+    /**
+     * What the probe needs beyond causal attention: the graph's score scale, its per-layer windows and the image
+     * spans (Gemma 3); {@link CpuAttentionProbe.Masking#CAUSAL} for every model without them.
+     */
+    private CpuAttentionProbe.Masking probeMasking() {
+        if (!model.hasWindowedLayers() && imageGroup == null && !model.declaresAttentionScale()) return CpuAttentionProbe.Masking.CAUSAL;
+        int[] windows = new int[shape.layers()];
+        for (int l = 0; l < windows.length; l++) windows[l] = model.window(l);
+        return new CpuAttentionProbe.Masking(model.attentionScale(), windows, imageGroup);
+    }
+
+    /** Per row, each prompt position's image index (each image segment is one image) or −1 for text. */
+    private long[][] imageGroups() {
+        long[][] g = new long[batch][];
+        for (int r = 0; r < batch; r++) {
+            g[r] = new long[promptLength[r]];
+            int p = 0, next = 0;
+            for (Prompt.Segment seg : request.rows().get(r).segments()) {
+                boolean image = seg.tokenIds() == null;
+                int id = image ? next++ : -1;
+                for (int i = 0; i < seg.length(); i++) g[r][p++] = id;
+            }
+        }
+        return g;
+    }
+
+    /**
+     * End of the prefill chunk starting at {@code c0}: {@code c0 + chunk} (capped at {@code maxLen}), except that with
+     * bidirectional image attention no image may straddle a chunk boundary (its tokens attend to each other in both
+     * directions, which needs them in one decoder call): the end moves back to the image's start, or forward past its
+     * end when the image starts the chunk.
+     */
+    private int chunkEnd(int c0, int chunk, int maxLen) {
+        int end = Math.min(c0 + chunk, maxLen);
+        if (imageGroup == null) return end;
+        boolean moved = true;
+        while (moved) {
+            moved = false;
+            for (long[] g : imageGroup) {
+                if (end >= g.length || end <= c0 || g[end] < 0 || g[end] != g[end - 1]) continue;
+                int a = end;
+                while (a > 0 && g[a - 1] == g[end]) a--;
+                int b = end;
+                while (b < g.length && g[b] == g[end]) b++;
+                end = a > c0 ? a : b;
+                moved = true;
+            }
+        }
+        return end;
+    }
+
+    /** Chunk {@code [c0, c0+s)}'s image indices {@code [batch, s]} (−1 for text and padding), or null without image groups. */
+    private long[] chunkImageGroups(int c0, int s, int[] counts) {
+        if (imageGroup == null) return null;
+        long[] out = new long[batch * s];
+        Arrays.fill(out, -1);
+        for (int r = 0; r < batch; r++) System.arraycopy(imageGroup[r], c0, out, r * s, counts[r]);
+        return out;
+    }
+
+    /**
+     * Per sliding-window layer, the original position of every past slot {@code [B, Hkv, capacity]} (0 in empty
+     * slots, which the mask hides); null entries for other layers, and null when the model has none.
+     */
+    private long[][] pastPositions() {
+        if (!model.hasWindowedLayers()) return null;
+        long[][] out = new long[shape.layers()][];
+        for (int l = 0; l < shape.layers(); l++) {
+            if (model.window(l) == 0) continue;
+            int cap = cache.capacity(l), hkv = shape.kvHeads();
+            out[l] = new long[batch * hkv * cap];
+            for (int r = 0; r < batch; r++) {
+                for (int h = 0; h < hkv; h++) {
+                    int[] pos = cache.positions(r, l, h);
+                    for (int i = 0; i < pos.length; i++) out[l][(r * hkv + h) * cap + i] = pos[i];
+                }
+            }
+        }
+        return out;
+    }
+
     public void prefill() {
         checkOpen();
         if (prefilled) throw new IllegalStateException("prefill() was already called");
@@ -313,8 +398,9 @@ public final class GenerationSession implements AutoCloseable {
         int maxLen = Arrays.stream(promptLength).max().orElseThrow();
         int chunk = config.prefillChunk();
         float[][] lastLogits = new float[batch][];
-        for (int c0 = 0; c0 < maxLen; c0 += chunk) {
-            int s = Math.min(chunk, maxLen - c0);
+        for (int c0 = 0, end; c0 < maxLen; c0 = end) {
+            end = chunkEnd(c0, chunk, maxLen);
+            int s = end - c0;
             int[] counts = new int[batch];
             int[][] pos = new int[batch][];
             float[] embeds = new float[batch * s * hidden];
@@ -338,7 +424,9 @@ public final class GenerationSession implements AutoCloseable {
             }
             long[] queryIndex = qset.stream().mapToLong(Integer::longValue).toArray();
             long[] ropeOffsets = ropeOffsets(c0, s, counts);
-            ModelSessions.DecoderOutputs out = model.decode(batch, s, embeds, positionIds, inputMask, queryIndex, logitsIndex, past.current(), ropeOffsets);
+            OnnxTensor[][] pastNow = past.current();
+            ModelSessions.DecoderOutputs out = model.decode(batch, s, embeds, positionIds, inputMask, queryIndex, logitsIndex, pastNow, ropeOffsets,
+                    chunkImageGroups(c0, s, counts), pastPositions());
             for (int l = 0; l < shape.layers(); l++) cache.append(l, out.presentKeys()[l], out.presentValues()[l], s, counts, pos);
             if (queryIndex.length > 0) {
                 for (int r = 0; r < batch; r++) {
@@ -433,7 +521,9 @@ public final class GenerationSession implements AutoCloseable {
         }
         float[] embeds = model.embed(ids, batch, 1);
         long[] queryIndex = decodeQueries ? new long[] {0} : new long[0];
-        ModelSessions.DecoderOutputs out = model.decode(batch, 1, embeds, positionIds, inputMask, queryIndex, new long[batch], past.current());
+        OnnxTensor[][] pastNow = past.current();
+        ModelSessions.DecoderOutputs out = model.decode(batch, 1, embeds, positionIds, inputMask, queryIndex, new long[batch], pastNow, null,
+                null, pastPositions());
         for (int l = 0; l < shape.layers(); l++) cache.append(l, out.presentKeys()[l], out.presentValues()[l], 1, counts, pos);
         steps++;
         for (int r = 0; r < batch; r++) {

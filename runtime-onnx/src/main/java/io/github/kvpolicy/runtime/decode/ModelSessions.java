@@ -38,6 +38,8 @@ public final class ModelSessions implements AutoCloseable {
     private final int hidden, vocab;
     private final Path dir;
     private int slidingWindow;
+    private int[] layerWindows;      // kvpolicy.layer_windows (Gemma 3), null when absent
+    private double attentionScale;   // kvpolicy.attention_scale, 0 when absent (1/√D)
 
     private ModelSessions(OrtEnvironment env, OrtSession decoder, OrtSession embed, OrtSession vision, ModelShape shape, int hidden, int vocab, Path dir) {
         this.env = env;
@@ -109,6 +111,13 @@ public final class ModelSessions implements AutoCloseable {
             if (vis != null) checkNames(visionPath, "input", vis.getInputInfo(), Set.of(pixelValuesInput(vis) ? "pixel_values" : "pixel_attributes"));
             ModelSessions ms = new ModelSessions(env, dec, emb, vis, shape, hidden, vocab, decoderPath.getParent());
             ms.slidingWindow = meta.containsKey("kvpolicy.sliding_window") ? intMeta(meta, "kvpolicy.sliding_window", decoderPath) : 0;
+            ms.layerWindows = layerWindows(meta, shape.layers(), decoderPath);
+            ms.attentionScale = meta.containsKey("kvpolicy.attention_scale") ? Double.parseDouble(meta.get("kvpolicy.attention_scale").trim()) : 0;
+            for (int i = 0; i < shape.layers(); i++) {
+                if (ms.window(i) > 0 && !dec.getInputNames().contains(PAST_POSITION + i)) {
+                    throw new IllegalStateException(decoderPath + ": layer " + i + " is a sliding-window layer but the graph lacks the input " + PAST_POSITION + i);
+                }
+            }
             return ms;
         } catch (OrtException e) {
             closeAll(opened);
@@ -133,6 +142,21 @@ public final class ModelSessions implements AutoCloseable {
                 // best effort
             }
         }
+    }
+
+    /** {@code kvpolicy.layer_windows} ("[8,0,...]": per layer 0 = global or the window), or null when absent. */
+    private static int[] layerWindows(Map<String, String> meta, int layers, Path where) {
+        String v = meta.get("kvpolicy.layer_windows");
+        if (v == null) return null;
+        String[] parts = v.trim().replace("[", "").replace("]", "").split(",");
+        if (parts.length != layers) throw new IllegalStateException(where + ": metadata 'kvpolicy.layer_windows' = '" + v + "' does not name " + layers + " layers");
+        int[] w = new int[layers];
+        try {
+            for (int i = 0; i < layers; i++) w[i] = Integer.parseInt(parts[i].trim());
+        } catch (NumberFormatException e) {
+            throw new IllegalStateException(where + ": metadata 'kvpolicy.layer_windows' = '" + v + "' is not a list of integers");
+        }
+        return w;
     }
 
     private static int intMeta(Map<String, String> meta, String key, Path where) {
@@ -189,6 +213,39 @@ public final class ModelSessions implements AutoCloseable {
      * attend to the whole cache, so a sequence longer than the window would differ from the model; callers refuse it.
      */
     public int slidingWindow() { return slidingWindow; }
+
+    /** Decoder input of models with bidirectional image attention (Gemma 3): per new token its image index, −1 for text. */
+    public static final String IMAGE_GROUP = "image_group";
+    /** Decoder input prefix of a sliding-window layer's cached key positions, i64 {@code [B, Hkv, P_i]}. */
+    public static final String PAST_POSITION = "past_position.";
+
+    /**
+     * The window of layer {@code layer} on original positions (a query at t sees keys at p with {@code t - p < W}), or 0
+     * for a layer that sees the whole cache ({@code kvpolicy.layer_windows}; 0 for every layer of models without it).
+     */
+    public int window(int layer) { return layerWindows == null ? 0 : layerWindows[layer]; }
+
+    /** Whether some layer is a sliding-window layer that needs the cached keys' positions ({@link #PAST_POSITION}). */
+    public boolean hasWindowedLayers() {
+        if (layerWindows == null) return false;
+        for (int w : layerWindows) if (w > 0) return true;
+        return false;
+    }
+
+    /** The attention score scale: {@code kvpolicy.attention_scale} when the graph declares one, else 1/√D. */
+    public double attentionScale() {
+        return attentionScale > 0 ? attentionScale : 1.0 / Math.sqrt(shape.headDim());
+    }
+
+    /** Whether the graph declares its score scale ({@code kvpolicy.attention_scale}) instead of the contract's 1/√D. */
+    public boolean declaresAttentionScale() {
+        return attentionScale > 0;
+    }
+
+    /** Whether the decoder takes {@link #IMAGE_GROUP} (tokens of one image attend to each other in both directions). */
+    public boolean takesImageGroups() {
+        return decoder.getInputNames().contains(IMAGE_GROUP);
+    }
 
     /** The folder holding the model files. */
     public Path directory() { return dir; }
@@ -304,6 +361,20 @@ public final class ModelSessions implements AutoCloseable {
      */
     public DecoderOutputs decode(int b, int s, float[] embeds, long[] positionIds, float[] inputMask, long[] queryIndex, long[] logitsIndex,
                                  OnnxTensor[][] past, long[] ropeOffsets) {
+        return decode(b, s, embeds, positionIds, inputMask, queryIndex, logitsIndex, past, ropeOffsets, null, null);
+    }
+
+    /**
+     * As {@link #decode(int, int, float[], long[], float[], long[], long[], OnnxTensor[][], long[])}, with the inputs of
+     * Gemma-3-style graphs (ignored by graphs without them): {@code imageGroup} {@code [b, s]} each new token's image
+     * index or −1 (null = all text) and, per layer, the original positions of its past slots {@code [b, Hkv, P_i]}
+     * (row-major like {@code past_mask}; any value in masked slots), needed by sliding-window layers whose past is not
+     * empty ({@code pastPositions} or its entry may be null otherwise).
+     *
+     * @throws IllegalStateException when a sliding-window layer has cached keys but no positions were given
+     */
+    public DecoderOutputs decode(int b, int s, float[] embeds, long[] positionIds, float[] inputMask, long[] queryIndex, long[] logitsIndex,
+                                 OnnxTensor[][] past, long[] ropeOffsets, long[] imageGroup, long[][] pastPositions) {
         int layers = shape.layers();
         List<OnnxTensor> own = new ArrayList<>();
         try {
@@ -317,7 +388,26 @@ public final class ModelSessions implements AutoCloseable {
                 long[] off = ropeOffsets != null ? ropeOffsets : new long[3 * b * s];
                 in.put("rope_offsets", track(own, OnnxTensor.createTensor(env, LongBuffer.wrap(off), new long[] {3, b, s})));
             }
+            if (takesImageGroups()) {
+                long[] grp = imageGroup;
+                if (grp == null) {
+                    grp = new long[b * s];
+                    java.util.Arrays.fill(grp, -1);
+                }
+                in.put(IMAGE_GROUP, track(own, OnnxTensor.createTensor(env, LongBuffer.wrap(grp), new long[] {b, s})));
+            }
             for (int i = 0; i < layers; i++) {
+                if (window(i) > 0) {
+                    long[] maskShape = past[i][2].getInfo().getShape();
+                    long n = maskShape[0] * maskShape[1] * maskShape[2];
+                    long[] pp = pastPositions == null ? null : pastPositions[i];
+                    if (pp == null && n > 0) {
+                        throw new IllegalStateException("decoder layer " + i + " is a sliding-window layer; the caller must give its cached keys' positions");
+                    }
+                    if (pp == null) pp = new long[0];
+                    if (pp.length != n) throw new IllegalArgumentException("layer " + i + ": " + pp.length + " past positions for a past of shape " + java.util.Arrays.toString(maskShape));
+                    in.put(PAST_POSITION + i, track(own, OnnxTensor.createTensor(env, LongBuffer.wrap(pp), maskShape)));
+                }
                 in.put("past_key." + i, past[i][0]);
                 in.put("past_value." + i, past[i][1]);
                 in.put("past_mask." + i, past[i][2]);

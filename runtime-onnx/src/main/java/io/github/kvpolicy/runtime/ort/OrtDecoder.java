@@ -143,6 +143,10 @@ public final class OrtDecoder implements KvCacheView, AutoCloseable {
      * @param initialCapacity slots per (row, layer, head) allocated up front, ≥ 1 ({@code GenerationSession} uses 1)
      */
     public static OrtDecoder open(ModelSessions model, Device device, int cudaDevice, int intraOpThreads, int batch, int initialCapacity) {
+        if (model.takesImageGroups() || model.hasWindowedLayers()) {
+            throw new IllegalArgumentException("the resident decoder does not feed image_group/past_position (sliding-window or bidirectional-image "
+                    + "models such as Gemma 3); run " + model.directory() + " through the Generator");
+        }
         return open(model.directory().resolve("decoder.onnx"), model.shape(), model.hiddenSize(), model.vocabSize(), device, cudaDevice,
                 intraOpThreads, batch, initialCapacity);
     }

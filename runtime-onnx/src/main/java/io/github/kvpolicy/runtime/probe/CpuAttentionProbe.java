@@ -24,6 +24,12 @@ import java.util.stream.IntStream;
  * Layers are computed in parallel (common fork-join pool) when the work is large. Scores are accumulated in
  * float, the softmax normaliser in double.
  *
+ * <p>Models whose attention is not plain causal (Gemma 3) pass a {@link Masking}: the score scale, per-layer windows
+ * (a query at position q sees keys at positions p with {@code q - p < W}) and per-row image spans (a query inside an
+ * image also sees every key of that image, before or after it). The visible keys of a query are then those in
+ * {@code [min(q - W + 1, imageStart), max(q + 1, imageEnd))} — one position interval, as the window and the image
+ * both contain q. {@link Masking#CAUSAL} (the default) is the plain rule above.
+ *
  * <p>Thread-safe as long as the cache and the query store are not mutated during a call (the runtime never does
  * during a policy call).
  */
@@ -36,18 +42,66 @@ public final class CpuAttentionProbe implements AttentionProbe {
     private final KvCacheView cache;
     private final QueryStore queries;
     private final Kernel kernel;
+    private final Masking masking;
+
+    /**
+     * Which keys a query sees beyond causality, and the score scale. Immutable.
+     *
+     * @param scale        score scale; 0 means 1/√D
+     * @param layerWindows per layer 0 (whole past) or the window W on original positions; null for no windows
+     * @param imageGroups  per row, per prompt position its image index or −1 (positions past the array are text);
+     *                     null when no query attends bidirectionally
+     */
+    public record Masking(double scale, int[] layerWindows, long[][] imageGroups) {
+        /** Plain causal attention scaled by 1/√D. */
+        public static final Masking CAUSAL = new Masking(0, null, null);
+
+        public Masking {
+            if (!(scale >= 0)) throw new IllegalArgumentException("scale must be >= 0 (0 = 1/sqrt(D)), got " + scale);
+            layerWindows = layerWindows == null ? null : layerWindows.clone();
+            if (imageGroups != null) imageGroups = Arrays.stream(imageGroups).map(long[]::clone).toArray(long[][]::new);
+        }
+
+        int window(int layer) {
+            return layerWindows == null ? 0 : layerWindows[layer];
+        }
+
+        /** The first position of q's image, or q when q is not in an image. */
+        int imageStart(int row, int q) {
+            long[] g = imageGroups == null ? null : imageGroups[row];
+            if (g == null || q >= g.length || g[q] < 0) return q;
+            int a = q;
+            while (a > 0 && g[a - 1] == g[q]) a--;
+            return a;
+        }
+
+        /** One past the last position of q's image, or q + 1 when q is not in an image. */
+        int imageEnd(int row, int q) {
+            long[] g = imageGroups == null ? null : imageGroups[row];
+            if (g == null || q >= g.length || g[q] < 0) return q + 1;
+            int b = q + 1;
+            while (b < g.length && g[b] == g[q]) b++;
+            return b;
+        }
+    }
 
     public CpuAttentionProbe(KvCacheView cache, QueryStore queries) {
         this(cache, queries, Kernel.AXPY);
     }
 
     public CpuAttentionProbe(KvCacheView cache, QueryStore queries, Kernel kernel) {
+        this(cache, queries, kernel, Masking.CAUSAL);
+    }
+
+    /** A probe for a model with {@code masking} (see {@link Masking}). */
+    public CpuAttentionProbe(KvCacheView cache, QueryStore queries, Kernel kernel, Masking masking) {
         if (cache.batchSize() != queries.batchSize()) {
             throw new IllegalArgumentException("cache has " + cache.batchSize() + " rows, query store " + queries.batchSize());
         }
         this.cache = cache;
         this.queries = queries;
         this.kernel = kernel;
+        this.masking = java.util.Objects.requireNonNull(masking, "masking");
     }
 
     @Override
@@ -77,7 +131,8 @@ public final class CpuAttentionProbe implements AttentionProbe {
     private void layer(int row, int layer, int[] qpos, int[] qidx, int[] keys, Reduction reduction, HeadMapping mapping, float[][] out) {
         ModelShape s = cache.shape();
         int d = s.headDim(), group = s.groupSize(), hq = s.queryHeads();
-        float scale = (float) (1.0 / Math.sqrt(d));
+        float scale = (float) (masking.scale() > 0 ? masking.scale() : 1.0 / Math.sqrt(d));
+        int win = masking.window(layer);
         float[] qdata = queries.data(row, layer);
         float[] qv = new float[d];
         float[] tmp = new float[d];
@@ -111,25 +166,33 @@ public final class CpuAttentionProbe implements AttentionProbe {
                 int h = g * group + t;
                 float[] a = acc[t];
                 for (int qi = 0; qi < qpos.length; qi++) {
-                    int c = upperBound(kp, m, qpos[qi]);
-                    if (c == 0) continue;
+                    int q = qpos[qi];
+                    // visible keys: positions in [from, to) (plain causal: [-inf, q + 1))
+                    int to = Math.max(q + 1, masking.imageEnd(row, q));
+                    int c = upperBound(kp, m, to - 1);
+                    int lo = 0;
+                    if (win > 0 || to > q + 1) {
+                        long from = Math.min(win > 0 ? (long) q - win + 1 : Long.MIN_VALUE, masking.imageStart(row, q));
+                        while (lo < c && kp[lo] < from) lo++;
+                    }
+                    if (c == lo) continue;
                     int qo = (qidx[qi] * hq + h) * d;
                     for (int x = 0; x < d; x++) qv[x] = qdata[qo + x] * scale;
                     if (kernel == Kernel.AXPY) scores(qv, kt, m, c, scores);
                     else dotScores(qv, kt, m, c, scores);
                     float max = Float.NEGATIVE_INFINITY;
-                    for (int j = 0; j < c; j++) max = Math.max(max, scores[j]);
+                    for (int j = lo; j < c; j++) max = Math.max(max, scores[j]);
                     double sum = 0;
-                    for (int j = 0; j < c; j++) {
+                    for (int j = lo; j < c; j++) {
                         double e = Math.exp(scores[j] - max);
                         scores[j] = (float) e;
                         sum += e;
                     }
                     float inv = (float) (1.0 / sum);
                     if (reduction == Reduction.MAX) {
-                        for (int j = 0; j < c; j++) a[j] = Math.max(a[j], scores[j] * inv);
+                        for (int j = lo; j < c; j++) a[j] = Math.max(a[j], scores[j] * inv);
                     } else {
-                        for (int j = 0; j < c; j++) a[j] += scores[j] * inv;
+                        for (int j = lo; j < c; j++) a[j] += scores[j] * inv;
                     }
                 }
                 if (reduction == Reduction.MEAN && qpos.length > 0) {

@@ -22,7 +22,8 @@ import java.util.Optional;
  * {@code mistral}, {@code qwen2}, {@code qwen3}; vision-language {@code llava} (the testbed's grid tower, or a CLIP /
  * SigLIP ViT with the 2-layer projector), {@code llava_onevision} (SigLIP, anyres tiles), {@code smolvlm}/{@code idefics3}
  * (SigLIP-style ViT, pixel-shuffle connector), {@code qwen2_vl}/{@code qwen2_5_vl} (their ViTs; a Qwen2 language model
- * with M-RoPE, {@link RopeScaling#mropeSection()}). Layouts: a flat CausalLM config, VLM nesting with
+ * with M-RoPE, {@link RopeScaling#mropeSection()}), {@code gemma3} (SigLIP + average-pool projector, a
+ * {@code gemma3_text} language model described by {@link #gemma3()}). Layouts: a flat CausalLM config, VLM nesting with
  * {@code text_config} and {@code vision_config}, or Qwen2-VL's flat config with a {@code vision_config}.
  * Both config styles are read: transformers-5 {@code rope_parameters: {rope_type, rope_theta, ...}} and the older
  * {@code rope_theta} + {@code rope_scaling: {type|rope_type, factor, ...}}. Required keys of a flat config:
@@ -35,7 +36,8 @@ import java.util.Optional;
  * Anything not implemented (another architecture, rope type, activation, {@code mlp_bias}, sliding-window layers)
  * fails here, before any work, with one line naming the key, the value and what is supported.
  *
- * <p>Sliding windows: a Mistral {@code sliding_window} is recorded in {@link #slidingWindow()} and in the decoder's
+ * <p>Sliding windows: Gemma 3's per-layer windows ({@code layer_types} or {@code sliding_window_pattern}) are
+ * implemented ({@link Gemma3TextConfig#layerWindows()}). A Mistral {@code sliding_window} is recorded in {@link #slidingWindow()} and in the decoder's
  * metadata; windowed attention is not implemented, so the runtime refuses (one line, before any work) a request whose
  * prompt plus new tokens exceed the window, and runs shorter ones exactly.
  *
@@ -60,15 +62,16 @@ import java.util.Optional;
  * @param rope                  rotary frequency scaling ({@link RopeScaling#NONE} for plain RoPE)
  * @param slidingWindow         the attention window in tokens when the config declares one, else 0
  * @param architecture          the top-level {@code model_type} (one of {@link #SUPPORTED_ARCHITECTURES})
+ * @param gemma3                Gemma 3's extra language-model settings; non-null iff {@code modelType} is {@code gemma3}
  */
 public record ModelConfig(String modelType, int hiddenSize, int intermediateSize, int numLayers, int numHeads,
                           int numKvHeads, int headDim, double rmsNormEps, double ropeTheta, int vocabSize,
                           int maxPositionEmbeddings, boolean tieWordEmbeddings, boolean qkvBias, int bosTokenId,
                           List<Integer> eosTokenIds, int imageTokenId, VisionConfig vision, RopeScaling rope,
-                          int slidingWindow, String architecture) {
+                          int slidingWindow, String architecture, Gemma3TextConfig gemma3) {
 
     /**
-     * transformers' {@code LlamaConfig}/{@code MistralConfig}/{@code Qwen2Config}/{@code Qwen3Config} defaults for the
+     * transformers' {@code LlamaConfig}/{@code MistralConfig}/{@code Qwen2Config}/{@code Qwen3Config}/{@code Gemma3TextConfig} defaults for the
      * size keys, applied to a VLM's {@code text_config} (never to a flat config, whose keys are required).
      */
     static final Map<String, Map<String, Object>> TEXT_DEFAULTS = Map.of(
@@ -79,12 +82,16 @@ public record ModelConfig(String modelType, int hiddenSize, int intermediateSize
             "qwen2", Map.of("hidden_size", 4096L, "intermediate_size", 22016L, "num_hidden_layers", 32L, "num_attention_heads", 32L,
                     "vocab_size", 151936L, "rms_norm_eps", 1e-6, "max_position_embeddings", 32768L),
             "qwen3", Map.of("hidden_size", 4096L, "intermediate_size", 22016L, "num_hidden_layers", 32L, "num_attention_heads", 32L,
-                    "head_dim", 128L, "vocab_size", 151936L, "rms_norm_eps", 1e-6, "max_position_embeddings", 32768L));
+                    "head_dim", 128L, "vocab_size", 151936L, "rms_norm_eps", 1e-6, "max_position_embeddings", 32768L),
+            "gemma3", Map.ofEntries(Map.entry("hidden_size", 2304L), Map.entry("intermediate_size", 9216L), Map.entry("num_hidden_layers", 26L),
+                    Map.entry("num_attention_heads", 8L), Map.entry("num_key_value_heads", 4L), Map.entry("head_dim", 256L),
+                    Map.entry("vocab_size", 262208L), Map.entry("rms_norm_eps", 1e-6), Map.entry("max_position_embeddings", 131072L),
+                    Map.entry("rope_theta", 1000000.0), Map.entry("tie_word_embeddings", true)));
 
     /** Top-level {@code model_type} values this builder implements. */
-    public static final List<String> SUPPORTED_ARCHITECTURES = List.of("llama", "mistral", "qwen2", "qwen3", "llava", "llava_onevision", "smolvlm", "idefics3", "qwen2_vl", "qwen2_5_vl");
+    public static final List<String> SUPPORTED_ARCHITECTURES = List.of("llama", "mistral", "qwen2", "qwen3", "llava", "llava_onevision", "smolvlm", "idefics3", "qwen2_vl", "qwen2_5_vl", "gemma3");
     /** Language-model {@code model_type} values this builder implements. */
-    public static final List<String> SUPPORTED_TEXT_TYPES = List.of("llama", "mistral", "qwen2", "qwen3");
+    public static final List<String> SUPPORTED_TEXT_TYPES = List.of("llama", "mistral", "qwen2", "qwen3", "gemma3");
 
     /**
      * The testbed's grid vision tower + LLaVA projector (see {@code testbed/README.md}).
@@ -107,6 +114,17 @@ public record ModelConfig(String modelType, int hiddenSize, int intermediateSize
         public int numCells() {
             return gridSize * gridSize;
         }
+    }
+
+    /** Every family but Gemma 3: the canonical constructor without {@link #gemma3()}. */
+    public ModelConfig(String modelType, int hiddenSize, int intermediateSize, int numLayers, int numHeads,
+                       int numKvHeads, int headDim, double rmsNormEps, double ropeTheta, int vocabSize,
+                       int maxPositionEmbeddings, boolean tieWordEmbeddings, boolean qkvBias, int bosTokenId,
+                       List<Integer> eosTokenIds, int imageTokenId, VisionConfig vision, RopeScaling rope,
+                       int slidingWindow, String architecture) {
+        this(modelType, hiddenSize, intermediateSize, numLayers, numHeads, numKvHeads, headDim, rmsNormEps, ropeTheta,
+                vocabSize, maxPositionEmbeddings, tieWordEmbeddings, qkvBias, bosTokenId, eosTokenIds, imageTokenId, vision,
+                rope, slidingWindow, architecture, null);
     }
 
     /** The pre-family constructor: plain RoPE, no window, architecture {@code llava} with a grid tower else the model type. */
@@ -138,6 +156,8 @@ public record ModelConfig(String modelType, int hiddenSize, int intermediateSize
         check(vocabSize >= 1, "vocab_size must be >= 1, got " + vocabSize);
         check(maxPositionEmbeddings >= 1, "max_position_embeddings must be >= 1, got " + maxPositionEmbeddings);
         check(slidingWindow >= 0, "sliding_window must be >= 0, got " + slidingWindow);
+        check((gemma3 != null) == modelType.equals("gemma3"), "gemma3 settings are given iff model_type is gemma3 (" + modelType + ")");
+        check(gemma3 == null || gemma3.layerWindows().size() == numLayers, "layer_types must name " + numLayers + " layers");
     }
 
     private static void check(boolean ok, String msg) {
@@ -177,6 +197,7 @@ public record ModelConfig(String modelType, int hiddenSize, int intermediateSize
         long perLayer = 2 * h + h * q + 2 * h * kv + q * h + 3 * h * intermediateSize;
         if (qkvBias) perLayer += q + 2 * kv;
         if (qkNorm()) perLayer += 2L * headDim;
+        if (gemma3 != null) perLayer += 2 * h + 2L * headDim; // pre/post feed-forward norms, q/k norms
         long embed = (long) vocabSize * h;
         return embed + numLayers * perLayer + h + (tieWordEmbeddings ? 0 : embed);
     }
@@ -212,6 +233,14 @@ public record ModelConfig(String modelType, int hiddenSize, int intermediateSize
         String arch = nested ? top.str("model_type", "llava") : type;
         boolean qwen2vl = arch.equals("qwen2_vl") || arch.equals("qwen2_5_vl");
         if (qwen2vl) type = "qwen2"; // Qwen2-VL's language model is Qwen2 (q/k/v bias) with M-RoPE
+        boolean gemma = arch.equals("gemma3") || type.equals("gemma3_text");
+        if (gemma) {
+            if (!arch.equals("gemma3") || !type.equals("gemma3_text")) {
+                throw new IllegalArgumentException(source + ": Gemma 3 needs model_type \"gemma3\" with a text_config of model_type "
+                        + "\"gemma3_text\", found \"" + arch + "\" and \"" + type + "\"");
+            }
+            type = "gemma3";
+        }
         if (nested && TEXT_DEFAULTS.containsKey(type)) {
             // VLM configs on the hub often leave the language model's sizes to transformers' config defaults
             // (llava-hf/llava-1.5-7b-hf names only max_position_embeddings, rms_norm_eps and vocab_size)
@@ -230,11 +259,19 @@ public record ModelConfig(String modelType, int hiddenSize, int intermediateSize
             throw new IllegalArgumentException(where + ": \"model_type\" is \"" + type + "\", expected one of " + SUPPORTED_TEXT_TYPES);
         }
         double[] theta = {r.optDouble("rope_theta", 10000.0)};
-        RopeScaling rope = parseRope(r, where, theta, qwen2vl);
+        Gemma3TextConfig gemma3 = null;
+        RopeScaling rope;
+        if (gemma) {
+            double[] local = {r.optDouble("rope_local_base_freq", 10000.0)};
+            rope = gemmaRope(r, where, theta, local);
+            gemma3 = gemmaText(r, top, text, where, local[0]);
+        } else {
+            rope = parseRope(r, where, theta, qwen2vl);
+        }
         if (qwen2vl && !rope.isMrope()) {
             throw new IllegalArgumentException(where + ": " + arch + " needs \"mrope_section\" in rope_parameters or rope_scaling");
         }
-        String act = r.str("hidden_act", "silu");
+        String act = gemma ? "silu" : r.str("hidden_act", "silu");
         if (!act.equals("silu")) {
             throw new IllegalArgumentException(where + ": \"hidden_act\" is \"" + act + "\", expected \"silu\" (SwiGLU)");
         }
@@ -244,7 +281,7 @@ public record ModelConfig(String modelType, int hiddenSize, int intermediateSize
         if (r.bool("use_sliding_window", false)) {
             throw new IllegalArgumentException(where + ": \"use_sliding_window\": true is not supported (sliding-window attention), expected false");
         }
-        if (text.get("layer_types") instanceof List<?> lt) {
+        if (!gemma && text.get("layer_types") instanceof List<?> lt) {
             for (Object o : lt) {
                 if (!"full_attention".equals(o)) {
                     throw new IllegalArgumentException(where + ": \"layer_types\" holds \"" + o + "\"; only \"full_attention\" layers are supported");
@@ -287,12 +324,80 @@ public record ModelConfig(String modelType, int hiddenSize, int intermediateSize
         try {
             return new ModelConfig(type, hidden, r.reqInt("intermediate_size"), r.reqInt("num_hidden_layers"), heads,
                     kvHeads, headDim, r.reqDouble("rms_norm_eps"), theta[0], r.reqInt("vocab_size"),
-                    maxPos, tie, bias, bos, eos, image, vision, rope, window, arch);
+                    maxPos, tie, bias, bos, eos, image, vision, rope, window, arch, gemma3);
         } catch (IllegalArgumentException e) {
             if (e.getMessage().startsWith("invalid model config")) {
                 throw new IllegalArgumentException(where + ": " + e.getMessage(), e);
             }
             throw e;
+        }
+    }
+
+    /**
+     * Gemma 3's rotary settings: transformers 5 {@code rope_parameters: {full_attention: {...}, sliding_attention: {...}}}
+     * or the older {@code rope_theta} + {@code rope_scaling} (global layers) and {@code rope_local_base_freq} (sliding
+     * layers). Sets theta[0] (global) and local[0]; returns the global layers' scaling (sliding layers: plain RoPE).
+     */
+    @SuppressWarnings("unchecked")
+    private static RopeScaling gemmaRope(Reader r, String where, double[] theta, double[] local) {
+        Object params = r.m().get("rope_parameters");
+        if (params instanceof Map<?, ?> pm && (pm.containsKey("full_attention") || pm.containsKey("sliding_attention"))) {
+            RopeScaling global = RopeScaling.NONE;
+            if (pm.get("full_attention") instanceof Map<?, ?> full) {
+                Map<String, Object> wrapped = new LinkedHashMap<>();
+                wrapped.put("rope_parameters", full);
+                global = parseRope(new Reader(wrapped, where + " (rope_parameters.full_attention)"), where, theta, false);
+            }
+            if (pm.get("sliding_attention") instanceof Map<?, ?> sl) {
+                Map<String, Object> wrapped = new LinkedHashMap<>();
+                wrapped.put("rope_parameters", sl);
+                if (!parseRope(new Reader(wrapped, where + " (rope_parameters.sliding_attention)"), where, local, false).isDefault()) {
+                    throw new IllegalArgumentException(where + ": rope_parameters.sliding_attention has a rope type other than \"default\"; "
+                            + "sliding layers support plain RoPE only");
+                }
+            }
+            return global;
+        }
+        return parseRope(r, where, theta, false);
+    }
+
+    /** Gemma 3's layer windows, attention scale and softcaps; refuses what is not implemented. */
+    private static Gemma3TextConfig gemmaText(Reader r, Reader top, Map<String, Object> text, String where, double localTheta) {
+        String act = r.str("hidden_activation", r.str("hidden_act", "gelu_pytorch_tanh"));
+        if (!act.equals("gelu_pytorch_tanh")) {
+            throw new IllegalArgumentException(where + ": \"hidden_activation\" is \"" + act + "\", expected \"gelu_pytorch_tanh\"");
+        }
+        if (text.get("attn_logit_softcapping") != null) {
+            throw new IllegalArgumentException(where + ": \"attn_logit_softcapping\" is not supported, expected null");
+        }
+        if (r.bool("use_bidirectional_attention", false)) {
+            throw new IllegalArgumentException(where + ": \"use_bidirectional_attention\": true (EmbeddingGemma) is not supported, expected false");
+        }
+        int layers = r.reqInt("num_hidden_layers");
+        int window = r.optInt("sliding_window", 4096);
+        List<Integer> windows = new ArrayList<>();
+        if (text.get("layer_types") instanceof List<?> lt) {
+            for (Object o : lt) {
+                if ("full_attention".equals(o)) windows.add(0);
+                else if ("sliding_attention".equals(o)) windows.add(window);
+                else throw new IllegalArgumentException(where + ": \"layer_types\" holds \"" + o + "\", expected full_attention or sliding_attention");
+            }
+            if (windows.size() != layers) {
+                throw new IllegalArgumentException(where + ": \"layer_types\" names " + windows.size() + " layers, num_hidden_layers is " + layers);
+            }
+        } else {
+            int pattern = r.optInt("sliding_window_pattern", r.optInt("_sliding_window_pattern", 6));
+            for (int i = 0; i < layers; i++) windows.add(pattern > 0 && (i + 1) % pattern == 0 ? 0 : window);
+        }
+        if (window < 1 && windows.stream().anyMatch(x -> x != 0)) {
+            throw new IllegalArgumentException(where + ": \"sliding_window\" must be >= 1, got " + window);
+        }
+        double softcap = text.get("final_logit_softcapping") == null ? 0 : r.reqDouble("final_logit_softcapping");
+        try {
+            return new Gemma3TextConfig(windows, localTheta, r.optDouble("query_pre_attn_scalar", 256), softcap,
+                    top.optInt("mm_tokens_per_image", 256));
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException(where + ": " + e.getMessage(), e);
         }
     }
 
@@ -382,6 +487,21 @@ public record ModelConfig(String modelType, int hiddenSize, int intermediateSize
         if (!(clip || siglip || idefics)) {
             throw new IllegalArgumentException(v.where() + ": vision model_type \"" + vType + "\" is not supported, expected one of "
                     + known + " (or the grid tower, with grid_size)");
+        }
+        if (arch.equals("gemma3")) {
+            if (!siglip) {
+                throw new IllegalArgumentException(v.where() + ": vision model_type \"" + vType + "\" is not supported with model_type \"gemma3\", expected siglip_vision_model");
+            }
+            int layers = v.optInt("num_hidden_layers", 12);
+            try {
+                // SigLIP's last hidden state (post_layernorm) -> average pool to mm_tokens_per_image -> (1 + w) RMSNorm -> projection
+                return new VitVisionConfig(vType, v.optInt("hidden_size", 768), v.optInt("intermediate_size", 3072), layers, layers,
+                        v.optInt("num_attention_heads", 12), v.optInt("image_size", 224), v.optInt("patch_size", 16), v.optInt("num_channels", 3),
+                        v.optDouble("layer_norm_eps", 1e-6), v.str("hidden_act", "gelu_pytorch_tanh"), false, false, true,
+                        VitVisionConfig.Connector.AVG_POOL, "gelu", false, top.optInt("mm_tokens_per_image", 256), List.of(), 0);
+            } catch (IllegalArgumentException e) {
+                throw new IllegalArgumentException(v.where() + ": " + e.getMessage(), e);
+            }
         }
         boolean shuffle = arch.equals("smolvlm") || arch.equals("idefics3");
         boolean onevision = arch.equals("llava_onevision");

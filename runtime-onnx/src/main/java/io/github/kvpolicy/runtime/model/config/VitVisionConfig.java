@@ -31,7 +31,7 @@ import java.util.Objects;
  * @param connector         projector kind
  * @param projectorAct      LLaVA projector activation ({@code gelu} or {@code gelu_pytorch_tanh}); unused otherwise
  * @param projectorBias     LLaVA projector linears have biases
- * @param scaleFactor       pixel-shuffle factor (≥ 1; 1 when unused)
+ * @param scaleFactor       pixel-shuffle factor (≥ 1; 1 when unused); for {@link Connector#AVG_POOL} the tokens per image
  * @param gridPinpoints     LLaVA-OneVision anyres tilings as [height, width] pixel pairs (multiples of image_size);
  *                          empty without anyres; unmodifiable
  * @param anyresMaxPatches  the N of {@code vision_aspect_ratio = anyres_max_N} (≥ 1 with anyres, 0 without)
@@ -46,7 +46,17 @@ public record VitVisionConfig(String modelType, int hiddenSize, int intermediate
     public static final List<String> ACTIVATIONS = List.of("quick_gelu", "gelu", "gelu_pytorch_tanh");
 
     /** How tower features reach the language model. */
-    public enum Connector { LLAVA_MLP, PIXEL_SHUFFLE }
+    public enum Connector {
+        /** LLaVA's 2-layer MLP projector. */
+        LLAVA_MLP,
+        /** Idefics3/SmolVLM pixel shuffle + linear. */
+        PIXEL_SHUFFLE,
+        /**
+         * Gemma 3: the patch grid average-pooled to {@code scaleFactor} tokens per image (a square number whose side
+         * divides the patches per side), then a (1 + w) RMSNorm and a bias-free projection ({@code x · W}).
+         */
+        AVG_POOL
+    }
 
     public VitVisionConfig {
         Objects.requireNonNull(modelType, "modelType");
@@ -71,7 +81,11 @@ public record VitVisionConfig(String modelType, int hiddenSize, int intermediate
         check(gridPinpoints.isEmpty() == (anyresMaxPatches == 0) && anyresMaxPatches >= 0,
                 "anyres needs both image_grid_pinpoints and vision_aspect_ratio anyres_max_N (N >= 1), got "
                         + gridPinpoints + " and " + anyresMaxPatches);
-        if (connector == Connector.PIXEL_SHUFFLE) {
+        if (connector == Connector.AVG_POOL) {
+            int side = imageSize / patchSize, t = (int) Math.round(Math.sqrt(scaleFactor));
+            check(t * t == scaleFactor && side % t == 0, "mm_tokens_per_image " + scaleFactor + " must be a square whose side divides the "
+                    + side + " patches per side");
+        } else if (connector == Connector.PIXEL_SHUFFLE) {
             int side = imageSize / patchSize; // fields are not assigned yet inside the compact constructor
             check(side % scaleFactor == 0, "scale_factor " + scaleFactor + " must divide the " + side + " patches per side");
         } else {
@@ -106,7 +120,11 @@ public record VitVisionConfig(String modelType, int hiddenSize, int intermediate
 
     /** Language-model tokens per image after the connector. */
     public int tokensPerImage() {
-        return connector == Connector.PIXEL_SHUFFLE ? numPatches() / (scaleFactor * scaleFactor) : towerTokens();
+        return switch (connector) {
+            case PIXEL_SHUFFLE -> numPatches() / (scaleFactor * scaleFactor);
+            case AVG_POOL -> scaleFactor;
+            case LLAVA_MLP -> towerTokens();
+        };
     }
 
     /** Head dimension of the tower's attention. */

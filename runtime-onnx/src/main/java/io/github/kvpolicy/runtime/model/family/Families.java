@@ -11,7 +11,8 @@ public final class Families {
 
     /** Every family, in documentation order. */
     public static final List<ModelFamily> ALL = List.of(LlamaFamily.INSTANCE, MistralFamily.INSTANCE, Qwen2Family.INSTANCE,
-            Qwen3Family.INSTANCE, LlavaFamily.INSTANCE, LlavaOnevisionFamily.INSTANCE, Idefics3Family.INSTANCE, Qwen2VlFamily.INSTANCE, GridLlavaFamily.INSTANCE);
+            Qwen3Family.INSTANCE, LlavaFamily.INSTANCE, LlavaOnevisionFamily.INSTANCE, Idefics3Family.INSTANCE, Qwen2VlFamily.INSTANCE, GridLlavaFamily.INSTANCE,
+            Gemma3Family.INSTANCE);
 
     /**
      * The family of {@code cfg}.
@@ -19,6 +20,7 @@ public final class Families {
      * @throws IllegalArgumentException naming the architecture and the supported ones when none fits
      */
     public static ModelFamily of(ModelConfig cfg) {
+        if (cfg.gemma3() != null) return Gemma3Family.INSTANCE;
         if (cfg.vision() == null) {
             return switch (cfg.modelType()) {
                 case "llama" -> LlamaFamily.INSTANCE;
@@ -34,6 +36,7 @@ public final class Families {
         return switch (v.connector()) {
             case LLAVA_MLP -> v.anyres() ? LlavaOnevisionFamily.INSTANCE : LlavaFamily.INSTANCE;
             case PIXEL_SHUFFLE -> Idefics3Family.INSTANCE;
+            case AVG_POOL -> Gemma3Family.INSTANCE;
         };
     }
 

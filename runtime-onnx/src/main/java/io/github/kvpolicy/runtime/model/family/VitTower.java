@@ -54,7 +54,9 @@ public final class VitTower {
         VitVisionConfig v = cfg.vitConfig().orElseThrow(() -> new IllegalArgumentException("model config has no ViT vision_config"));
         String tp = resolve(w, TOWER_PREFIXES, "embeddings.patch_embedding.weight", "vision tower");
         boolean shuffle = v.connector() == VitVisionConfig.Connector.PIXEL_SHUFFLE;
-        String pp = resolve(w, PROJECTOR_PREFIXES, shuffle ? "proj.weight" : "linear_1.weight", shuffle ? "pixel-shuffle connector" : "projector");
+        boolean pool = v.connector() == VitVisionConfig.Connector.AVG_POOL;
+        String pp = resolve(w, PROJECTOR_PREFIXES, pool ? "mm_input_projection_weight" : shuffle ? "proj.weight" : "linear_1.weight",
+                pool ? "average-pool projector" : shuffle ? "pixel-shuffle connector" : "projector");
         int dv = v.hiddenSize(), c = v.numChannels(), ps = v.patchSize(), n = v.numPatches(), side = v.patchesPerSide();
         int h = cfg.hiddenSize(), inter = v.intermediateSize();
         int t0 = n + (v.classToken() ? 1 : 0); // tower sequence length
@@ -90,7 +92,10 @@ public final class VitTower {
             expected.put(tp + "post_layernorm.bias", new long[]{dv});
         }
         int s = v.scaleFactor();
-        if (shuffle) {
+        if (pool) {
+            expected.put(pp + "mm_soft_emb_norm.weight", new long[]{dv});
+            expected.put(pp + "mm_input_projection_weight", new long[]{dv, h});
+        } else if (shuffle) {
             expected.put(pp + "proj.weight", new long[]{h, (long) dv * s * s});
         } else {
             expected.put(pp + "linear_1.weight", new long[]{h, dv});
@@ -153,7 +158,17 @@ public final class VitTower {
             }
             int tok = v.tokensPerImage();
             String projected;
-            if (shuffle) {
+            if (pool) {
+                // Gemma 3: [B,N,Dv] -> [B,Dv,side,side] -> AveragePool (kernel = stride = side / √T) -> [B,T,Dv]
+                int k = side / (int) Math.round(Math.sqrt(tok));
+                String grid = g.op("Reshape", transpose(g, feats, null, 0, 2, 1), g.constI64("pool_in", false, -1, dv, side, side));
+                String pooled = g.node("AveragePool", List.of(grid), Attr.ints("kernel_shape", k, k), Attr.ints("strides", k, k));
+                String a = transpose(g, g.op("Reshape", pooled, g.constI64("pool_flat", false, -1, dv, tok)), null, 0, 2, 1);
+                String normed = Gemma3Decoder.rmsNormPlusOne(g, w, a, pp + "mm_soft_emb_norm.weight",
+                        g.scalarF32("mm_eps", (float) v.layerNormEps()));
+                projected = g.op("MatMul", g.op("Reshape", normed, g.constI64("proj_in", false, -1, dv)),
+                        initializer(g, w, w.info(pp + "mm_input_projection_weight"), false));
+            } else if (shuffle) {
                 // Idefics3 pixel shuffle: [B,side,side,Dv] -> [B,side/s,side/s,Dv*s*s] in HF's element order
                 String a = g.op("Reshape", feats, g.constI64("ps1", false, -1, side, side / s, (long) dv * s));
                 a = transpose(g, a, null, 0, 2, 1, 3);                                            // [B,side/s,side,Dv*s]

@@ -88,7 +88,7 @@ public final class ModelVerifier {
         long[][] offsets = ropeOffsets(cfg, ref, ids);
         Prompt prompt = prompt(cfg, ids, image, offsets);
         float[] emb = embeddings(ms, cfg, ids, image);
-        float[] logits = allPositionLogits(ms, emb, l, offsets);
+        float[] logits = allPositionLogits(ms, emb, l, offsets, imageGroups(cfg, ids, image));
         double promptDiff = maxAbsDiff(logits, ref.floats("logits"));
 
         float[] scores = ref.floats("generation.scores");
@@ -244,6 +244,30 @@ public final class ModelVerifier {
 
     /** As {@link #allPositionLogits(ModelSessions, float[], int)}, with the prompt's M-RoPE offsets {@code [3][L]} (null for none). */
     public static float[] allPositionLogits(ModelSessions ms, float[] emb, int l, long[][] ropeOffsets) {
+        return allPositionLogits(ms, emb, l, ropeOffsets, null);
+    }
+
+    /**
+     * Per prompt position, the index of its image (each maximal run of image tokens is one image) or −1 for text;
+     * null when the prompt has no image.
+     */
+    public static long[] imageGroups(ModelConfig cfg, long[] ids, float[][] image) {
+        if (image == null) return null;
+        long[] g = new long[ids.length];
+        int next = -1;
+        for (int p = 0; p < ids.length; p++) {
+            boolean img = isImage(cfg, ids[p], image);
+            if (img && (p == 0 || !isImage(cfg, ids[p - 1], image))) next++;
+            g[p] = img ? next : -1;
+        }
+        return g;
+    }
+
+    /**
+     * As {@link #allPositionLogits(ModelSessions, float[], int, long[][])}, with each position's image index
+     * ({@link #imageGroups}; null = all text) for graphs with bidirectional image attention (ignored by others).
+     */
+    public static float[] allPositionLogits(ModelSessions ms, float[] emb, int l, long[][] ropeOffsets, long[] imageGroups) {
         int h = ms.hiddenSize();
         var shape = ms.shape();
         float[] batchEmb = new float[l * l * h];
@@ -268,7 +292,12 @@ public final class ModelVerifier {
                 off = new long[3 * l * l];
                 for (int c = 0; c < 3; c++) for (int r = 0; r < l; r++) System.arraycopy(ropeOffsets[c], 0, off, (c * l + r) * l, l);
             }
-            return ms.decode(l, l, batchEmb, pos, new float[l * l], new long[0], logitsIndex, past, off).logits();
+            long[] groups = null;
+            if (imageGroups != null) {
+                groups = new long[l * l];
+                for (int r = 0; r < l; r++) System.arraycopy(imageGroups, 0, groups, r * l, l);
+            }
+            return ms.decode(l, l, batchEmb, pos, new float[l * l], new long[0], logitsIndex, past, off, groups, null).logits();
         } catch (OrtException e) {
             throw new IllegalStateException("cannot create the empty cache tensors: " + e.getMessage(), e);
         } finally {

@@ -281,7 +281,10 @@ class HfCheckpointFormatsTest {
         cases.put("{\"model_type\":\"gpt2\"," + text + "}", "\"gpt2\"");
         cases.put("{\"model_type\":\"paligemma\",\"text_config\":{\"model_type\":\"gemma\"," + text + "},\"vision_config\":{}}", "\"paligemma\"");
         cases.put("{\"model_type\":\"llama\",\"rope_scaling\":{\"type\":\"mrope\",\"mrope_section\":[2,3,3]}," + text + "}", "qwen2_vl and qwen2_5_vl only");
-        cases.put("{\"model_type\":\"gemma3\",\"text_config\":{\"model_type\":\"gemma3_text\"," + text + "},\"vision_config\":{}}", "\"gemma3\"");
+        cases.put("{\"model_type\":\"gemma3\",\"text_config\":{\"model_type\":\"gemma3_text\",\"attn_logit_softcapping\":50.0," + text
+                + "},\"vision_config\":{\"model_type\":\"siglip_vision_model\"}}", "\"attn_logit_softcapping\"");
+        cases.put("{\"model_type\":\"gemma3\",\"text_config\":{\"model_type\":\"gemma3_text\"," + text + "},\"vision_config\":{\"model_type\":\"clip_vision_model\"}}",
+                "expected siglip_vision_model");
         cases.put("{\"model_type\":\"llama\",\"rope_scaling\":{\"rope_type\":\"yarn\",\"factor\":4.0}," + text + "}", "\"yarn\"");
         cases.put("{\"model_type\":\"llama\",\"rope_scaling\":{\"rope_type\":\"dynamic\",\"factor\":2.0}," + text + "}", "\"dynamic\"");
         cases.put("{\"model_type\":\"llava\",\"vision_feature_layer\":[-2,-5],\"text_config\":{\"model_type\":\"llama\"," + text

@@ -45,7 +45,7 @@ class HfFamilyReferenceTest {
     Path tmp;
 
     @ParameterizedTest
-    @ValueSource(strings = {"llama3", "qwen2", "qwen3", "llava15", "smolvlm", "llava_onevision", "qwen2_vl", "qwen2_5_vl"})
+    @ValueSource(strings = {"llama3", "qwen2", "qwen3", "llava15", "smolvlm", "llava_onevision", "qwen2_vl", "qwen2_5_vl", "gemma3"})
     void matchesTransformers(String family) throws Exception {
         HfFixture fx = new HfFixture(family);
         Path dir = fx.copyTo(tmp.resolve(family), "model.safetensors");
@@ -71,7 +71,7 @@ class HfFamilyReferenceTest {
                 }
             }
             float[] emb = ModelVerifier.embeddings(gen.sessions(), cfg, ids, image);
-            float[] logits = ModelVerifier.allPositionLogits(gen.sessions(), emb, l, offsets);
+            float[] logits = ModelVerifier.allPositionLogits(gen.sessions(), emb, l, offsets, ModelVerifier.imageGroups(cfg, ids, image));
             float[] want = fx.floats.get("logits");
             assertEquals((long) l * v, want.length);
             double worst = 0;
