@@ -220,12 +220,7 @@ public final class Gemma3Decoder {
                 g.nodeNamed("Gemm", "logits", List.of(normed, head), Attr.i("transB", 1));
             }
 
-            g.output("logits", Elem.FLOAT, "batch", vocab);
-            for (int i = 0; i < layers; i++) {
-                g.output("present_key." + i, Elem.FLOAT, "batch", hkv, "seq", d);
-                g.output("present_value." + i, Elem.FLOAT, "batch", hkv, "seq", d);
-                g.output("queries." + i, Elem.FLOAT, "batch", hq, "w", d);
-            }
+            TransformerDecoder.declareDecoderOutputs(g, layers, hq, hkv, d, vocab);
             Map<String, String> meta = new LinkedHashMap<>(metadata);
             meta.put("kvpolicy.rope_theta", Double.toString(cfg.ropeTheta()));
             meta.put("kvpolicy.rope_type", cfg.rope().type());
@@ -248,22 +243,6 @@ public final class Gemma3Decoder {
     /** Builds {@code embed.onnx}: the token embedding scaled by √H (in f32, as transformers' scaled embedding). */
     public static void buildEmbed(ModelConfig cfg, WeightStore w, TextWeights tw, Path out, GraphOps.Storage opt,
                                   Map<String, String> metadata) {
-        TensorInfo t = w.require(tw.embedding(), cfg.vocabSize(), cfg.hiddenSize());
-        OnnxGraph g = GraphOps.newGraph("kvpolicy_embed", out, storedBytes(t, opt), opt);
-        try {
-            g.input("input_ids", Elem.INT64, "batch", "seq");
-            boolean halfW = opt.keepHalfWeights() && t.dtype() != DType.F32;
-            String table = initializer(g, w, t, halfW);
-            String gathered = g.node("Gather", List.of(table, "input_ids"), Attr.i("axis", 0));
-            if (halfW) gathered = g.node("Cast", List.of(gathered), Attr.i("to", Elem.FLOAT.onnxType()));
-            g.nodeNamed("Mul", "inputs_embeds", List.of(gathered, g.scalarF32("embed_scale", (float) Math.sqrt(cfg.hiddenSize()))));
-            g.output("inputs_embeds", Elem.FLOAT, "batch", "seq", cfg.hiddenSize());
-            Map<String, String> meta = new LinkedHashMap<>(metadata);
-            meta.put("kvpolicy.embed_scale", Float.toString((float) Math.sqrt(cfg.hiddenSize())));
-            g.save(out, meta);
-        } catch (RuntimeException e) {
-            g.abandon();
-            throw e;
-        }
+        TransformerDecoder.buildEmbed(cfg, w, tw, out, opt, metadata, (float) Math.sqrt(cfg.hiddenSize()));
     }
 }

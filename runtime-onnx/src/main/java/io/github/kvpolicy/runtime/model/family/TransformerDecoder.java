@@ -209,12 +209,7 @@ public final class TransformerDecoder {
             String head = matrix(g, w, tw.lmHead(), opt);
             g.nodeNamed("Gemm", "logits", List.of(normed, head), Attr.i("transB", 1));
 
-            g.output("logits", Elem.FLOAT, "batch", vocab);
-            for (int i = 0; i < layers; i++) {
-                g.output("present_key." + i, Elem.FLOAT, "batch", hkv, "seq", d);
-                g.output("present_value." + i, Elem.FLOAT, "batch", hkv, "seq", d);
-                g.output("queries." + i, Elem.FLOAT, "batch", hq, "w", d);
-            }
+            declareDecoderOutputs(g, layers, hq, hkv, d, vocab);
             Map<String, String> meta = new LinkedHashMap<>(metadata);
             meta.put("kvpolicy.rope_theta", Double.toString(cfg.ropeTheta()));
             meta.put("kvpolicy.rope_type", cfg.rope().isMrope() ? "mrope" : cfg.rope().type());
@@ -234,23 +229,41 @@ public final class TransformerDecoder {
     /** Builds {@code embed.onnx}: {@code input_ids} i64 [B,S] → {@code inputs_embeds} f32 [B,S,H] (a Gather). */
     public static void buildEmbed(ModelConfig cfg, WeightStore w, TextWeights tw, Path out, GraphOps.Storage opt,
                                   Map<String, String> metadata) {
+        buildEmbed(cfg, w, tw, out, opt, metadata, 1f);
+    }
+
+    /**
+     * Builds {@code embed.onnx}: the embedding rows of {@code input_ids} (widened to f32 when stored half) times
+     * {@code scale} (1 = no multiplication; Gemma scales by √H, recorded as {@code kvpolicy.embed_scale}).
+     */
+    public static void buildEmbed(ModelConfig cfg, WeightStore w, TextWeights tw, Path out, GraphOps.Storage opt,
+                                  Map<String, String> metadata, float scale) {
         TensorInfo t = w.require(tw.embedding(), cfg.vocabSize(), cfg.hiddenSize());
         OnnxGraph g = GraphOps.newGraph("kvpolicy_embed", out, storedBytes(t, opt), opt);
         try {
             g.input("input_ids", Elem.INT64, "batch", "seq");
             boolean halfW = opt.keepHalfWeights() && t.dtype() != DType.F32;
-            String table = initializer(g, w, t, halfW);
-            if (halfW) {
-                String gathered = g.node("Gather", List.of(table, "input_ids"), Attr.i("axis", 0));
-                g.nodeNamed("Cast", "inputs_embeds", List.of(gathered), Attr.i("to", Elem.FLOAT.onnxType()));
-            } else {
-                g.nodeNamed("Gather", "inputs_embeds", List.of(table, "input_ids"), Attr.i("axis", 0));
-            }
+            String x = g.node("Gather", List.of(initializer(g, w, t, halfW), "input_ids"), Attr.i("axis", 0));
+            if (halfW) x = g.node("Cast", List.of(x), Attr.i("to", Elem.FLOAT.onnxType()));
+            if (scale != 1f) x = g.op("Mul", x, g.scalarF32("embed_scale", scale));
+            g.nodeNamed("Identity", "inputs_embeds", List.of(x));
             g.output("inputs_embeds", Elem.FLOAT, "batch", "seq", cfg.hiddenSize());
-            g.save(out, metadata);
+            Map<String, String> meta = new LinkedHashMap<>(metadata);
+            if (scale != 1f) meta.put("kvpolicy.embed_scale", Float.toString(scale));
+            g.save(out, meta);
         } catch (RuntimeException e) {
             g.abandon();
             throw e;
+        }
+    }
+
+    /** Declares the decoder contract's outputs: {@code logits} [B,V] and per layer present K/V [B,Hkv,S,D] and queries [B,Hq,W,D]. */
+    static void declareDecoderOutputs(OnnxGraph g, int layers, int hq, int hkv, int d, int vocab) {
+        g.output("logits", Elem.FLOAT, "batch", vocab);
+        for (int i = 0; i < layers; i++) {
+            g.output("present_key." + i, Elem.FLOAT, "batch", hkv, "seq", d);
+            g.output("present_value." + i, Elem.FLOAT, "batch", hkv, "seq", d);
+            g.output("queries." + i, Elem.FLOAT, "batch", hq, "w", d);
         }
     }
 }
