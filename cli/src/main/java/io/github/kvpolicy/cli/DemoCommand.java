@@ -115,8 +115,8 @@ public final class DemoCommand implements Callable<Integer> {
                         GridVqa.GRID, cells, kept);
                 w.printf("%nkept-token heatmap: %s%n", png.toAbsolutePath());
             }
+            if (summary > 0) summary(w, cfg, eval);
         }
-        if (summary > 0) summary(w, cfg, registry, task, modelDir);
         w.flush();
         return 0;
     }
@@ -125,7 +125,7 @@ public final class DemoCommand implements Callable<Integer> {
      * Exact match of the full cache, the configured policy and SnapKV at 10% and 1% of the visual cache over the first
      * {@code summary} held-out examples of each family: the measured picture next to the single example above.
      */
-    private void summary(PrintWriter w, KvPolicyConfig cfg, PolicyRegistry registry, GridVqa task, Path modelDir) throws Exception {
+    private void summary(PrintWriter w, KvPolicyConfig cfg, Evaluation eval) {
         List<GridVqa.Example> examples = Results.limitPerFamily(GridVqa.readExamples(TestbedPaths.evalSet()), summary);
         List<Contender> contenders = new ArrayList<>();
         contenders.add(Contender.of("full"));
@@ -135,13 +135,11 @@ public final class DemoCommand implements Callable<Integer> {
         List<Double> retentions = List.of(0.10, 0.01);
         java.util.Map<String, int[]> tally = new LinkedHashMap<>(); // label@retention -> {exact, n}
         long t0 = System.nanoTime();
-        try (Generator g = Generator.open(ModelPackage.open(modelDir), GeneratorConfig.defaults().withIntraOpThreads(1))) {
-            new Evaluation(g, task, registry).run(examples, contenders, retentions, o -> {
-                int[] t = tally.computeIfAbsent(o.policy() + "@" + o.retention(), k -> new int[2]);
-                if (o.exact()) t[0]++;
-                t[1]++;
-            }, null);
-        }
+        eval.run(examples, contenders, retentions, o -> {
+            int[] t = tally.computeIfAbsent(o.policy() + "@" + o.retention(), k -> new int[2]);
+            if (o.exact()) t[0]++;
+            t[1]++;
+        }, null);
         w.printf(Locale.ROOT, "%nsummary: exact match on %d held-out examples (%d per family: what_at, where, count), %.1f s%n",
                 examples.size(), summary, (System.nanoTime() - t0) / 1e9);
         w.printf(Locale.ROOT, "  %-22s %10s %10s%n", "policy", "10% kept", "1% kept");

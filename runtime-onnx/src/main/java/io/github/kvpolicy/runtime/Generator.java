@@ -30,11 +30,11 @@ public final class Generator implements AutoCloseable {
     private final ModelSessions model;
     private final GeneratorConfig config;
     private final PolicyCallRunner runner;
-    // lifecycle: sessions in flight hold a read lock; close() takes the write lock, so the native sessions are never
-    // released under a running decoder call (that crashed the JVM)
-    private final java.util.concurrent.locks.ReentrantReadWriteLock lifecycle = new java.util.concurrent.locks.ReentrantReadWriteLock();
-    private final java.util.concurrent.atomic.AtomicInteger open = new java.util.concurrent.atomic.AtomicInteger();
-    private volatile boolean closed;
+    // lifecycle, guarded by `lifecycle`: sessions open counts the sessions in flight; close() waits for it to reach 0, so
+    // the native sessions are never released under a running decoder call (that crashed the JVM)
+    private final Object lifecycle = new Object();
+    private int openSessions;
+    private boolean closed;
     private volatile int maxPositions = Integer.MAX_VALUE;
 
     private Generator(ModelSessions model, GeneratorConfig config) {
@@ -147,19 +147,16 @@ public final class Generator implements AutoCloseable {
     }
 
     void acquire() {
-        if (closed || !lifecycle.readLock().tryLock()) throw new IllegalStateException("the generator is closed");
-        if (closed) {
-            lifecycle.readLock().unlock();
-            throw new IllegalStateException("the generator is closed");
+        synchronized (lifecycle) {
+            if (closed) throw new IllegalStateException("the generator is closed");
+            openSessions++;
         }
-        open.incrementAndGet();
-        lifecycle.readLock().unlock();
     }
 
     void release() {
-        synchronized (open) {
-            open.decrementAndGet();
-            open.notifyAll();
+        synchronized (lifecycle) {
+            openSessions--;
+            lifecycle.notifyAll();
         }
     }
 
@@ -170,18 +167,13 @@ public final class Generator implements AutoCloseable {
      */
     @Override
     public void close() {
-        lifecycle.writeLock().lock();
-        try {
+        synchronized (lifecycle) {
             if (closed) return;
             closed = true;
-        } finally {
-            lifecycle.writeLock().unlock();
-        }
-        synchronized (open) {
             boolean interrupted = false;
-            while (open.get() > 0) {
+            while (openSessions > 0) {
                 try {
-                    open.wait(1000);
+                    lifecycle.wait();
                 } catch (InterruptedException e) {
                     interrupted = true;
                 }
