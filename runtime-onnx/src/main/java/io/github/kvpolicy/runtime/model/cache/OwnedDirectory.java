@@ -26,7 +26,9 @@ import java.util.stream.Stream;
  *   <li>Directories are created one component at a time; a component that is a symbolic link, not a directory, or
  *       (for private roots) owned by another user or accessible to others is refused, so a path planted in a shared
  *       directory (e.g. {@code /tmp}) cannot redirect kvpolicy's writes.</li>
- *   <li>Results are published by an atomic rename of a fully written temporary directory.</li>
+ *   <li>Results are published by an atomic rename of a fully written temporary directory; so is every owned directory
+ *       itself (staged with its marker as a hidden sibling {@code .<name>.kvpolicy-new-*}), so no thread or process
+ *       ever sees one of kvpolicy's directories without its marker.</li>
  * </ul>
  * Stateless; thread-safe.
  */
@@ -56,20 +58,40 @@ public final class OwnedDirectory {
                 return abs;
             }
             Path parent = abs.getParent();
-            if (parent != null && !Files.exists(parent, LinkOption.NOFOLLOW_LINKS)) createChain(parent, privateToUser);
-            else if (parent != null) checkParent(parent);
+            if (parent == null) throw new IllegalStateException(abs + ": kvpolicy does not use a file-system root as its directory");
+            if (!Files.exists(parent, LinkOption.NOFOLLOW_LINKS)) createChain(parent, privateToUser);
+            else checkParent(parent);
+            // The directory must never be visible without its marker (another thread or process would take it for a
+            // foreign one): build it as a marked sibling and publish it by an atomic rename.
+            Path staging = privateToUser && POSIX
+                    ? Files.createTempDirectory(parent, "." + abs.getFileName() + ".kvpolicy-new-",
+                            PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwx------")))
+                    : Files.createTempDirectory(parent, "." + abs.getFileName() + ".kvpolicy-new-");
             try {
-                if (privateToUser && POSIX) Files.createDirectory(abs, PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwx------")));
-                else Files.createDirectory(abs);
-            } catch (FileAlreadyExistsException raced) {
-                return claim(abs, privateToUser);
+                Files.writeString(staging.resolve(MARKER), "created by kvpolicy; everything in this directory may be deleted by kvpolicy\n",
+                        StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE, LinkOption.NOFOLLOW_LINKS);
+                if (Files.exists(abs, LinkOption.NOFOLLOW_LINKS)) return raced(staging, abs, privateToUser);
+                try {
+                    Files.move(staging, abs, StandardCopyOption.ATOMIC_MOVE);
+                } catch (IOException e) {
+                    // rename(2) onto a non-empty directory: Java reports ENOTEMPTY as a plain FileSystemException
+                    if (Files.exists(abs, LinkOption.NOFOLLOW_LINKS)) return raced(staging, abs, privateToUser);
+                    throw e;
+                }
+            } catch (IOException | RuntimeException e) {
+                deleteOwned(staging);
+                throw e;
             }
-            Files.writeString(abs.resolve(MARKER), "created by kvpolicy; everything in this directory may be deleted by kvpolicy\n",
-                    StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE, LinkOption.NOFOLLOW_LINKS);
             return abs;
         } catch (IOException e) {
             throw new UncheckedIOException(abs + ": cannot create kvpolicy's directory: " + e.getMessage(), e);
         }
+    }
+
+    /** Another thread or process created {@code abs} first: drop our staging copy and judge theirs. */
+    private static Path raced(Path staging, Path abs, boolean privateToUser) {
+        deleteOwned(staging);
+        return claim(abs, privateToUser);
     }
 
     private static void createChain(Path dir, boolean privateToUser) throws IOException {
@@ -150,11 +172,11 @@ public final class OwnedDirectory {
         try {
             Files.move(from, to, StandardCopyOption.ATOMIC_MOVE);
             return true;
-        } catch (FileAlreadyExistsException | java.nio.file.DirectoryNotEmptyException e) {
-            deleteOwned(from);
-            return false;
         } catch (IOException e) {
             deleteOwned(from);
+            // lost the race: rename(2) onto a non-empty directory fails (Java may report ENOTEMPTY as a plain
+            // FileSystemException rather than DirectoryNotEmptyException)
+            if (Files.exists(to, LinkOption.NOFOLLOW_LINKS)) return false;
             throw new UncheckedIOException("cannot move " + from + " to " + to + ": " + e.getMessage(), e);
         }
     }

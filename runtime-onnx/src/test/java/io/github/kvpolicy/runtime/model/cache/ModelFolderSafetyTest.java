@@ -58,6 +58,29 @@ class ModelFolderSafetyTest {
         for (String k : before.keySet()) assertArrayEquals(before.get(k), after.get(k), k);
     }
 
+    /** Regression (CI, 16 cores): a thread saw another's fresh directory before its marker and refused it as foreign. */
+    @Test
+    void concurrentClaimsOfANewDirectoryAllSucceedAndLeaveNoStagingBehind() throws Exception {
+        var pool = java.util.concurrent.Executors.newFixedThreadPool(8);
+        try {
+            for (int round = 0; round < 40; round++) {
+                Path target = tmp.resolve("race").resolve("r" + round).resolve(".kvpolicy");
+                var start = new java.util.concurrent.CountDownLatch(1);
+                boolean privateToUser = round % 2 == 0;
+                var futures = new java.util.ArrayList<java.util.concurrent.Future<Path>>();
+                for (int i = 0; i < 8; i++) futures.add(pool.submit(() -> { start.await(); return OwnedDirectory.claim(target, privateToUser); }));
+                start.countDown();
+                for (var f : futures) assertEquals(target.toAbsolutePath().normalize(), f.get());
+                assertTrue(OwnedDirectory.isOwned(target));
+                try (Stream<Path> s = Files.list(target.getParent())) {
+                    assertEquals(java.util.List.of(".kvpolicy"), s.map(p -> p.getFileName().toString()).toList(), "round " + round);
+                }
+            }
+        } finally {
+            pool.shutdownNow();
+        }
+    }
+
     @Test
     void aModelFoldersOwnOnnxFilesSurviveTheBuild() throws Exception {
         Path m = tmp.resolve("hf-model");
