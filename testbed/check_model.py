@@ -72,7 +72,7 @@ def numpy_forward(W, conf, objects, question):
     vis = a @ W["multi_modal_projector.linear_2.weight"].T + W["multi_modal_projector.linear_2.bias"]
     # sequence
     E = W["model.embed_tokens.weight"]
-    prompt = [task.BOS] + task.SYSTEM + [task.IMAGE] + list(question) + [task.SEP]
+    prompt = task.prompt_tokens(question)
     rows = []
     for t in prompt:
         if t == task.IMAGE:
@@ -127,7 +127,7 @@ def main():
     for r in [rows[2], rows[3], rows[300], rows[600]]:
         ln, vis = numpy_forward(W, conf, r["objects"], r["question"])
         cells = torch.tensor([task.objects_to_grid(r["objects"])])
-        q = torch.tensor([task.encode(r["question"] + [task.SEP])])
+        q = torch.tensor([task.encode(task.after_image(r["question"]))])
         with torch.no_grad():
             lt = model(cells, q)[0].double().numpy()
             vt = model.image_features(cells)[0].double().numpy()
@@ -143,11 +143,12 @@ def main():
     with torch.no_grad():
         for n, p in mt.named_parameters():
             p.normal_(0, 0.05)
-    bt = train.Batcher(5, set(), {"what_at": 1, "where": 1, "count": 1, "read_row": 1})
-    cells, ids, tgt, fam, S, _, _ = bt.batch(2, 3)
+    bt = train.Batcher(5, set(), {"what_at": 1, "where": 1, "row": 1})
+    cells, ids, tgt, fam, S, _, _, _ = bt.batch(2, 3)
     with torch.no_grad():
         lp = mt.forward_packed(cells, ids, 3, S)
-        lph, probs = mt.forward_packed(cells, ids, 3, S, hint_layer=2, hint_heads=[0, 2])
+        lph, probs, aprobs = mt.forward_packed(cells, ids, 3, S, hint_layer=2, hint_heads=[0, 2],
+                                               addr_layer=1, addr_heads=[1, 3])
         mask, pos = train.packed_mask_and_pos(3, S)
         lm = mt.decoder(mt.embed_prompt(cells, ids), pos, mask)[0][:, task.PREFIX_LEN:]
         d = 0.0
@@ -159,10 +160,15 @@ def main():
     print("2. packed forward vs separate sequences maxdiff %.2e (vs masked full %.2e)" % (d, d2))
     ok &= d < 1e-4 and d2 < 1e-4
     # the attention-hint path returns the same logits, and per-query attention shares over the prefix in (0, 1]
+    # and the address-hint path's attention over the segment completes it: prefix + segment shares sum to 1 for
+    # every real query (same layer needed for that, so a second call asks both of layer 2)
     sums = probs.sum(-1)
+    _, p2, s2 = mt.forward_packed(cells, ids, 3, S, hint_layer=2, hint_heads=[0, 2], addr_layer=2, addr_heads=[0, 2])
+    total = p2.sum(-1) + s2.sum(-1)
     hint_ok = torch.equal(lph, lp) and probs.shape == (2, 2, 3, S, task.PREFIX_LEN) and bool(
-        ((sums > 0) & (sums <= 1 + 1e-5)).all())
-    print("2b. hint path: same logits, prefix attention shares in (0, 1]:", hint_ok)
+        ((sums > 0) & (sums <= 1 + 1e-5)).all()) and aprobs.shape == (2, 2, 3, S, S) and bool(
+        ((total - 1).abs() < 1e-5).all())
+    print("2b. hint paths: same logits, prefix and segment attention shares sum to 1:", hint_ok)
     ok &= hint_ok
     # window curriculum: a g x g window at origin (r0, c0) uses the 16 x 16 table's codes of its cells
     origins = torch.tensor([[0, 0], [5, 9], [12, 12]])
@@ -178,7 +184,7 @@ def main():
     for fam in task.ACTIVE_FAMILIES:
         chunk = [r for r in rows if r["family"] == fam][:8]
         cells = torch.tensor([task.objects_to_grid(r["objects"]) for r in chunk])
-        q = torch.tensor([task.encode(r["question"] + [task.SEP]) for r in chunk])
+        q = torch.tensor([task.encode(task.after_image(r["question"])) for r in chunk])
         cached = M.greedy_decode(model, cells, q)
         cur = q
         with torch.no_grad():

@@ -39,7 +39,7 @@ def teacher_forced(model, rows):
         for i in range(0, len(lst), 100):
             chunk = lst[i:i + 100]
             cells = torch.tensor([task.objects_to_grid(r["objects"]) for r in chunk])
-            ids = torch.tensor([task.encode(r["question"] + [task.SEP] + r["answer"][:-1]) for r in chunk])
+            ids = torch.tensor([task.encode(task.after_image(r["question"]) + r["answer"][:-1]) for r in chunk])
             logits = model(cells, ids)
             na = len(chunk[0]["answer"])
             pred = logits[:, -na:].argmax(-1)
@@ -75,7 +75,7 @@ def main():
         for i in range(0, len(lst), 100):
             chunk = lst[i:i + 100]
             cells = torch.tensor([task.objects_to_grid(r["objects"]) for r in chunk])
-            q = torch.tensor([task.encode(r["question"] + [task.SEP]) for r in chunk])
+            q = torch.tensor([task.encode(task.after_image(r["question"])) for r in chunk])
             for r, o in zip(chunk, M.greedy_decode(model, cells, q)):
                 preds[r["id"]] = o
     tf = teacher_forced(model, rows)

@@ -3,7 +3,7 @@
 
     /usr/bin/python3 testbed/make_fixtures.py   -> testbed/fixtures/reference.json
 
-For 3 eval examples (one per family what_at / where / count): the input
+For 3 eval examples (one per family what_at / where / row): the input
 attribute grid, prompt token ids, vision-tower output and projector output
 (full [256, H] for example 0, first rows + checksums for all), per-layer
 hidden state at the last prompt position, the last-prompt-position logits
@@ -21,7 +21,7 @@ from gridvqa import task                # noqa: E402
 from gridvqa import model as M          # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-IDS = ["eval-what_at-002", "eval-where-000", "eval-count-000"]
+IDS = ["eval-what_at-002", "eval-where-000", "eval-row-000"]
 
 
 def f9(t):
@@ -49,7 +49,7 @@ def checksum(t):
 @torch.no_grad()
 def run(model, r, dtype):
     cells = torch.tensor([task.objects_to_grid(r["objects"])])
-    q = torch.tensor([task.encode(r["question"] + [task.SEP])])
+    q = torch.tensor([task.encode(task.after_image(r["question"]))])
     vt = model.vision_tower(cells)
     proj = model.multi_modal_projector(vt)
     x = model.embed_prompt(cells, q)

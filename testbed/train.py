@@ -64,7 +64,7 @@ class Batcher:
             qa = task.make_question(self.rng, objs, fam, g, origin)
             if qa is not None:
                 return fam, qa
-        fam = "count"
+        fam = "what_at"                     # applicable to every image with an object
         return fam, task.make_question(self.rng, objs, fam, g, origin)
 
     def grid_size(self, step, curriculum):
@@ -73,25 +73,44 @@ class Batcher:
 
     @staticmethod
     def hint_targets(fam, q, a, objs, g, origin):
-        """[(segment position, [prefix positions])]: where an answer token
-        that depends on the image is predicted, the prefix positions that hold
-        the information (uniform target; count also includes <bos> so the
-        share of attention on it encodes N = 1/(N+1))."""
+        """[(segment position, [prefix positions])]: where an answer token that
+        depends on the image is predicted, the prefix position of the cell that
+        holds it.  Answer token 0 is predicted at the last prompt position: its
+        attention is prompt-time attention (what policies score), so it is never
+        hinted."""
         cell = lambda r, c: task.IMAGE_START + (r - origin[0]) * g + (c - origin[1])
-        qn = len(q)
-        if fam == "what_at":
-            r, c = int(q[4]), int(q[6])
-            n_img = len(a) - 5
-            return [(qn + 4 + i, [cell(r, c)]) for i in range(n_img)]
-        if fam == "where":
-            o = [o for o in objs if task.COLOURS[o[3] - 1] == q[3] and task.SHAPES[o[2] - 1] == q[4]][0]
-            return [(qn + 2 + i, [cell(o[0], o[1])]) for i in range(2)]
-        if fam == "count":
-            return [(qn + 1, [0] + [cell(o[0], o[1]) for o in objs if task.COLOURS[o[3] - 1] == q[1]])]
-        return []
+        last_prompt = len(q) + len(task.SUFFIX) - 1
+        return [(last_prompt + j, [cell(*rc)]) for j, rc in task.answer_cells(fam, q, a, objs) if j > 0]
+
+    @staticmethod
+    def address_targets(fam, q, a):
+        """[(segment position, src0, src1)]: where an answer token that depends
+        on the image is predicted (answer index j >= 1), the two tokens of the
+        same segment that say WHICH cell to read, one per address head (so the
+        two roles stay apart: values carry no position): the question's row
+        and col numbers (what_at), colour and shape words (where), or the row
+        number and the column just answered (row).  Answer-time attention over
+        text only; the last prompt position (j = 0) is never hinted."""
+        last = len(q) + len(task.SUFFIX) - 1
+        ans = lambda j: last + 1 + j                 # segment position of answer token j
+        out = []
+        for j in range(1, len(a)):
+            if fam == "what_at":
+                src = (4, 6) if j < 2 else (9, 11)
+            elif fam == "where":
+                src = (3, 4) if j < 2 else (7, 8)
+            elif fam == "row":
+                k, m = divmod(j, 3)
+                src = (2, ans(3 * (k - 1))) if m == 0 else (2, ans(3 * k))
+            else:
+                raise ValueError(fam)
+            if fam != "row" and j == len(a) - 1:
+                continue                              # <eos> after a fixed number of tokens
+            out.append((last + j,) + src)
+        return out
 
     def batch(self, B, K, g=task.G, window=False):
-        cells, segs, fams, origins, hints = [], [], [], [], []
+        cells, segs, fams, origins, hints, addrs = [], [], [], [], [], []
         for _ in range(B):
             objs, origin = self.image(g, window)
             origins.append(origin)
@@ -100,7 +119,8 @@ class Batcher:
             for _ in range(K):
                 fam, (q, a) = self.segment(objs, g, origin)
                 hints.append(self.hint_targets(fam, q, a, objs, g, origin))
-                row.append((task.encode(q + [task.SEP] + a), len(q)))
+                addrs.append(self.address_targets(fam, q, a))
+                row.append((task.encode(task.after_image(q) + a), len(q) + len(task.SUFFIX) - 1))
                 fams.append(fam)
             segs.append(row)
         S = max(len(t) for row in segs for t, _ in row)
@@ -111,7 +131,7 @@ class Batcher:
             for k, (t, qlen) in enumerate(row):
                 o = k * S
                 ids[b, o:o + len(t)] = torch.tensor(t)
-                # position of SEP (index qlen) predicts first answer token, ...
+                # the last prompt position (`assistant`, index qlen) predicts the first answer token, ...
                 for j in range(qlen, len(t) - 1):
                     tgt[b, o + j] = t[j + 1]
                     fam_idx[b, o + j] = task.FAMILIES.index(fams[b * K + k])
@@ -120,8 +140,13 @@ class Batcher:
         for i, h in enumerate(hints):
             for j, pos in h:
                 hint[i // K, i % K, j, pos] = 1.0 / len(pos)
+        addr = torch.zeros(B, 2, K, S, S)          # one target token per address head
+        for i, h in enumerate(addrs):
+            for j, s0, s1 in h:
+                addr[i // K, 0, i % K, j, s0] = 1.0
+                addr[i // K, 1, i % K, j, s1] = 1.0
         return (torch.tensor(cells, dtype=torch.long), ids, tgt, fam_idx, S,
-                torch.tensor(origins, dtype=torch.long), hint)
+                torch.tensor(origins, dtype=torch.long), hint, addr)
 
 
 def packed_mask_and_pos(K, S):
@@ -160,7 +185,7 @@ def evaluate_rows(model, rows, batch_size=100):
         for i in range(0, len(lst), batch_size):
             chunk = lst[i:i + batch_size]
             cells = torch.tensor([task.objects_to_grid(r["objects"]) for r in chunk])
-            q = torch.tensor([task.encode(r["question"] + [task.SEP]) for r in chunk])
+            q = torch.tensor([task.encode(task.after_image(r["question"])) for r in chunk])
             outs = M.greedy_decode(model, cells, q)
             for r, o in zip(chunk, outs):
                 preds[r["id"]] = o
@@ -207,12 +232,18 @@ def main():
                          "current grid size (60%%), smaller ones (25%%) and the next one (15%%); move up when the "
                          "running exact match of every family on the current size reaches --gate")
     ap.add_argument("--gate", type=float, default=0.85)
-    ap.add_argument("--what_at_glyph", type=int, default=0,
-                    help="1: what_at answers also name the glyph (the format of steps 0-2200 of the shipped run)")
+    ap.add_argument("--gate_families", default="",
+                    help="families whose running exact match gates the curriculum (default: every trained family)")
     ap.add_argument("--hint", type=float, default=0.0,
                     help="weight of the attention hint (0 = off): the query heads --hint_heads of --hint_layer are "
                          "trained to attend to the cells that hold the answer while image-dependent tokens are predicted")
     ap.add_argument("--hint_layer", type=int, default=2)
+    ap.add_argument("--addr_hint", type=float, default=0.0,
+                    help="weight of the address hint (0 = off; same schedule as --hint): the query heads --addr_heads "
+                         "of --addr_layer are trained to attend, at the same answer positions, to the question/answer "
+                         "tokens that name the cell to read (text-to-text attention at answer time)")
+    ap.add_argument("--addr_layer", type=int, default=1)
+    ap.add_argument("--addr_heads", default="0,2", help="two query heads: the first gets the row/colour token, the second the col/shape token")
     ap.add_argument("--hint_heads", default="0", help="query heads of --hint_layer that get the hint")
     ap.add_argument("--hint_decay_start", type=float, default=0.3, help="fraction of --steps")
     ap.add_argument("--hint_until", type=float, default=0.6, help="fraction of --steps; 0 weight from here on")
@@ -221,15 +252,18 @@ def main():
                          "position table (every row/col number is trained from the start); 0: top-left block")
     ap.add_argument("--small_batch_mult", default="4=3,8=2",
                     help="whole-number multiplier of --images per grid size g (small grids have cheap prefixes)")
-    ap.add_argument("--family_weights", default="what_at=1.5,where=1,count=1")
+    ap.add_argument("--family_weights", default="what_at=1,where=1,row=1.5")
     ap.add_argument("--out", default=os.path.join(HERE, "model"))
     ap.add_argument("--log", default=os.path.join(HERE, "logs", "train.log"))
     ap.add_argument("--ckpt", default=os.path.join(HERE, "logs", "ckpt.pt"))
     ap.add_argument("--resume", action="store_true")
+    ap.add_argument("--init_from", default="",
+                    help="warm start from a saved model folder (e.g. the v1 testbed weights): vision tower, projector, "
+                         "final norm and the first layers copied; token rows matched by token string (new tokens "
+                         "keep their fresh init); extra decoder layers start as the identity (o_proj and down_proj 0)")
     args = ap.parse_args()
 
     torch.set_num_threads(args.threads)
-    task.WHAT_AT_ANSWER_GLYPH = bool(args.what_at_glyph)
     torch.set_flush_denormal(True)
     set_seeds(args.seed)
     os.makedirs(args.out, exist_ok=True)
@@ -279,6 +313,7 @@ def main():
     if args.conv_init == "zero":
         # h = e + conv(e) starts as the identity (no neighbour blur at init)
         torch.nn.init.zeros_(model.vision_tower.conv.weight)
+    warm = warm_start(model, args.init_from) if args.init_from and not args.resume else None
     decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
     no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": args.wd},
@@ -309,8 +344,10 @@ def main():
     log("# %s start step=%d args=%s params=%d torch=%s threads=%d" % (
         time.strftime("%Y-%m-%d %H:%M:%S"), start, json.dumps(vars(args)), nparams,
         torch.__version__, torch.get_num_threads()))
+    if warm:
+        log(warm)
     t0 = time.time() - elapsed0
-    run_loss, run_n, run_hint = 0.0, 0, 0.0
+    run_loss, run_n, run_hint, run_addr = 0.0, 0, 0.0, 0.0
 
     def hint_weight(step):
         """args.hint until hint_decay_start*steps, then linear to 0 at hint_until*steps."""
@@ -336,27 +373,39 @@ def main():
             g = batcher.grid_size(step, curriculum)
         gcount[g] = gcount.get(g, 0) + 1
         nimg = args.images * mult.get(g, 1)
-        cells, ids, tgt, fam_idx, S, origins, hint = batcher.batch(nimg, args.qpi, g, bool(args.window))
+        cells, ids, tgt, fam_idx, S, origins, hint, addr = batcher.batch(nimg, args.qpi, g, bool(args.window))
         # == model.decoder(embed_prompt(cells, ids), pos, mask)[:, PREFIX_LEN:]
         # with (mask, pos) = packed_mask_and_pos(qpi, S); see check_packing.py
         hint_w = hint_weight(step)
+        addr_w = hint_w / args.hint * args.addr_hint if args.hint > 0 else 0.0
         out = model.forward_packed(cells, ids, args.qpi, S, origins if args.window else None,
                                    args.hint_layer if hint_w > 0 else None,
-                                   [int(h) for h in args.hint_heads.split(",")])
-        logits, probs = out if hint_w > 0 else (out, None)
+                                   [int(h) for h in args.hint_heads.split(",")],
+                                   args.addr_layer if addr_w > 0 else None,
+                                   [int(h) for h in args.addr_heads.split(",")])
+        logits, probs, aprobs = out if isinstance(out, tuple) else (out, None, None)
         tok_loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), tgt.reshape(-1),
                                    ignore_index=-100, reduction="none")
         valid = tgt.reshape(-1) != -100
         loss = tok_loss[valid].mean()
         if probs is not None:
-            # attention hint: cross-entropy of the hinted heads' attention
-            # against the cells that hold the answer, at the positions that
-            # predict image-dependent answer tokens
+            # cell hint: cross-entropy of the hinted heads' attention against
+            # the cells that hold the answer, at the positions that predict
+            # image-dependent answer tokens (never the last prompt position)
             hm = hint.sum(-1) > 0                                       # [B, K, S]
             per = -(hint[:, None] * torch.log(probs + 1e-9)).sum(-1)      # [B, heads, K, S]
             hl = (per * hm[:, None]).sum() / (hm.sum() * per.shape[1])
             run_hint += hl.item()
             loss = loss + hint_w * hl
+        if aprobs is not None:
+            # address hint: the same over the segment's own text tokens, one
+            # target per address head (--addr_heads: first head row/colour,
+            # second head col/shape)
+            am = addr[:, 0].sum(-1) > 0                                  # [B, K, S]
+            per = -(addr * torch.log(aprobs + 1e-9)).sum(-1)             # [B, 2, K, S]
+            al = (per * am[:, None]).sum() / (am.sum() * 2)
+            run_addr += al.item()
+            loss = loss + addr_w * al
         opt.zero_grad(set_to_none=True)
         loss.backward()
         gn = torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -376,13 +425,14 @@ def main():
                     run_em[key] = em if key not in run_em else 0.95 * run_em[key] + 0.05 * em
         if levels and level + 1 < len(levels):
             cur = levels[level]
-            ems = [run_em.get((cur, task.FAMILIES.index(f)), 0.0) for f in fw]
+            gated = [f for f in fw if not args.gate_families or f in args.gate_families.split(",")]
+            ems = [run_em.get((cur, task.FAMILIES.index(f)), 0.0) for f in gated]
             if min(ems) >= args.gate:
                 level += 1
                 run_em = {k: v for k, v in run_em.items() if k[0] != levels[level]}
                 log("# step %d: level up to %dx%d grids (running exact match on %dx%d: %s)" % (
                     step + 1, levels[level], levels[level], cur, cur,
-                    " ".join("%s=%.3f" % (f, e) for f, e in zip(fw, ems))))
+                    " ".join("%s=%.3f" % (f, e) for f, e in zip(gated, ems))))
         fi = fam_idx.reshape(-1)[valid]
         fam_loss.index_add_(0, fi, tok_loss[valid].detach())
         fam_cnt.index_add_(0, fi, torch.ones_like(fi, dtype=torch.float))
@@ -392,10 +442,10 @@ def main():
                           for i, f in enumerate(task.FAMILIES) if f in fw)
             emtxt = " ".join("%d:%s" % (gg, "/".join("%.2f" % run_em.get((gg, task.FAMILIES.index(f)), 0)
                                                        for f in fw)) for gg in sorted({k[0] for k in run_em}))
-            log("step %5d loss %.4f hint %.3f(w%.2f) lr %.2e gnorm %.2f | %s | em %s | g %s | %.0fs" % (
-                s1, run_loss / run_n, run_hint / run_n, hint_w, lr, gn.item(), fl, emtxt,
+            log("step %5d loss %.4f hint %.3f addr %.3f(w%.2f) lr %.2e gnorm %.2f | %s | em %s | g %s | %.0fs" % (
+                s1, run_loss / run_n, run_hint / run_n, run_addr / run_n, hint_w, lr, gn.item(), fl, emtxt,
                 ",".join("%d:%d" % kv for kv in sorted(gcount.items())), time.time() - t0))
-            run_loss, run_n, run_hint = 0.0, 0, 0.0
+            run_loss, run_n, run_hint, run_addr = 0.0, 0, 0.0, 0.0
             gcount.clear()
             fam_loss.zero_()
             fam_cnt.zero_()
@@ -416,6 +466,41 @@ def main():
             log("# stop_after reached at step %d (%.0fs)" % (s1, time.time() - t0))
             return
     log("# done steps=%d wall=%.0fs" % (args.steps, time.time() - t0))
+
+
+@torch.no_grad()
+def warm_start(model, src_dir):
+    """Copies the weights of the saved model in src_dir into `model` (see --init_from)."""
+    W, _ = M.load_safetensors(os.path.join(src_dir, "model.safetensors"))
+    src_vocab = json.load(open(os.path.join(src_dir, "vocab.json")))
+    src_layers = 1 + max(int(k.split(".")[2]) for k in W if k.startswith("model.layers."))
+    sd = model.state_dict()
+    copied = []
+    for k, v in W.items():
+        if k == "vision_tower.pos_embed":
+            # the exported table is pos_row[r] + pos_col[c]: recover the factors exactly
+            P = v.view(task.G, task.G, -1)
+            mean = P.mean((0, 1))
+            sd["vision_tower.pos_row"].copy_(P.mean(1) - mean / 2)
+            sd["vision_tower.pos_col"].copy_(P.mean(0) - mean / 2)
+            err = (sd["vision_tower.pos_row"][:, None] + sd["vision_tower.pos_col"][None] - P).abs().max().item()
+            assert err < 1e-4, "pos_embed of %s is not a row + col table (max error %g)" % (src_dir, err)
+            copied.append(k)
+        elif k in ("model.embed_tokens.weight", "lm_head.weight"):
+            for i, t in enumerate(task.VOCAB):
+                if t in src_vocab:
+                    sd[k][i].copy_(v[src_vocab.index(t)])
+            copied.append(k + " (rows of shared tokens)")
+        elif k in sd:
+            sd[k].copy_(v)
+            copied.append(k)
+    for i in range(src_layers, len(model.model.layers)):
+        sd["model.layers.%d.self_attn.o_proj.weight" % i].zero_()
+        sd["model.layers.%d.mlp.down_proj.weight" % i].zero_()
+    model.load_state_dict(sd)
+    shared = sum(1 for t in task.VOCAB if t in src_vocab)
+    return "# warm start from %s: %d tensors, %d of %d tokens shared, layers %d..%d start as the identity" % (
+        src_dir, len(copied), shared, len(task.VOCAB), src_layers, len(model.model.layers) - 1)
 
 
 def save_model(model, out, steps):

@@ -184,9 +184,10 @@ class Attention(nn.Module):
         o = torch.cat([op, os_.reshape(B, nkv, rep, K * S, hd)], dim=3)   # [B,nkv,rep,T,hd]
         o = o.reshape(B, nh, T, hd).transpose(1, 2).reshape(B, T, nh * hd)
         if prob_heads is not None:
-            # attention of the segment tokens over the prefix for the query
-            # heads prob_heads: [B, len(prob_heads), K, S, P]
-            return self.o_proj(o), torch.stack([p1[:, h // rep, h % rep] for h in prob_heads], 1)
+            # attention of the segment tokens for the query heads prob_heads:
+            # over the prefix [B, n, K, S, P] and over their own segment [B, n, K, S, S]
+            return (self.o_proj(o), torch.stack([p1[:, h // rep, h % rep] for h in prob_heads], 1),
+                    torch.stack([p2[:, h // rep, h % rep] for h in prob_heads], 1))
         return self.o_proj(o)
 
 
@@ -217,14 +218,15 @@ class DecoderLayer(nn.Module):
         return x, present
 
     def forward_packed(self, x, cos, sin, P, K, S, seg_mask, prob_heads=None):
-        """Returns x, or (x, attention probabilities) when prob_heads is given."""
+        """Returns x, or (x, prefix probabilities, segment probabilities) when prob_heads is given."""
         a = self.self_attn.forward_packed(self.input_layernorm(x), cos, sin, P, K, S, seg_mask, prob_heads)
-        probs = None
-        if prob_heads is not None:
-            a, probs = a
+        if prob_heads is None:
+            x = x + a
+            return x + self.mlp(self.post_attention_layernorm(x))
+        a, p_prefix, p_seg = a
         x = x + a
         x = x + self.mlp(self.post_attention_layernorm(x))
-        return x if prob_heads is None else (x, probs)
+        return x, p_prefix, p_seg
 
 
 class LlamaModel(nn.Module):
@@ -250,7 +252,7 @@ class GridVQAModel(nn.Module):
         return self.multi_modal_projector(self.vision_tower(cells, origins))   # [B,256,H]
 
     def embed_prompt(self, cells, question_ids, origins=None):
-        """cells [B,256,3]; question_ids [B, n] (question tokens + answer:
+        """cells [B,256,3]; question_ids [B, n] (the question and the assistant header
         + optional answer tokens).  Returns inputs_embeds [B, 5+256+n, H]."""
         B = cells.shape[0]
         pre = torch.tensor([task.BOS_ID] + task.SYSTEM_IDS, dtype=torch.long)
@@ -266,26 +268,42 @@ class GridVQAModel(nn.Module):
             presents.append(pr)
         return self.lm_head(self.model.norm(x)), presents
 
-    def forward_packed(self, cells, seg_ids, K, S, origins=None, hint_layer=None, hint_heads=(0,)):
+    def forward_packed(self, cells, seg_ids, K, S, origins=None, hint_layer=None, hint_heads=(0,),
+                       addr_layer=None, addr_heads=(0,)):
         """Training fast path: seg_ids [B, K*S] = K padded QA segments sharing
         one image prefix.  Returns logits for the segment tokens [B, K*S, V].
         origins: optional int64 [B, 2] window origins (curriculum, g < 16).
         hint_layer: also return the attention over the prefix of the query
-        heads hint_heads in that layer ([B, n, K, S, P]; training-time
-        attention hint)."""
+        heads hint_heads in that layer ([B, n, K, S, P]; the cell hint).
+        addr_layer: also return the attention of the query heads addr_heads
+        in that layer over the tokens of their own segment ([B, n, K, S, S];
+        the address hint).  Returns (logits, cell_probs, addr_probs) when
+        either is asked for (None for the one that is not)."""
         x = self.embed_prompt(cells, seg_ids, origins)
         P = 1 + len(task.SYSTEM) + cells.shape[1]         # = task.PREFIX_LEN for g = 16
         pos = torch.cat([torch.arange(P), (P + torch.arange(S)).repeat(K)])
         cos, sin = rope_cos_sin(pos, self.cfg["head_dim"], self.cfg["rope_theta"], x.dtype)
         seg_mask = causal_mask(S, x.dtype)
-        probs = None
+        cell_probs = addr_probs = None
         for i, layer in enumerate(self.model.layers):
+            heads = []
             if i == hint_layer:
-                x, probs = layer.forward_packed(x, cos, sin, P, K, S, seg_mask, list(hint_heads))
+                heads += list(hint_heads)
+            if i == addr_layer:
+                heads += list(addr_heads)
+            if heads:
+                x, pp, ps = layer.forward_packed(x, cos, sin, P, K, S, seg_mask, heads)
+                n = len(hint_heads) if i == hint_layer else 0
+                if i == hint_layer:
+                    cell_probs = pp[:, :n]
+                if i == addr_layer:
+                    addr_probs = ps[:, n:]
             else:
                 x = layer.forward_packed(x, cos, sin, P, K, S, seg_mask)
         logits = self.lm_head(self.model.norm(x[:, P:]))
-        return logits if hint_layer is None else (logits, probs)
+        if hint_layer is None and addr_layer is None:
+            return logits
+        return logits, cell_probs, addr_probs
 
     def forward(self, cells, question_ids):
         """Plain causal forward over the full sequence; returns logits [B,T,V]."""
@@ -422,8 +440,10 @@ def hf_config(cfg, steps=None):
             "note": "e = shape_embed[s]+color_embed[c]+glyph_embed[g]+pos_embed[cell]; h = e + conv(e) (NCHW, cross-correlation)",
         },
         "prompt": {
-            "tokens": [task.BOS] + task.SYSTEM + [task.IMAGE] + ["<question...>", task.SEP],
+            "tokens": [task.BOS] + task.SYSTEM + [task.IMAGE] + ["<question...>"] + task.SUFFIX,
             "bos_id": task.BOS_ID,
+            "prefix_tokens": [task.BOS] + task.SYSTEM,
+            "suffix_tokens": task.SUFFIX,
             "system_tokens": task.SYSTEM,
             "system_ids": task.SYSTEM_IDS,
             "image_token_id": task.IMAGE_ID,
@@ -431,8 +451,7 @@ def hf_config(cfg, steps=None):
             "num_image_tokens": task.NUM_CELLS,
             "image_seq_start": task.IMAGE_START,
             "prefix_len": task.PREFIX_LEN,
-            "separator": task.SEP,
-            "separator_id": task.SEP_ID,
+            "suffix_ids": task.SUFFIX_IDS,
             "eos_id": task.EOS_ID,
             "pad_id": task.PAD_ID,
             "max_answer_tokens": task.MAX_ANSWER_TOKENS,
@@ -453,7 +472,7 @@ def hf_config(cfg, steps=None):
 # ------------------------------------------------------------- decoding
 @torch.no_grad()
 def greedy_decode(model, cells, question_ids, max_new=task.MAX_ANSWER_TOKENS):
-    """cells [B,256,3]; question_ids [B, n] = question + answer: (same length
+    """cells [B,256,3]; question_ids [B, n] = question + assistant header (same length
     in the batch).  KV-cached greedy decoding. Returns list of id lists
     (each ends with <eos> unless max_new was hit)."""
     x = model.embed_prompt(cells, question_ids)

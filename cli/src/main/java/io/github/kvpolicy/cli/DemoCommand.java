@@ -63,7 +63,7 @@ public final class DemoCommand implements Callable<Integer> {
         PolicyDeclaration declaration = PolicyDeclaration.of(registry.provider(cfg.policy().policy()));
         Budget budget = cfg.budget();
         Path modelDir = TestbedPaths.requireModel(TestbedPaths.model());
-        GridVqa task = GridVqa.load(modelDir.resolve("vocab.json"));
+        GridVqa task = GridVqa.load(modelDir);
         GridVqa.Example ex = GridVqa.readExamples(TestbedPaths.evalSet()).stream().filter(e -> e.id().equals(example)).findFirst()
                 .orElseThrow(() -> new IllegalArgumentException("no example '" + example + "' in " + TestbedPaths.evalSet()));
         ModelPackage pkg = ModelPackage.open(modelDir);
@@ -140,15 +140,14 @@ public final class DemoCommand implements Callable<Integer> {
             if (o.exact()) t[0]++;
             t[1]++;
         }, null);
-        w.printf(Locale.ROOT, "%nsummary: exact match on %d held-out examples (%d per family: what_at, where, count), %.1f s%n",
-                examples.size(), summary, (System.nanoTime() - t0) / 1e9);
+        w.printf(Locale.ROOT, "%nsummary: exact match on %d held-out examples (%d per family: %s), %.1f s%n",
+                examples.size(), summary, String.join(", ", examples.stream().map(GridVqa.Example::family).distinct().toList()),
+                (System.nanoTime() - t0) / 1e9);
         w.printf(Locale.ROOT, "  %-22s %10s %10s%n", "policy", "10% kept", "1% kept");
         for (Contender c : contenders) {
             int[] a = tally.get(c.label() + "@0.1"), b = tally.get(c.label() + "@0.01");
             w.printf(Locale.ROOT, "  %-22s %9.1f%% %9.1f%%%n", c.label(), 100.0 * a[0] / a[1], 100.0 * b[0] / b[1]);
         }
-        w.println("  caveat: this testbed's prompt ends in 'answer:', a position trained only to echo the question, so policies that");
-        w.println("  anchor on the last prompt tokens (AirCache, SnapKV's window) are handicapped here; see docs/results.md.");
         w.println("  (full evaluation and ablations: bin/kvpolicy eval)");
     }
 

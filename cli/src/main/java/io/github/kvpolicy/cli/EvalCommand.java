@@ -23,6 +23,7 @@ import io.github.kvpolicy.host.config.KvPolicyConfig;
 import io.github.kvpolicy.runtime.Generator;
 import io.github.kvpolicy.runtime.GeneratorConfig;
 import io.github.kvpolicy.runtime.model.ModelPackage;
+import io.github.kvpolicy.runtime.policy.PolicyDeclaration;
 import java.io.PrintStream;
 import java.io.PrintWriter;
 import java.nio.file.Files;
@@ -56,7 +57,7 @@ import picocli.CommandLine.Spec;
 public final class EvalCommand implements Callable<Integer> {
     /** The files a GridVQA run writes into {@code --out}; a fresh run refuses to start where any of them exists. */
     static final List<String> OUTPUTS = List.of("results.jsonl", "results.csv", "results.json", "results-outcomes.csv", "accuracy_vs_retention.png",
-            "agreement_vs_retention.png", "kept_tokens_heatmap.png", "ablations.jsonl", "ablations.csv", "ablations.json", "ablations-outcomes.csv");
+            "agreement_vs_retention.png", "kept_tokens_heatmap.png", "ablations.jsonl", "ablations.csv", "ablations.json", "ablations-outcomes.csv", "elite_windows.csv");
 
     /** The files an {@code eval --dataset} run writes into {@code --out}. */
     static final List<String> DATASET_OUTPUTS = List.of("results.jsonl", "summary.csv", "summary.json", "score_vs_retention.png");
@@ -138,7 +139,7 @@ public final class EvalCommand implements Callable<Integer> {
         Path modelDir = TestbedPaths.requireModel(model == null ? TestbedPaths.model() : model);
         List<GridVqa.Example> examples = Results.limitPerFamily(GridVqa.readExamples(data == null ? TestbedPaths.evalSet() : data), limit);
         if (examples.isEmpty()) throw new IllegalArgumentException("no examples in " + (data == null ? TestbedPaths.evalSet() : data));
-        GridVqa task = GridVqa.load(modelDir.resolve("vocab.json"));
+        GridVqa task = GridVqa.load(modelDir);
         PolicyRegistry registry = Guice.createInjector(new KvPolicyModule(cfg)).getInstance(PolicyRegistry.class);
         List<Contender> contenders = contenders(policies, configuredPolicy(cfg), () -> Evaluation.defaultContenders(registry));
         for (Contender c : contenders) registry.create(c.config()); // unknown names and bad options fail here, before any work
@@ -186,12 +187,16 @@ public final class EvalCommand implements Callable<Integer> {
                 w.println("AirCache ablations:");
                 w.println(ar.table());
                 w.println(ar.table(true));
+                List<EliteWindows.Entry> windows = EliteWindows.collect(eval, PolicyDeclaration.of(registry.provider("aircache")), examples, 0.10);
+                EliteWindows.writeCsv(out.resolve("elite_windows.csv"), windows);
+                w.printf("AirCache's observation window (default: elite, alpha = 0.9) per layer on %d examples at 10%% (elite_windows.csv):%n", examples.size());
+                w.println(EliteWindows.table(windows));
             }
             GridVqa.Example hm = examples.stream().filter(e -> heatmapExample == null ? e.family().equals("where") : e.id().equals(heatmapExample))
                     .findFirst().orElse(examples.get(0));
             Heatmaps.write(eval, registry, hm, contenders, 0.10, out.resolve("kept_tokens_heatmap.png"));
             w.printf("wrote %s (results.jsonl, results.csv, results.json, results-outcomes.csv, accuracy_vs_retention.png, agreement_vs_retention.png, kept_tokens_heatmap.png%s)%n",
-                    out.toAbsolutePath(), ablations ? ", ablations.*" : "");
+                    out.toAbsolutePath(), ablations ? ", ablations.*, elite_windows.csv" : "");
         }
         w.flush();
         return 0;

@@ -77,12 +77,12 @@ public final class GenerateCommand implements Callable<Integer> {
         int max = maxNewTokens != null ? maxNewTokens : ((Number) cfg.generation("max-new-tokens").orElse(16)).intValue();
         if (max < 0) throw new IllegalArgumentException("--max-new-tokens must be >= 0, got " + max);
         try (Generator g = Generator.open(pkg, ModelSelection.config(device != null ? device : cfg.device(), threads))) {
-            GridVqa task = pkg.vocabulary().isEmpty() ? null : GridVqa.load(pkg.directory().resolve("vocab.json"));
+            GridVqa task = GridVqa.isTestbedModel(pkg.directory()) ? GridVqa.load(pkg.directory()) : null;
             GenerationRequest.Builder rb = GenerationRequest.builder().maxNewTokens(max).policy(policy, budget, declaration).policySeed(cfg.seed())
                     .sampling(sampling);
             GridVqa.Example ex = null;
             if (example != null || (tokens == null && randomPrompt == 0)) {
-                if (task == null) throw new IllegalArgumentException("--example needs the GridVQA testbed model; give --tokens or --random-prompt for " + pkg.directory());
+                if (task == null) throw new IllegalArgumentException("--example needs the GridVQA testbed model (a vocab.json and a prompt template in config.json); give --tokens or --random-prompt for " + pkg.directory());
                 List<GridVqa.Example> all = GridVqa.readExamples(TestbedPaths.evalSet());
                 ex = example == null ? all.stream().filter(e -> e.family().equals("where")).findFirst().orElseThrow()
                         : all.stream().filter(e -> e.id().equals(example)).findFirst()
@@ -120,4 +120,5 @@ public final class GenerateCommand implements Callable<Integer> {
     static String mib(long bytes) {
         return bytes < 1 << 20 ? String.format(Locale.ROOT, "%.1f KiB", bytes / 1024.0) : String.format(Locale.ROOT, "%.2f MiB", bytes / (1024.0 * 1024.0));
     }
+
 }

@@ -1,5 +1,6 @@
 package io.github.kvpolicy.conformance;
 
+import io.github.kvpolicy.host.plugin.ProviderDiscovery;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
@@ -88,7 +89,7 @@ public abstract class PolicyConformanceTestCase {
     protected PolicyRegistry registry(PolicyProvider underTest) {
         PolicyRegistry.Builder b = PolicyRegistry.builder().add(underTest, "under test");
         try {
-            PolicyRegistry found = PolicyRegistry.builder().discover(underTest.getClass().getClassLoader(), null).build();
+            PolicyRegistry found = ProviderDiscovery.fromClassLoader(underTest.getClass().getClassLoader());
             for (PolicyRegistry.Registration r : found.registrations()) {
                 if (!r.provider().name().equals(underTest.name())) b.add(r.provider(), r.source());
             }

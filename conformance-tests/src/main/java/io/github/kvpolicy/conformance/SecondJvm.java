@@ -1,5 +1,6 @@
 package io.github.kvpolicy.conformance;
 
+import io.github.kvpolicy.host.plugin.ProviderDiscovery;
 import io.github.kvpolicy.api.CompressionPolicy;
 import io.github.kvpolicy.api.Phase;
 import io.github.kvpolicy.api.RetentionPlan;
@@ -178,7 +179,7 @@ public final class SecondJvm {
             }
             nested.add(provider, "under test");
             try {
-                for (PolicyRegistry.Registration r : PolicyRegistry.builder().discover(host, null).build().registrations()) {
+                for (PolicyRegistry.Registration r : ProviderDiscovery.fromClassLoader(host).registrations()) {
                     if (!r.provider().name().equals(provider.name())) nested.add(r.provider(), r.source());
                 }
             } catch (RuntimeException e) {

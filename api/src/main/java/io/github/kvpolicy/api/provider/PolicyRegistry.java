@@ -3,22 +3,18 @@ package io.github.kvpolicy.api.provider;
 import io.github.kvpolicy.api.CompressionPolicy;
 import io.github.kvpolicy.api.SpiVersion;
 import io.github.kvpolicy.api.Stable;
-import java.net.URL;
-import java.security.CodeSource;
 import java.util.ArrayList;
 import java.util.Collections;
-import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
-import java.util.ServiceConfigurationError;
-import java.util.ServiceLoader;
 import java.util.TreeMap;
 
 /**
- * Policy providers by name. Built from {@link ServiceLoader} discoveries (the class path, or one class loader per
- * plugin JAR). A provider that fails to load, has an invalid name or targets another SPI version becomes a
- * {@link LoadProblem} and does not stop the others; two providers with one name fail the build naming both
- * sources. Immutable and thread-safe once built.
+ * Policy providers by name. The registry only holds what it is given ({@link Builder#add}, {@link Builder#problem}):
+ * finding providers (ServiceLoader over the class path or one class loader per plugin JAR) is the host's job
+ * ({@code io.github.kvpolicy.host.plugin.ProviderDiscovery}), so this stable SPI type carries no discovery policy. A
+ * provider with an invalid name or targeting another SPI version becomes a {@link LoadProblem} and does not stop the
+ * others; two providers with one name fail the build naming both sources. Immutable and thread-safe once built.
  */
 @Stable
 public final class PolicyRegistry {
@@ -47,11 +43,6 @@ public final class PolicyRegistry {
 
     public static Builder builder() {
         return new Builder();
-    }
-
-    /** The providers visible to {@code loader} through {@link ServiceLoader}. */
-    public static PolicyRegistry fromClassLoader(ClassLoader loader) {
-        return builder().discover(loader, null).build();
     }
 
     /** Registered policy names, sorted. */
@@ -155,47 +146,6 @@ public final class PolicyRegistry {
         public Builder problem(String source, String message) {
             problems.add(new LoadProblem(source, message));
             return this;
-        }
-
-        /**
-         * Adds every provider {@link ServiceLoader} finds through {@code loader}. Each provider's source is the
-         * location of its class (or {@code source} if given). A provider that cannot be instantiated, or a broken
-         * services file, becomes a load problem.
-         */
-        public Builder discover(ClassLoader loader, String source) {
-            Iterator<ServiceLoader.Provider<PolicyProvider>> it = ServiceLoader.load(PolicyProvider.class, loader).stream().iterator();
-            while (true) {
-                ServiceLoader.Provider<PolicyProvider> sp;
-                try {
-                    if (!it.hasNext()) break;
-                    sp = it.next();
-                } catch (ServiceConfigurationError | LinkageError e) {
-                    problems.add(new LoadProblem(source == null ? "class path" : source, describe(e)));
-                    // a broken services entry ends this loader's iteration only if the iterator cannot continue
-                    if (e instanceof ServiceConfigurationError && e.getMessage() != null && e.getMessage().contains("Error reading")) break;
-                    continue;
-                }
-                String where = source;
-                try {
-                    if (where == null) where = locationOf(sp.type());
-                    add(sp.get(), where);
-                } catch (ServiceConfigurationError | RuntimeException | LinkageError e) {
-                    problems.add(new LoadProblem(where == null ? "class path" : where, describe(e)));
-                }
-            }
-            return this;
-        }
-
-        private static String describe(Throwable e) {
-            StringBuilder sb = new StringBuilder(String.valueOf(e.getMessage()));
-            for (Throwable c = e.getCause(); c != null && c != e; c = c.getCause()) sb.append(": ").append(c);
-            return sb.toString();
-        }
-
-        private static String locationOf(Class<?> type) {
-            CodeSource cs = type.getProtectionDomain().getCodeSource();
-            URL url = cs == null ? null : cs.getLocation();
-            return url == null ? "class path" : url.getPath();
         }
 
         /** @throws PolicyLoadException if two providers share a name, naming both sources */

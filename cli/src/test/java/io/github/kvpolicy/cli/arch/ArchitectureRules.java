@@ -19,6 +19,11 @@ public final class ArchitectureRules {
             .should().onlyDependOnClassesThat().resideInAnyPackage("java..", "io.github.kvpolicy.api..")
             .as("The SPI (io.github.kvpolicy.api) depends only on java.* and on itself");
 
+    public static final ArchRule DISCOVERY_LIVES_IN_THE_HOST = noClasses()
+            .that().resideInAPackage("io.github.kvpolicy.api..")
+            .should().dependOnClassesThat().haveFullyQualifiedName("java.util.ServiceLoader")
+            .as("The stable SPI holds no discovery: finding providers (ServiceLoader) is the host's job (host.plugin.ProviderDiscovery)");
+
     public static final ArchRule POLICIES_DEPEND_ONLY_ON_THE_API = classes()
             .that().resideInAPackage("io.github.kvpolicy.policy..")
             .should().onlyDependOnClassesThat().resideInAnyPackage("java..", "io.github.kvpolicy.api..", "io.github.kvpolicy.policy..")

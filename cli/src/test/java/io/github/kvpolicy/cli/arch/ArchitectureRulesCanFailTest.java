@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import com.tngtech.archunit.core.domain.JavaClasses;
 import com.tngtech.archunit.core.importer.ClassFileImporter;
 import com.tngtech.archunit.lang.ArchRule;
+import io.github.kvpolicy.api.archfixture.ApiDiscoveringProviders;
 import io.github.kvpolicy.api.archfixture.ApiUsingGuice;
 import io.github.kvpolicy.archfixture.cyclea.A;
 import io.github.kvpolicy.archfixture.cycleb.B;
@@ -17,7 +18,7 @@ import org.junit.jupiter.api.Test;
 /** Each rule fails on a deliberately violating fixture (test classes, excluded from {@link ArchitectureTest}). */
 class ArchitectureRulesCanFailTest {
     private static final JavaClasses FIXTURES = new ClassFileImporter().importClasses(
-            ApiUsingGuice.class, PolicyUsingRuntime.class, OtherPolicy.class, RuntimeUsingPolicy.class, A.class, B.class);
+            ApiUsingGuice.class, ApiDiscoveringProviders.class, PolicyUsingRuntime.class, OtherPolicy.class, RuntimeUsingPolicy.class, A.class, B.class);
 
     private static void assertViolated(ArchRule rule, String offendingClass) {
         AssertionError e = assertThrows(AssertionError.class, () -> rule.check(FIXTURES), rule.getDescription());
@@ -26,6 +27,8 @@ class ArchitectureRulesCanFailTest {
     }
 
     @Test void apiRule() { assertViolated(ArchitectureRules.API_DEPENDS_ONLY_ON_THE_JDK, ApiUsingGuice.class.getName()); }
+
+    @Test void discoveryRule() { assertViolated(ArchitectureRules.DISCOVERY_LIVES_IN_THE_HOST, ApiDiscoveringProviders.class.getName()); }
 
     @Test void policyRule() { assertViolated(ArchitectureRules.POLICIES_DEPEND_ONLY_ON_THE_API, PolicyUsingRuntime.class.getName()); }
 

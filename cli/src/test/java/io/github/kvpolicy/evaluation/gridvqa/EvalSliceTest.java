@@ -1,5 +1,6 @@
 package io.github.kvpolicy.evaluation.gridvqa;
 
+import io.github.kvpolicy.host.plugin.ProviderDiscovery;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -47,8 +48,8 @@ class EvalSliceTest {
     @BeforeAll
     void run() {
         TestbedPaths.requireModel(MODEL);
-        registry = PolicyRegistry.fromClassLoader(getClass().getClassLoader());
-        GridVqa task = GridVqa.load(MODEL.resolve("vocab.json"));
+        registry = ProviderDiscovery.fromClassLoader(getClass().getClassLoader());
+        GridVqa task = GridVqa.load(MODEL);
         generator = Generator.open(ModelPackage.open(MODEL), GeneratorConfig.defaults().withIntraOpThreads(1));
         eval = new Evaluation(generator, task, registry);
         examples = Results.limitPerFamily(GridVqa.readExamples(DATA), 8);
@@ -68,7 +69,7 @@ class EvalSliceTest {
 
     @Test
     void everyRunIsThere() {
-        assertEquals(3, families, "GridVQA evaluation families: what_at, where, count");
+        assertEquals(3, families, "GridVQA evaluation families: what_at, where, row");
         assertEquals(8 * families, examples.size());
         assertEquals(examples.size() * 2 * 2, outcomes.size());
     }
@@ -76,14 +77,14 @@ class EvalSliceTest {
     /**
      * The committed model reads the image: with the full cache it answers (nearly) every slice example exactly
      * (testbed/logs/eval_full.json has the figure on the whole evaluation set), far above what the answer priors
-     * give (the weights shipped before reached 0.20). A regression in the weights, the prompt layout or the graphs
+     * give (the v1 weights of run 4 reached 0.20). A regression in the weights, the prompt layout or the graphs
      * shows here.
      */
     @Test
     void theFullCacheAnswersFromTheImage() {
         long exact = examples.stream().filter(e -> find(e.id(), "full", 1.0).exact()).count();
         assertTrue(exact >= Math.ceil(0.9 * examples.size()), "full-cache exact match " + exact + "/" + examples.size());
-        for (String family : List.of("what_at", "where", "count")) {
+        for (String family : List.of("what_at", "where", "row")) {
             long n = examples.stream().filter(e -> e.family().equals(family)).count();
             long ok = examples.stream().filter(e -> e.family().equals(family) && find(e.id(), "full", 1.0).exact()).count();
             assertTrue(ok >= n - 2, family + ": full-cache exact match " + ok + "/" + n);

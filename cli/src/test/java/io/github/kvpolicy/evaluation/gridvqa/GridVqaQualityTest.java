@@ -1,5 +1,6 @@
 package io.github.kvpolicy.evaluation.gridvqa;
 
+import io.github.kvpolicy.host.plugin.ProviderDiscovery;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -12,7 +13,7 @@ import org.junit.jupiter.api.Test;
 
 /** The in-memory quality measurement a conformance check can compare with declared floors. */
 class GridVqaQualityTest {
-    private final PolicyRegistry registry = PolicyRegistry.fromClassLoader(getClass().getClassLoader());
+    private final PolicyRegistry registry = ProviderDiscovery.fromClassLoader(getClass().getClassLoader());
 
     @Test
     void theFullCacheIsNearlyPerfectAndVlCacheBeatsRandomAtOnePercent() {

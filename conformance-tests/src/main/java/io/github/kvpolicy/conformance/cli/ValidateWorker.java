@@ -1,5 +1,6 @@
 package io.github.kvpolicy.conformance.cli;
 
+import io.github.kvpolicy.host.plugin.ProviderDiscovery;
 import static org.junit.platform.engine.discovery.DiscoverySelectors.selectClass;
 
 import io.github.kvpolicy.api.provider.PolicyLoadException;
@@ -115,7 +116,7 @@ public final class ValidateWorker {
         // the built-in policies (this JVM's class path): a plugin may nest them, and must not reuse their names
         Map<String, PolicyRegistry.Registration> builtIns = new LinkedHashMap<>();
         try {
-            PolicyRegistry b = PolicyRegistry.builder().discover(host, null).build();
+            PolicyRegistry b = ProviderDiscovery.fromClassLoader(host);
             for (PolicyRegistry.Registration r : b.registrations()) builtIns.put(r.provider().name(), r);
         } catch (RuntimeException e) {
             // two built-ins with one name: not the plugin's fault; nested policies then come from the plugin only

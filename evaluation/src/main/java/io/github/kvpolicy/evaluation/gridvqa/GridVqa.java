@@ -14,31 +14,56 @@ import java.util.Map;
 
 /**
  * The GridVQA task as the Java side sees it (the one definition is {@code testbed/gridvqa/task.py}): the
- * vocabulary, the prompt layout {@code <bos> you see the grid <image> question… answer:} with the
- * {@code <image>} placeholder replaced by the G×G visual tokens, and the evaluation set. Immutable.
+ * vocabulary, the prompt layout read from the model's {@code config.json} ({@code prompt.prefix_tokens}, the image,
+ * the question, {@code prompt.suffix_tokens}; in v2 the ChatML-style
+ * {@code <bos> <|im_start|> user <image> question… <|im_end|> <|im_start|> assistant}) with the {@code <image>}
+ * placeholder replaced by the G×G visual tokens, and the evaluation set. Immutable; thread-safe.
  */
 public final class GridVqa {
     /** Grid side; visual tokens per image = GRID². */
     public static final int GRID = 16;
     public static final int CELLS = GRID * GRID;
-    private static final List<String> SYSTEM = List.of("you", "see", "the", "grid");
-
     private final List<String> vocab;
     private final Map<String, Integer> ids = new HashMap<>();
+    private final long[] prefix;
+    private final long[] suffix;
 
-    private GridVqa(List<String> vocab) {
+    private GridVqa(List<String> vocab, List<String> prefix, List<String> suffix) {
         this.vocab = List.copyOf(vocab);
         for (int i = 0; i < vocab.size(); i++) ids.put(vocab.get(i), i);
-        for (String t : List.of("<bos>", "<eos>", "answer:")) id(t);
+        id("<eos>");
+        this.prefix = prefix.stream().mapToLong(this::id).toArray();
+        this.suffix = suffix.stream().mapToLong(this::id).toArray();
     }
 
-    /** Loads {@code vocab.json} (a JSON list of token strings; id = index). */
-    public static GridVqa load(Path vocabJson) {
+    /**
+     * Loads a testbed model folder's task definition: {@code vocab.json} (a JSON list of token strings; id = index)
+     * and the prompt template of {@code config.json} ({@code prompt.prefix_tokens}: the text before the image,
+     * {@code prompt.suffix_tokens}: the text after the question).
+     */
+    public static GridVqa load(Path modelDir) {
+        Path vocabJson = modelDir.resolve("vocab.json");
         JsonNode doc = JsonLines.parse(read(vocabJson), vocabJson.toString());
         if (!doc.isArray() || doc.isEmpty()) throw new IllegalArgumentException(vocabJson + ": expected a JSON list of token strings");
         List<String> v = new ArrayList<>();
         for (JsonNode o : doc) v.add(o.asText());
-        return new GridVqa(v);
+        Path configJson = modelDir.resolve("config.json");
+        JsonNode prompt = JsonLines.parse(read(configJson), configJson.toString()).path("prompt");
+        JsonNode pre = prompt.path("prefix_tokens"), suf = prompt.path("suffix_tokens");
+        if (!pre.isArray() || pre.isEmpty() || !suf.isArray()) {
+            throw new IllegalArgumentException(configJson + ": no prompt.prefix_tokens / prompt.suffix_tokens lists (not a GridVQA v2 testbed model; see testbed/README.md)");
+        }
+        return new GridVqa(v, strings(pre), strings(suf));
+    }
+
+    /** Whether {@code modelDir} holds a GridVQA testbed model: a {@code vocab.json} and the prompt template in its config. */
+    public static boolean isTestbedModel(Path modelDir) {
+        if (!Files.isRegularFile(modelDir.resolve("vocab.json")) || !Files.isRegularFile(modelDir.resolve("config.json"))) return false;
+        try {
+            return JsonLines.parse(read(modelDir.resolve("config.json")), "config.json").path("prompt").path("prefix_tokens").isArray();
+        } catch (RuntimeException e) {
+            return false;
+        }
     }
 
     public int id(String token) {
@@ -62,19 +87,16 @@ public final class GridVqa {
     /** One evaluation example. {@code objects[i] = {row, col, shape, colour, glyph}}. */
     public record Example(String id, String family, int[][] objects, List<String> question, List<String> answer) {}
 
-    /** The text before the image: {@code <bos> you see the grid}. */
+    /** The text before the image ({@code <bos> <|im_start|> user} in v2); a fresh copy. */
     public long[] prefixIds() {
-        long[] out = new long[1 + SYSTEM.size()];
-        out[0] = id("<bos>");
-        for (int i = 0; i < SYSTEM.size(); i++) out[1 + i] = id(SYSTEM.get(i));
-        return out;
+        return prefix.clone();
     }
 
-    /** The text after the image: the question and {@code answer:}. */
+    /** The text after the image: the question and the template's suffix (the assistant header in v2). */
     public long[] suffixIds(Example e) {
-        long[] out = new long[e.question().size() + 1];
+        long[] out = new long[e.question().size() + suffix.length];
         for (int i = 0; i < e.question().size(); i++) out[i] = id(e.question().get(i));
-        out[out.length - 1] = id("answer:");
+        System.arraycopy(suffix, 0, out, e.question().size(), suffix.length);
         return out;
     }
 
@@ -83,9 +105,9 @@ public final class GridVqa {
         return e.answer().stream().mapToInt(this::id).toArray();
     }
 
-    /** The row layout: 5 system tokens, 256 visual tokens, the question and the separator. */
+    /** The row layout: the prefix text, 256 visual tokens, then the question and the suffix as instruction text. */
     public RowLayout layout(Example e) {
-        return RowLayout.builder().text(1 + SYSTEM.size()).image(CELLS).text(e.question().size() + 1).build();
+        return RowLayout.builder().text(prefix.length).image(CELLS).text(e.question().size() + suffix.length).build();
     }
 
     /** {@code [CELLS][3]} (shape, colour, glyph) per cell, row-major, flattened; background cells are 0. */

@@ -48,7 +48,7 @@ public final class GridVqaQuality {
         for (double r : retentions) if (!(r > 0 && r <= 1)) throw new IllegalArgumentException("retention must be in (0, 1], got " + r);
         TestbedPaths.requireModel(TestbedPaths.model());
         List<GridVqa.Example> examples = Results.limitPerFamily(GridVqa.readExamples(TestbedPaths.evalSet()), perFamily);
-        GridVqa task = GridVqa.load(TestbedPaths.model().resolve("vocab.json"));
+        GridVqa task = GridVqa.load(TestbedPaths.model());
         List<Evaluation.Outcome> outcomes = new ArrayList<>();
         try (Generator g = Generator.open(ModelPackage.open(TestbedPaths.model()), GeneratorConfig.defaults().withIntraOpThreads(1))) {
             Evaluation.withPolicies(g, task, factory).run(examples, List.of(new Contender(policy.policy(), policy)), retentions, outcomes::add, null);

@@ -173,10 +173,18 @@ public final class Results {
         return out;
     }
 
-    /** AirCache's ablations: observation-window variants and allocation variants. */
+    /**
+     * AirCache's ablations: observation-window variants (the elite set; the last k = 1, 2, 4 instruction tokens, all
+     * shorter than every GridVQA instruction, so they differ from all-text; all instruction tokens; the last 8 visual
+     * tokens) and allocation variants.
+     */
     public static List<Contender> ablationContenders() {
         List<Contender> out = new ArrayList<>();
-        for (String w : List.of("elite", "last-k-text", "all-text", "last-k-visual")) {
+        out.add(new Contender("aircache window=elite", new PolicyConfig("aircache", Map.of("window", "elite"))));
+        for (int k : new int[] {1, 2, 4}) {
+            out.add(new Contender("aircache window=last-k-text k=" + k, new PolicyConfig("aircache", Map.of("window", "last-k-text", "window-k", k))));
+        }
+        for (String w : List.of("all-text", "last-k-visual")) {
             out.add(new Contender("aircache window=" + w, new PolicyConfig("aircache", Map.of("window", w))));
         }
         for (String a : List.of("strength", "skewness", "uniform", "pyramid")) {

@@ -41,7 +41,7 @@ class TestbedReferenceTest {
         assertTrue(Files.isRegularFile(FIXTURE), "missing " + FIXTURE + " (made by testbed/make_fixtures.py)");
         examples = (List<Map<String, Object>>) Json.parseObject(Files.readString(FIXTURE), FIXTURE.toString()).get("examples");
         generator = Generator.open(ModelPackage.open(MODEL), GeneratorConfig.defaults().withIntraOpThreads(1));
-        task = GridVqa.load(MODEL.resolve("vocab.json"));
+        task = GridVqa.load(MODEL);
     }
 
     @AfterAll

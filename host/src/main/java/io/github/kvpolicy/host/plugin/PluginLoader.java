@@ -41,7 +41,7 @@ public final class PluginLoader {
      */
     public PolicyRegistry load(boolean includeClassPath, List<Path> pluginDirs) {
         PolicyRegistry.Builder b = PolicyRegistry.builder();
-        if (includeClassPath) b.discover(host, null);
+        if (includeClassPath) ProviderDiscovery.discover(b, host, null);
         for (Path dir : pluginDirs) {
             if (!Files.isDirectory(dir)) {
                 throw new IllegalArgumentException("Plugin directory " + dir.toAbsolutePath() + " does not exist or is not a directory");
@@ -83,7 +83,7 @@ public final class PluginLoader {
             return;
         }
         loaders.add(loader);
-        b.discover(loader, source); // failures become problems; other providers and JARs still load
+        ProviderDiscovery.discover(b, loader, source); // failures become problems; other providers and JARs still load
     }
 
     /** The class loaders created for plugin JARs, in load order. */

@@ -13,6 +13,7 @@ import io.github.kvpolicy.api.TokenScorer;
 import io.github.kvpolicy.api.TokenScores;
 import java.util.Arrays;
 import java.util.Objects;
+import java.util.function.Consumer;
 
 /**
  * AirCache — Huang et al., "AirCache: Activating Inter-modal Relevancy KV Cache Compression for Efficient Large
@@ -44,15 +45,33 @@ import java.util.Objects;
  * uniform | pyramid (PyramidKV's linear schedule, β = 20) replaces the layer weights.
  *
  * <p>A row without instruction text has no observation window: its importance is 0 everywhere, its layers get equal
- * weights and each head keeps its earliest visual tokens. Stateless, immutable and thread-safe.
+ * weights and each head keeps its earliest visual tokens. Stateless, immutable and thread-safe (a
+ * {@linkplain #reportingWindows window listener} must be thread-safe itself if the policy is shared between threads).
  */
 public final class AirCachePolicy implements CompressionPolicy {
     private final String name;
     private final AirCacheSettings settings;
+    private final Consumer<int[][][]> windowListener; // null: no diagnostic
 
     public AirCachePolicy(String name, AirCacheSettings settings) {
+        this(name, settings, null);
+    }
+
+    private AirCachePolicy(String name, AirCacheSettings settings, Consumer<int[][][]> windowListener) {
         this.name = Objects.requireNonNull(name, "name");
         this.settings = Objects.requireNonNull(settings, "settings");
+        this.windowListener = windowListener;
+    }
+
+    /**
+     * The same policy, reporting on every {@link #compress} call the observation window it chose: {@code [row][layer]}
+     * → the query positions (ascending prompt positions; for the elite window, the instruction tokens whose head-mean
+     * attention from the last instruction token reaches α × its maximum). The plans are unchanged; the listener runs on
+     * the calling thread, after the analysis and before eviction. A diagnostic (the elite-window table of
+     * {@code kvpolicy eval --ablations}), not part of the SPI.
+     */
+    public AirCachePolicy reportingWindows(Consumer<int[][][]> listener) {
+        return new AirCachePolicy(name, settings, Objects.requireNonNull(listener, "listener"));
     }
 
     public AirCacheSettings settings() {
@@ -83,6 +102,14 @@ public final class AirCachePolicy implements CompressionPolicy {
     @Override
     public RetentionPlan compress(PolicyContext ctx) {
         AirCacheAnalysis.Row[] rows = AirCacheAnalysis.analyse(ctx, settings);
+        if (windowListener != null) {
+            int[][][] windows = new int[rows.length][][];
+            for (int r = 0; r < rows.length; r++) {
+                windows[r] = new int[rows[r].window().length][];
+                for (int l = 0; l < windows[r].length; l++) windows[r][l] = rows[r].window()[l].clone();
+            }
+            windowListener.accept(windows);
+        }
         return Evictor.topK().evict(ctx, scores(ctx, rows), allocation(ctx, rows, settings));
     }
 

@@ -1,5 +1,6 @@
 package io.github.kvpolicy.policy.aircache;
 
+import io.github.kvpolicy.host.plugin.ProviderDiscovery;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
@@ -29,7 +30,7 @@ import org.junit.jupiter.params.provider.MethodSource;
  * {@link PlanValidator}, repeats exactly, and is a compaction of the visual tokens only.
  */
 class AirCachePlanValidityTest {
-    static final PolicyRegistry REGISTRY = PolicyRegistry.fromClassLoader(AirCachePlanValidityTest.class.getClassLoader());
+    static final PolicyRegistry REGISTRY = ProviderDiscovery.fromClassLoader(AirCachePlanValidityTest.class.getClassLoader());
     static final List<ModelShape> SHAPES = List.of(new ModelShape(3, 4, 2, 8), new ModelShape(2, 3, 3, 4), new ModelShape(1, 1, 1, 4));
     static final TokenLayout BATCH = new TokenLayout(List.of(
             RowLayout.of(3, 24, 6),

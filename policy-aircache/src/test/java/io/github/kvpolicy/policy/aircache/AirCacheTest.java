@@ -1,5 +1,6 @@
 package io.github.kvpolicy.policy.aircache;
 
+import io.github.kvpolicy.host.plugin.ProviderDiscovery;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -37,7 +38,7 @@ import org.junit.jupiter.api.Test;
  * layer. What 11's query attends to among the visual tokens is set per layer.
  */
 class AirCacheTest {
-    static final PolicyRegistry REGISTRY = PolicyRegistry.fromClassLoader(AirCacheTest.class.getClassLoader());
+    static final PolicyRegistry REGISTRY = ProviderDiscovery.fromClassLoader(AirCacheTest.class.getClassLoader());
     static final ModelShape SHAPE = new ModelShape(2, 2, 1, 4);
     static final RowLayout LAYOUT = RowLayout.of(2, 8, 4);
 
@@ -102,6 +103,24 @@ class AirCacheTest {
         AirCacheAnalysis.Row all = AirCacheAnalysis.analyse(scenario(new float[][] {PEAK_AT_5, FLAT}).prefillContext(aircache(), Budget.count(1)),
                 new AirCacheSettings(0.0, Budget.count(0), false, AirCacheSettings.Window.ELITE, 8, AirCacheSettings.Allocation.UNIFORM))[0];
         assertArrayEquals(new int[] {10, 11, 12, 13}, all.window()[0]);
+    }
+
+    /** The window listener sees the elite set the analysis chose, per row and layer, and does not change the plan. */
+    @Test
+    void theWindowListenerReportsTheEliteSetAndLeavesThePlanAlone() {
+        SyntheticScenario sc = scenario(new float[][] {PEAK_AT_5, FLAT});
+        AirCachePolicy plain = (AirCachePolicy) aircache();
+        List<int[][][]> seen = new java.util.ArrayList<>();
+        AirCachePolicy reporting = plain.reportingWindows(seen::add);
+        RetentionPlan a = run(plain, sc, Budget.count(2)), b = run(reporting, sc, Budget.count(2));
+        assertEquals(1, seen.size(), "one report per compress call");
+        assertEquals(1, seen.get(0).length, "one row");
+        assertArrayEquals(new int[] {11}, seen.get(0)[0][0]);
+        assertArrayEquals(new int[] {11}, seen.get(0)[0][1]);
+        for (int l = 0; l < 2; l++) assertArrayEquals(a.kept(0, l, 0), b.kept(0, l, 0), "layer " + l);
+        seen.get(0)[0][0][0] = 99; // the report is a copy: changing it changes nothing inside the policy
+        assertArrayEquals(b.kept(0, 0, 0), run(reporting, sc, Budget.count(2)).kept(0, 0, 0));
+        assertArrayEquals(new int[] {11}, seen.get(1)[0][0]);
     }
 
     @Test

@@ -1,5 +1,6 @@
 package io.github.kvpolicy.policy.baselines;
 
+import io.github.kvpolicy.host.plugin.ProviderDiscovery;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import io.github.kvpolicy.api.Budget;
@@ -24,7 +25,7 @@ import java.util.SplittableRandom;
 final class TestSupport {
     private TestSupport() {}
 
-    static final PolicyRegistry REGISTRY = PolicyRegistry.fromClassLoader(TestSupport.class.getClassLoader());
+    static final PolicyRegistry REGISTRY = ProviderDiscovery.fromClassLoader(TestSupport.class.getClassLoader());
 
     /** Creates {@code name} with options given as alternating key, value. */
     static CompressionPolicy policy(String name, Object... kv) {
