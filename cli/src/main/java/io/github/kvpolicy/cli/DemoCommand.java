@@ -38,7 +38,7 @@ import picocli.CommandLine.Spec;
 
 /** The README's first command: one GridVQA example with the configured policy (AirCache at 10% by default) next to the full cache. */
 @Command(name = "demo", mixinStandardHelpOptions = true,
-        description = "Run a GridVQA testbed example with the configured policy (default AirCache at 10% of the visual cache) next to the full cache.")
+        description = "Run a GridVQA testbed example with the configured policy (default AirCache at 10%% of the visual cache) next to the full cache.")
 public final class DemoCommand implements Callable<Integer> {
     @Mixin ConfigOptions config;
     @Spec CommandSpec spec;

@@ -90,7 +90,7 @@ public final class EvalCommand implements Callable<Integer> {
     @Option(names = "--retentions", split = ",", description = "Visual retentions in percent (default: ${DEFAULT-VALUE}).", defaultValue = "100,50,25,10,5,2,1")
     List<Double> retentions;
 
-    @Option(names = "--ablations", description = "Also run AirCache's ablations (observation window and allocation variants) at 10% and 1%.")
+    @Option(names = "--ablations", description = "Also run AirCache's ablations (observation window and allocation variants) at 10%% and 1%%.")
     boolean ablations;
 
     @Option(names = "--heatmap-example", description = "Example id for the kept-token heatmap (default: the first where example).")
