@@ -1,5 +1,6 @@
 package io.github.kvpolicy.runtime;
 
+import io.github.kvpolicy.runtime.ort.Device;
 import io.github.kvpolicy.runtime.policy.PolicyFailureException;
 import io.github.kvpolicy.api.ModelShape;
 import io.github.kvpolicy.runtime.decode.ModelSessions;

@@ -4,7 +4,6 @@ import io.github.kvpolicy.api.KvCacheView;
 import io.github.kvpolicy.api.MatrixView;
 import io.github.kvpolicy.api.ModelShape;
 import io.github.kvpolicy.api.RetentionPlan;
-import io.github.kvpolicy.runtime.Device;
 import io.github.kvpolicy.runtime.cache.CompactionReport;
 import io.github.kvpolicy.runtime.cache.LayerBytes;
 import io.github.kvpolicy.runtime.cache.SlotTable;

@@ -2,7 +2,6 @@ package io.github.kvpolicy.runtime.ort;
 
 import ai.onnxruntime.OrtEnvironment;
 import ai.onnxruntime.OrtProvider;
-import io.github.kvpolicy.runtime.Device;
 import io.github.kvpolicy.runtime.decode.ModelSessions;
 import io.github.kvpolicy.runtime.model.ModelPackage;
 
