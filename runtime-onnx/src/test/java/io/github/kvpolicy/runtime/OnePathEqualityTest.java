@@ -221,7 +221,6 @@ class OnePathEqualityTest {
             assertFalse(m.getReturnType() == KvCache.class, "GenerationSession." + m.getName() + " returns the host cache");
         }
     }
-    }
 
     // ------------------------------------------------------------------ the models
 
