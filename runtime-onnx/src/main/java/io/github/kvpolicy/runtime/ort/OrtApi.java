@@ -494,7 +494,8 @@ public final class OrtApi {
 
     public void BindInput(MemorySegment binding, String name, MemorySegment value) {
         try (Arena a = Arena.ofConfined()) {
-            check((MemorySegment) BindInput.invokeExact(binding, a.allocateFrom(name), value), "BindInput(" + name + ")");
+            MemorySegment status = (MemorySegment) BindInput.invokeExact(binding, a.allocateFrom(name), value);
+            if (!status.equals(MemorySegment.NULL)) check(status, "BindInput(" + name + ")"); // the message only on failure (a hot path)
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -502,7 +503,8 @@ public final class OrtApi {
 
     public void BindOutput(MemorySegment binding, String name, MemorySegment value) {
         try (Arena a = Arena.ofConfined()) {
-            check((MemorySegment) BindOutput.invokeExact(binding, a.allocateFrom(name), value), "BindOutput(" + name + ")");
+            MemorySegment status = (MemorySegment) BindOutput.invokeExact(binding, a.allocateFrom(name), value);
+            if (!status.equals(MemorySegment.NULL)) check(status, "BindOutput(" + name + ")"); // the message only on failure (a hot path)
         } catch (Throwable t) {
             throw rethrow(t);
         }

@@ -365,7 +365,7 @@ public final class OrtDecoder implements KvCacheView, AutoCloseable {
     public StepOutputs step(int s, float[] embeds, long[] positionIds, float[] inputMask, long[] queryIndex, long[] logitsIndex, long[] ropeOffsets,
                             long[] imageGroup, int[] counts, int[][] positions) {
         checkOpen();
-        int hkv = shape.kvHeads(), d = shape.headDim(), hq = shape.queryHeads(), nl = layers.length, w = queryIndex.length;
+        int nl = layers.length, w = queryIndex.length;
         if (s < 1) throw new IllegalArgumentException("s must be >= 1, got " + s);
         if (embeds.length != batch * s * hidden) throw new IllegalArgumentException("embeds hold " + embeds.length + " floats, expected [B=" + batch + ", S=" + s + ", H=" + hidden + "]");
         if (positionIds.length != batch * s || inputMask.length != batch * s) throw new IllegalArgumentException("position ids / input mask need B×S = " + batch * s + " entries");
@@ -376,94 +376,16 @@ public final class OrtDecoder implements KvCacheView, AutoCloseable {
         for (Layer ly : layers) ly.snapshot = null;
         NativeTensor[][] pres = presentBuffers(s);
         List<NativeTensor> own = new ArrayList<>();
+        // kept in small methods: each compiles quickly and a deoptimisation stays local (a long C2 compile of one big
+        // step method competed with decoding for the CPU on a loaded machine)
         try (Arena arena = Arena.ofConfined()) {
-            NativeBinding b = decoderBinding;
-            b.clear();
-            b.input("inputs_embeds", host(own, aligned(arena, embeds), new long[] {batch, s, hidden}, F32));
-            b.input("position_ids", host(own, aligned(arena, positionIds), new long[] {batch, s}, I64));
-            b.input("input_mask", host(own, aligned(arena, inputMask), new long[] {batch, s}, F32));
-            b.input("query_index", host(own, aligned(arena, queryIndex), new long[] {w}, I64));
-            b.input("logits_index", host(own, aligned(arena, logitsIndex), new long[] {batch}, I64));
-            if (sessions.ropeOffsets) {
-                long[] off = ropeOffsets != null ? ropeOffsets : new long[3 * batch * s];
-                b.input("rope_offsets", host(own, aligned(arena, off), new long[] {3, batch, s}, I64));
-            }
-            if (sessions.imageGroup) {
-                long[] grp = imageGroup;
-                if (grp == null) {
-                    grp = new long[batch * s];
-                    Arrays.fill(grp, -1);
-                }
-                b.input(ModelSessions.IMAGE_GROUP, host(own, aligned(arena, grp), new long[] {batch, s}, I64));
-            }
             MemorySegment logits = arena.allocate(ValueLayout.JAVA_FLOAT, (long) batch * vocab);
-            b.output("logits", host(own, logits, new long[] {batch, vocab}, F32));
-            MemorySegment[] q = new MemorySegment[nl];
-            for (int l = 0; l < nl; l++) {
-                Layer ly = layers[l];
-                if (sessions.windows[l] > 0) {
-                    b.input(ModelSessions.PAST_POSITION + l, host(own, aligned(arena, table.pastPositions(l)), new long[] {batch, hkv, table.capacity(l)}, I64));
-                }
-                b.input("past_key." + l, ly.k).input("past_value." + l, ly.v).input("past_mask." + l, ly.mask);
-                b.output("present_key." + l, pres[l][0]).output("present_value." + l, pres[l][1]);
-                if (w > 0) {
-                    q[l] = arena.allocate(ValueLayout.JAVA_FLOAT, (long) batch * hq * w * d);
-                    b.output("queries." + l, host(own, q[l], new long[] {batch, hq, w, d}, F32));
-                }
-            }
-            b.run();
-            b.clear();
-            // room for the real new tokens, after the call like KvCache.append (so the decoder saw the same past)
-            for (int l = 0; l < nl; l++) {
-                int grown = table.grownCapacity(l, counts);
-                if (grown > 0) {
-                    int[][][] keep = table.liveSlotLists(l);
-                    regather(l, layers[l].k, layers[l].v, grown, keep, null);
-                    table.relayout(l, grown, keep);
-                }
-            }
-            // copy the real new tokens into their cache slots, in place on the device (padding tokens are not stored)
-            int n = 0;
-            for (int r = 0; r < batch; r++) n += counts[r] * hkv;
-            if (n > 0) {
-                MemorySegment src = arena.allocate(ValueLayout.JAVA_LONG, (long) n * 3);
-                long o = 0;
-                for (int r = 0; r < batch; r++) {
-                    for (int h = 0; h < hkv; h++) {
-                        for (int i = 0; i < counts[r]; i++) {
-                            src.setAtIndex(ValueLayout.JAVA_LONG, o++, r);
-                            src.setAtIndex(ValueLayout.JAVA_LONG, o++, h);
-                            src.setAtIndex(ValueLayout.JAVA_LONG, o++, i);
-                        }
-                    }
-                }
-                MemorySegment mn = arena.allocate(ValueLayout.JAVA_FLOAT, n); // zeros: the new slots are live
-                NativeBinding sb = scatterBinding;
-                sb.clear();
-                sb.input("src", host(own, src, new long[] {n, 3}, I64)).input("mn", host(own, mn, new long[] {n}, F32));
-                for (int l = 0; l < nl; l++) {
-                    Layer ly = layers[l];
-                    MemorySegment dst = arena.allocate(ValueLayout.JAVA_LONG, (long) n * 3);
-                    long x = 0;
-                    for (int r = 0; r < batch; r++) {
-                        for (int h = 0; h < hkv; h++) {
-                            int len = table.length(l, r, h);
-                            for (int i = 0; i < counts[r]; i++) {
-                                dst.setAtIndex(ValueLayout.JAVA_LONG, x++, r);
-                                dst.setAtIndex(ValueLayout.JAVA_LONG, x++, h);
-                                dst.setAtIndex(ValueLayout.JAVA_LONG, x++, len + i);
-                            }
-                        }
-                    }
-                    sb.input("k." + l, ly.k).input("v." + l, ly.v).input("m." + l, ly.mask)
-                            .input("kn." + l, pres[l][0]).input("vn." + l, pres[l][1])
-                            .input("dst." + l, host(own, dst, new long[] {n, 3}, I64));
-                    sb.output("ko." + l, ly.k).output("vo." + l, ly.v).output("mo." + l, ly.mask);
-                }
-                sb.run();
-                sb.clear();
-                for (int l = 0; l < nl; l++) table.append(l, counts, positions);
-            }
+            MemorySegment[] q = bindDecoder(arena, own, s, embeds, positionIds, inputMask, queryIndex, logitsIndex, ropeOffsets, imageGroup, logits, pres);
+            decoderBinding.run();
+            decoderBinding.clear();
+            growFor(counts);
+            storeNewTokens(arena, own, counts, pres);
+            for (int l = 0; l < nl; l++) table.append(l, counts, positions);
             FloatBuffer[] queries = null;
             if (w > 0) {
                 queries = new FloatBuffer[nl];
@@ -473,6 +395,108 @@ public final class OrtDecoder implements KvCacheView, AutoCloseable {
         } finally {
             for (NativeTensor t : own) t.close();
         }
+    }
+
+    /** Binds the decoder's inputs and outputs for one call; returns the host buffers of the exported queries (null entries when none). */
+    private MemorySegment[] bindDecoder(Arena arena, List<NativeTensor> own, int s, float[] embeds, long[] positionIds, float[] inputMask, long[] queryIndex,
+                                        long[] logitsIndex, long[] ropeOffsets, long[] imageGroup, MemorySegment logits, NativeTensor[][] pres) {
+        int hkv = shape.kvHeads(), d = shape.headDim(), hq = shape.queryHeads(), nl = layers.length, w = queryIndex.length;
+        NativeBinding b = decoderBinding;
+        b.clear();
+        b.input("inputs_embeds", host(own, aligned(arena, embeds), new long[] {batch, s, hidden}, F32));
+        b.input("position_ids", host(own, aligned(arena, positionIds), new long[] {batch, s}, I64));
+        b.input("input_mask", host(own, aligned(arena, inputMask), new long[] {batch, s}, F32));
+        b.input("query_index", host(own, aligned(arena, queryIndex), new long[] {w}, I64));
+        b.input("logits_index", host(own, aligned(arena, logitsIndex), new long[] {batch}, I64));
+        if (sessions.ropeOffsets) {
+            long[] off = ropeOffsets != null ? ropeOffsets : new long[3 * batch * s];
+            b.input("rope_offsets", host(own, aligned(arena, off), new long[] {3, batch, s}, I64));
+        }
+        if (sessions.imageGroup) {
+            long[] grp = imageGroup;
+            if (grp == null) {
+                grp = new long[batch * s];
+                Arrays.fill(grp, -1);
+            }
+            b.input(ModelSessions.IMAGE_GROUP, host(own, aligned(arena, grp), new long[] {batch, s}, I64));
+        }
+        b.output("logits", host(own, logits, new long[] {batch, vocab}, F32));
+        MemorySegment[] q = new MemorySegment[nl];
+        for (int l = 0; l < nl; l++) {
+            Layer ly = layers[l];
+            if (sessions.windows[l] > 0) {
+                b.input(ModelSessions.PAST_POSITION + l, host(own, aligned(arena, table.pastPositions(l)), new long[] {batch, hkv, table.capacity(l)}, I64));
+            }
+            b.input("past_key." + l, ly.k).input("past_value." + l, ly.v).input("past_mask." + l, ly.mask);
+            b.output("present_key." + l, pres[l][0]).output("present_value." + l, pres[l][1]);
+            if (w > 0) {
+                q[l] = arena.allocate(ValueLayout.JAVA_FLOAT, (long) batch * hq * w * d);
+                b.output("queries." + l, host(own, q[l], new long[] {batch, hq, w, d}, F32));
+            }
+        }
+        return q;
+    }
+
+    /** Room for {@code counts[r]} more tokens per row in every layer, after the call like {@code KvCache.append} (so the decoder saw the same past). */
+    private void growFor(int[] counts) {
+        for (int l = 0; l < layers.length; l++) {
+            int grown = table.grownCapacity(l, counts);
+            if (grown > 0) {
+                int[][][] keep = table.liveSlotLists(l);
+                regather(l, layers[l].k, layers[l].v, grown, keep, null);
+                table.relayout(l, grown, keep);
+            }
+        }
+    }
+
+    /** Copies the real new tokens of {@code pres} into their cache slots, in place on the device (padding tokens are not stored); before {@link SlotTable#append}. */
+    private void storeNewTokens(Arena arena, List<NativeTensor> own, int[] counts, NativeTensor[][] pres) {
+        int hkv = shape.kvHeads(), nl = layers.length;
+        int n = 0;
+        for (int r = 0; r < batch; r++) n += counts[r] * hkv;
+        if (n == 0) return;
+        MemorySegment src = arena.allocate(ValueLayout.JAVA_LONG, (long) n * 3);
+        long o = 0;
+        for (int r = 0; r < batch; r++) {
+            for (int h = 0; h < hkv; h++) {
+                for (int i = 0; i < counts[r]; i++) {
+                    src.setAtIndex(ValueLayout.JAVA_LONG, o++, r);
+                    src.setAtIndex(ValueLayout.JAVA_LONG, o++, h);
+                    src.setAtIndex(ValueLayout.JAVA_LONG, o++, i);
+                }
+            }
+        }
+        MemorySegment mn = arena.allocate(ValueLayout.JAVA_FLOAT, n); // zeros: the new slots are live
+        NativeBinding sb = scatterBinding;
+        sb.clear();
+        sb.input("src", host(own, src, new long[] {n, 3}, I64)).input("mn", host(own, mn, new long[] {n}, F32));
+        for (int l = 0; l < nl; l++) {
+            Layer ly = layers[l];
+            sb.input("k." + l, ly.k).input("v." + l, ly.v).input("m." + l, ly.mask)
+                    .input("kn." + l, pres[l][0]).input("vn." + l, pres[l][1])
+                    .input("dst." + l, host(own, destinations(arena, l, counts, n), new long[] {n, 3}, I64));
+            sb.output("ko." + l, ly.k).output("vo." + l, ly.v).output("mo." + l, ly.mask);
+        }
+        sb.run();
+        sb.clear();
+    }
+
+    /** {@code [n, 3]} (row, head, slot) of the new tokens in {@code layer}: slot {@code length + i}. */
+    private MemorySegment destinations(Arena arena, int layer, int[] counts, int n) {
+        int hkv = shape.kvHeads();
+        MemorySegment dst = arena.allocate(ValueLayout.JAVA_LONG, (long) n * 3);
+        long x = 0;
+        for (int r = 0; r < batch; r++) {
+            for (int h = 0; h < hkv; h++) {
+                int len = table.length(layer, r, h);
+                for (int i = 0; i < counts[r]; i++) {
+                    dst.setAtIndex(ValueLayout.JAVA_LONG, x++, r);
+                    dst.setAtIndex(ValueLayout.JAVA_LONG, x++, h);
+                    dst.setAtIndex(ValueLayout.JAVA_LONG, x++, len + i);
+                }
+            }
+        }
+        return dst;
     }
 
     /** Host inputs are copied into 64-byte aligned memory, as ORT aligns its own CPU allocations. */
@@ -595,18 +619,7 @@ public final class OrtDecoder implements KvCacheView, AutoCloseable {
             nm = gather.allocate(mDims, F32);
             MemorySegment idx = arena.allocate(ValueLayout.JAVA_LONG, (long) batch * hkv * capacity);
             MemorySegment mask = arena.allocate(ValueLayout.JAVA_FLOAT, (long) batch * hkv * capacity);
-            for (int r = 0; r < batch; r++) {
-                for (int h = 0; h < hkv; h++) {
-                    int[] sl = srcK == null ? new int[0] : keep[r][h];
-                    boolean[] hide = hidden == null ? null : hidden[r][h];
-                    long base = (long) (r * hkv + h) * capacity;
-                    for (int i = 0; i < capacity; i++) {
-                        boolean live = i < sl.length;
-                        idx.setAtIndex(ValueLayout.JAVA_LONG, base + i, live ? sl[i] : 0);
-                        mask.setAtIndex(ValueLayout.JAVA_FLOAT, base + i, live && (hide == null || !hide[i]) ? 0f : SlotTable.MASKED);
-                    }
-                }
-            }
+            fillGather(idx, mask, capacity, srcK == null ? null : keep, hidden);
             NativeTensor hostMask = gather.wrapHost(mask, mDims, F32);
             own.add(hostMask);
             NativeTensor hostIdx = gather.wrapHost(idx, new long[] {batch, hkv, capacity, 1}, I64);
@@ -637,6 +650,23 @@ public final class OrtDecoder implements KvCacheView, AutoCloseable {
         ly.mask = nm;
         ly.snapshot = null;
         ly.version++;
+    }
+
+    /** The gather graph's {@code idx} (old slot of every new slot) and mask (0 = a kept, visible token) for {@link #regather}; {@code keep == null}: empty. */
+    private void fillGather(MemorySegment idx, MemorySegment mask, int capacity, int[][][] keep, boolean[][][] hidden) {
+        int hkv = shape.kvHeads();
+        for (int r = 0; r < batch; r++) {
+            for (int h = 0; h < hkv; h++) {
+                int[] sl = keep == null ? new int[0] : keep[r][h];
+                boolean[] hide = hidden == null ? null : hidden[r][h];
+                long base = (long) (r * hkv + h) * capacity;
+                for (int i = 0; i < capacity; i++) {
+                    boolean live = i < sl.length;
+                    idx.setAtIndex(ValueLayout.JAVA_LONG, base + i, live ? sl[i] : 0);
+                    mask.setAtIndex(ValueLayout.JAVA_FLOAT, base + i, live && (hide == null || !hide[i]) ? 0f : SlotTable.MASKED);
+                }
+            }
+        }
     }
 
     private void runGather(NativeTensor k, NativeTensor v, NativeTensor idx, NativeTensor mask, NativeTensor ok, NativeTensor ov, NativeTensor om) {
