@@ -67,6 +67,9 @@ public final class OrtDecoder implements KvCacheView, AutoCloseable {
     private final Layer[] layers;
     private final SlotTable table;
     private final Map<Integer, NativeTensor[][]> present = new LinkedHashMap<>();
+    // per-layer graph input/output names, made once (bound on every step)
+    private final String[] pastKeyNames, pastValueNames, pastMaskNames, presentKeyNames, presentValueNames, queriesNames, pastPositionNames,
+            scatterKNames, scatterVNames, scatterMNames, scatterKnNames, scatterVnNames, scatterDstNames, scatterKoNames, scatterVoNames, scatterMoNames;
     private boolean closed;
 
     private static final class Layer {
@@ -164,6 +167,29 @@ public final class OrtDecoder implements KvCacheView, AutoCloseable {
         this.gatherBinding = made.get(2);
         this.layers = new Layer[shape.layers()];
         for (int l = 0; l < layers.length; l++) layers[l] = new Layer();
+        int nl = layers.length;
+        pastKeyNames = names("past_key.", nl);
+        pastValueNames = names("past_value.", nl);
+        pastMaskNames = names("past_mask.", nl);
+        presentKeyNames = names("present_key.", nl);
+        presentValueNames = names("present_value.", nl);
+        queriesNames = names("queries.", nl);
+        pastPositionNames = names(ModelSessions.PAST_POSITION, nl);
+        scatterKNames = names("k.", nl);
+        scatterVNames = names("v.", nl);
+        scatterMNames = names("m.", nl);
+        scatterKnNames = names("kn.", nl);
+        scatterVnNames = names("vn.", nl);
+        scatterDstNames = names("dst.", nl);
+        scatterKoNames = names("ko.", nl);
+        scatterVoNames = names("vo.", nl);
+        scatterMoNames = names("mo.", nl);
+    }
+
+    private static String[] names(String prefix, int n) {
+        String[] a = new String[n];
+        for (int i = 0; i < n; i++) a[i] = prefix + i;
+        return a;
     }
 
     /**
@@ -425,13 +451,13 @@ public final class OrtDecoder implements KvCacheView, AutoCloseable {
         for (int l = 0; l < nl; l++) {
             Layer ly = layers[l];
             if (sessions.windows[l] > 0) {
-                b.input(ModelSessions.PAST_POSITION + l, host(own, aligned(arena, table.pastPositions(l)), new long[] {batch, hkv, table.capacity(l)}, I64));
+                b.input(pastPositionNames[l], host(own, aligned(arena, table.pastPositions(l)), new long[] {batch, hkv, table.capacity(l)}, I64));
             }
-            b.input("past_key." + l, ly.k).input("past_value." + l, ly.v).input("past_mask." + l, ly.mask);
-            b.output("present_key." + l, pres[l][0]).output("present_value." + l, pres[l][1]);
+            b.input(pastKeyNames[l], ly.k).input(pastValueNames[l], ly.v).input(pastMaskNames[l], ly.mask);
+            b.output(presentKeyNames[l], pres[l][0]).output(presentValueNames[l], pres[l][1]);
             if (w > 0) {
                 q[l] = arena.allocate(ValueLayout.JAVA_FLOAT, (long) batch * hq * w * d);
-                b.output("queries." + l, host(own, q[l], new long[] {batch, hq, w, d}, F32));
+                b.output(queriesNames[l], host(own, q[l], new long[] {batch, hq, w, d}, F32));
             }
         }
         return q;
@@ -472,10 +498,10 @@ public final class OrtDecoder implements KvCacheView, AutoCloseable {
         sb.input("src", host(own, src, new long[] {n, 3}, I64)).input("mn", host(own, mn, new long[] {n}, F32));
         for (int l = 0; l < nl; l++) {
             Layer ly = layers[l];
-            sb.input("k." + l, ly.k).input("v." + l, ly.v).input("m." + l, ly.mask)
-                    .input("kn." + l, pres[l][0]).input("vn." + l, pres[l][1])
-                    .input("dst." + l, host(own, destinations(arena, l, counts, n), new long[] {n, 3}, I64));
-            sb.output("ko." + l, ly.k).output("vo." + l, ly.v).output("mo." + l, ly.mask);
+            sb.input(scatterKNames[l], ly.k).input(scatterVNames[l], ly.v).input(scatterMNames[l], ly.mask)
+                    .input(scatterKnNames[l], pres[l][0]).input(scatterVnNames[l], pres[l][1])
+                    .input(scatterDstNames[l], host(own, destinations(arena, l, counts, n), new long[] {n, 3}, I64));
+            sb.output(scatterKoNames[l], ly.k).output(scatterVoNames[l], ly.v).output(scatterMoNames[l], ly.mask);
         }
         sb.run();
         sb.clear();
