@@ -6,8 +6,10 @@
 #       (ONNX Runtime's own jar only into KIT/cpu-only: on the GPU machine the bundle's classes and natives are used)
 #   scripts/gpu-check.sh run [--device cuda|cpu] [--kit KIT] [--work DIR] [--limit-s 450] [--bench-preset P]
 #                            [--bench-lengths 512,2048] [--bench-steps 24] [--out DIR]
-#       runs io.github.kvpolicy.runtime.ort.OrtGpuCheck: binding self-check, provider check, the resident decoder
-#       against the Java-API path on a random preset and the testbed model, then the decode benchmark.
+#       runs io.github.kvpolicy.runtime.bench.GpuCheck (= ort.OrtGpuCheck plus one check): binding self-check, provider
+#       check, the resident decoder against the Java-API path on a random preset and the testbed model, a
+#       GenerationSession (the production path, with a compaction) on the device against the same request on the CPU,
+#       then the decode benchmark.
 #       --device cpu is the dry run of the same path on a machine without a GPU.
 #
 # On the GPU machine (see /work/shared/gpu/README.md): assemble the bundle, `. /opt/stage/env.sh` (sets JAVA_HOME,
@@ -90,7 +92,7 @@ run)
   cp="$ort:$(ls "$kit"/lib/*.jar | tr '\n' ':')"
   echo "gpu-check: device $device, limit ${limit}s, work $work, results $out"
   set +e
-  timeout --kill-after=10 "$limit" "$java" -Xmx8g --enable-native-access=ALL-UNNAMED -XX:ErrorFile="$out/hs_err_pid%p.log" -cp "$cp" io.github.kvpolicy.runtime.ort.OrtGpuCheck \
+  timeout --kill-after=10 "$limit" "$java" -Xmx8g --enable-native-access=ALL-UNNAMED -XX:ErrorFile="$out/hs_err_pid%p.log" -cp "$cp" io.github.kvpolicy.runtime.bench.GpuCheck \
     --device "$device" --work "$work" "${tb_args[@]}" --bench-preset "$bench_preset" --bench-lengths "$bench_lengths" \
     --bench-steps "$bench_steps" --bench-out "$out/bench-$device.md" 2>&1 | tee "$out/gpu-check-$device.log"
   rc=${PIPESTATUS[0]}

@@ -1,7 +1,7 @@
 package io.github.kvpolicy.cli;
 
 import io.github.kvpolicy.evaluation.gridvqa.TestbedPaths;
-import io.github.kvpolicy.runtime.Device;
+import io.github.kvpolicy.runtime.ort.Device;
 import io.github.kvpolicy.runtime.GeneratorConfig;
 import io.github.kvpolicy.runtime.model.ModelPackage;
 import io.github.kvpolicy.runtime.model.cache.OwnedDirectory;

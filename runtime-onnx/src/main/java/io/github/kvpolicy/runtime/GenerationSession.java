@@ -1,6 +1,5 @@
 package io.github.kvpolicy.runtime;
 
-import ai.onnxruntime.OnnxTensor;
 import io.github.kvpolicy.runtime.policy.PolicyFailureException;
 import io.github.kvpolicy.api.AttentionProbe;
 import io.github.kvpolicy.api.Budget;
@@ -16,9 +15,10 @@ import io.github.kvpolicy.api.RetentionPlan;
 import io.github.kvpolicy.api.SimplePolicyContext;
 import io.github.kvpolicy.api.TokenLayout;
 import io.github.kvpolicy.runtime.cache.CompactionReport;
-import io.github.kvpolicy.runtime.cache.KvCache;
+import io.github.kvpolicy.runtime.cache.SlotTable;
 import io.github.kvpolicy.runtime.decode.ModelSessions;
-import io.github.kvpolicy.runtime.decode.PastTensors;
+import io.github.kvpolicy.runtime.ort.OrtAttentionProbe;
+import io.github.kvpolicy.runtime.ort.OrtDecoder;
 import io.github.kvpolicy.runtime.probe.CpuAttentionProbe;
 import io.github.kvpolicy.runtime.probe.QueryStore;
 import io.github.kvpolicy.runtime.policy.PolicyCallRunner;
@@ -46,7 +46,13 @@ import java.util.TreeSet;
  * window ∪ the request's extra window), per row; while the policy acts during decoding, each step also exports the
  * new token's queries, dropped again after each decoding-time action.
  *
- * <p>Not thread-safe (one request, one thread). Owns the off-heap KV cache: {@link #close()} frees it.
+ * <p><b>One decode path.</b> Every decoder call (prefill chunks and decoding steps) runs through an {@link OrtDecoder}
+ * made from the generator's shared resident sessions: the KV cache lives in memory of ONNX Runtime's allocator on
+ * the configured device (CPU or CUDA) and is appended to, compacted, copied and probed there ({@link OrtAttentionProbe});
+ * only the embeddings go up and the logits (and exported queries) come down. {@link ModelSessions} serves
+ * {@code embed.onnx} and {@code vision.onnx}. The host {@code KvCache} is not used here (it is the tests' reference).
+ *
+ * <p>Not thread-safe (one request, one thread). Owns its KV cache (the {@link OrtDecoder}): {@link #close()} frees it.
  */
 public final class GenerationSession implements AutoCloseable {
     private final ModelSessions model;
@@ -62,10 +68,9 @@ public final class GenerationSession implements AutoCloseable {
     private final PolicyCallRunner runner;
     private final Generator owner;          // released at close()
     private final boolean decodeQueries;
-    private final KvCache cache;
+    private final OrtDecoder cache;         // the KV cache, resident on the configured device; owned
     private final QueryStore queries;
-    private final CpuAttentionProbe probe;
-    private final PastTensors past;
+    private final OrtAttentionProbe probe;
     private final long[][] imageGroup;      // per row and prompt position its image index or -1; null unless the graph takes image_group
 
     private final List<LongList> generated = new ArrayList<>();
@@ -84,7 +89,9 @@ public final class GenerationSession implements AutoCloseable {
     private final ActionLog actions;
     private TokenListener listener; // set during runToEnd(listener)
 
-    GenerationSession(ModelSessions model, GeneratorConfig config, GenerationRequest request, PolicyCallRunner runner, Generator owner) {
+    /** {@code resident}: the generator's shared decoder sessions (retained by this session's decoder until {@link #close}). */
+    GenerationSession(ModelSessions model, OrtDecoder.Sessions resident, GeneratorConfig config, GenerationRequest request, PolicyCallRunner runner,
+                      Generator owner) {
         this.owner = owner;
         this.model = model;
         this.config = config;
@@ -133,11 +140,11 @@ public final class GenerationSession implements AutoCloseable {
             logits.add(new ArrayList<>());
             rngs[r] = new SplittableRandom(request.sampling().seed() * 0x9E3779B97F4A7C15L + r);
         }
-        this.cache = new KvCache(shape, batch, 1);
         this.queries = new QueryStore(shape, batch);
         this.imageGroup = model.takesImageGroups() ? imageGroups() : null;
-        this.probe = new CpuAttentionProbe(cache, queries, CpuAttentionProbe.Kernel.AXPY, probeMasking());
-        this.past = new PastTensors(model.env(), cache);
+        CpuAttentionProbe.Masking masking = probeMasking();
+        this.cache = OrtDecoder.open(resident, batch, 1); // last: nothing below can fail and leak it
+        this.probe = new OrtAttentionProbe(cache, queries, masking);
     }
 
     /** A copy of {@code base}'s state (cache, queries, generated tokens, timings) running {@code forked}. */
@@ -175,11 +182,11 @@ public final class GenerationSession implements AutoCloseable {
         this.decodeMs = base.decodeMs.clone();
         this.decodeCount = base.decodeCount;
         this.actions = new ActionLog(base.actions);
-        this.cache = base.cache.copy();
         this.queries = base.queries.copy();
         this.imageGroup = base.imageGroup;
-        this.probe = new CpuAttentionProbe(cache, queries, CpuAttentionProbe.Kernel.AXPY, probeMasking());
-        this.past = new PastTensors(model.env(), cache);
+        CpuAttentionProbe.Masking masking = probeMasking();
+        this.cache = base.cache.copy(); // last: nothing below can fail and leak it
+        this.probe = new OrtAttentionProbe(cache, queries, masking);
     }
 
     /**
@@ -216,8 +223,11 @@ public final class GenerationSession implements AutoCloseable {
     /** A read-only view of the live KV cache (valid until the next mutation). */
     public KvCacheView cache() { return ReadOnlyCacheView.of(cache); }
 
-    /** The runtime-side cache, with memory accounting. */
-    public KvCache kvCache() { return cache; }
+    /**
+     * The runtime-side cache, with memory accounting ({@link OrtDecoder#layerBytes()}, capacities): the session's
+     * resident decoder, owned by this session (do not close it; mutating it directly bypasses the policy machinery).
+     */
+    public OrtDecoder kvCache() { return cache; }
 
     public AttentionProbe probe() { return probe; }
 
@@ -364,27 +374,6 @@ public final class GenerationSession implements AutoCloseable {
         return out;
     }
 
-    /**
-     * Per sliding-window layer, the original position of every past slot {@code [B, Hkv, capacity]} (0 in empty
-     * slots, which the mask hides); null entries for other layers, and null when the model has none.
-     */
-    private long[][] pastPositions() {
-        if (!model.hasWindowedLayers()) return null;
-        long[][] out = new long[shape.layers()][];
-        for (int l = 0; l < shape.layers(); l++) {
-            if (model.window(l) == 0) continue;
-            int cap = cache.capacity(l), hkv = shape.kvHeads();
-            out[l] = new long[batch * hkv * cap];
-            for (int r = 0; r < batch; r++) {
-                for (int h = 0; h < hkv; h++) {
-                    int[] pos = cache.positions(r, l, h);
-                    for (int i = 0; i < pos.length; i++) out[l][(r * hkv + h) * cap + i] = pos[i];
-                }
-            }
-        }
-        return out;
-    }
-
     public void prefill() {
         checkOpen();
         if (prefilled) throw new IllegalStateException("prefill() was already called");
@@ -411,7 +400,7 @@ public final class GenerationSession implements AutoCloseable {
                 for (int i = 0; i < s; i++) {
                     positionIds[r * s + i] = c0 + i;
                     if (i < n) pos[r][i] = c0 + i;
-                    else inputMask[r * s + i] = KvCache.MASKED;
+                    else inputMask[r * s + i] = SlotTable.MASKED;
                 }
                 if (n > 0) System.arraycopy(emb[r], c0 * hidden, embeds, r * s * hidden, n * hidden);
                 int last = promptLength[r] - 1 - c0;
@@ -420,10 +409,8 @@ public final class GenerationSession implements AutoCloseable {
             }
             long[] queryIndex = qset.stream().mapToLong(Integer::longValue).toArray();
             long[] ropeOffsets = ropeOffsets(c0, s, counts);
-            OnnxTensor[][] pastNow = past.current();
-            ModelSessions.DecoderOutputs out = model.decode(batch, s, embeds, positionIds, inputMask, queryIndex, logitsIndex, pastNow, ropeOffsets,
-                    chunkImageGroups(c0, s, counts), pastPositions());
-            for (int l = 0; l < shape.layers(); l++) cache.append(l, out.presentKeys()[l], out.presentValues()[l], s, counts, pos);
+            OrtDecoder.StepOutputs out = cache.step(s, embeds, positionIds, inputMask, queryIndex, logitsIndex, ropeOffsets,
+                    chunkImageGroups(c0, s, counts), counts, pos);
             if (queryIndex.length > 0) {
                 for (int r = 0; r < batch; r++) {
                     for (int p : window[r]) {
@@ -512,15 +499,12 @@ public final class GenerationSession implements AutoCloseable {
                 pos[r] = new int[] {p};
             } else {
                 pos[r] = new int[0];
-                inputMask[r] = KvCache.MASKED;
+                inputMask[r] = SlotTable.MASKED;
             }
         }
         float[] embeds = model.embed(ids, batch, 1);
         long[] queryIndex = decodeQueries ? new long[] {0} : new long[0];
-        OnnxTensor[][] pastNow = past.current();
-        ModelSessions.DecoderOutputs out = model.decode(batch, 1, embeds, positionIds, inputMask, queryIndex, new long[batch], pastNow, null,
-                null, pastPositions());
-        for (int l = 0; l < shape.layers(); l++) cache.append(l, out.presentKeys()[l], out.presentValues()[l], 1, counts, pos);
+        OrtDecoder.StepOutputs out = cache.step(1, embeds, positionIds, inputMask, queryIndex, new long[batch], null, null, counts, pos);
         steps++;
         for (int r = 0; r < batch; r++) {
             if (counts[r] == 0) continue;
@@ -637,13 +621,12 @@ public final class GenerationSession implements AutoCloseable {
         return (System.nanoTime() - t0) / 1e6;
     }
 
-    /** Frees the KV cache and its tensors; idempotent. */
+    /** Frees the KV cache (the decoder's tensors and bindings); idempotent. */
     @Override
     public void close() {
         if (closed) return;
         closed = true;
         try {
-            past.close();
             cache.close();
         } finally {
             owner.release();

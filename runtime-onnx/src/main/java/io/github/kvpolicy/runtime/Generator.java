@@ -1,9 +1,11 @@
 package io.github.kvpolicy.runtime;
 
+import io.github.kvpolicy.runtime.ort.Device;
 import io.github.kvpolicy.runtime.policy.PolicyFailureException;
 import io.github.kvpolicy.api.ModelShape;
 import io.github.kvpolicy.runtime.decode.ModelSessions;
 import io.github.kvpolicy.runtime.model.ModelPackage;
+import io.github.kvpolicy.runtime.ort.OrtDecoder;
 import io.github.kvpolicy.runtime.policy.PolicyCallRunner;
 
 import java.nio.file.Path;
@@ -14,6 +16,8 @@ import java.util.Objects;
  * {@link io.github.kvpolicy.api.CompressionPolicy}. Holds the ONNX Runtime sessions; every request gets its own KV
  * cache, so one generator may serve requests from several threads at once (a policy instance is only called from the
  * thread of its request). A failing request (a policy that throws, an invalid plan) leaves the generator usable.
+ * Every request decodes through an {@link OrtDecoder} (KV cache resident on the configured device) made from sessions
+ * this generator opens once; {@link ModelSessions} serves the embedding and vision graphs.
  * Usable without any dependency-injection framework:
  *
  * <pre>{@code
@@ -28,6 +32,7 @@ import java.util.Objects;
  */
 public final class Generator implements AutoCloseable {
     private final ModelSessions model;
+    private final OrtDecoder.Sessions resident; // decoder.onnx + helper graphs on config.device(), shared by every session
     private final GeneratorConfig config;
     private final PolicyCallRunner runner;
     // lifecycle, guarded by `lifecycle`: sessions open counts the sessions in flight; close() waits for it to reach 0, so
@@ -37,9 +42,16 @@ public final class Generator implements AutoCloseable {
     private boolean closed;
     private volatile int maxPositions = Integer.MAX_VALUE;
 
+    /** Takes over {@code model}: opens the resident decoder sessions next to it, and closes it if that fails. */
     private Generator(ModelSessions model, GeneratorConfig config) {
         this.model = model;
         this.config = config;
+        try {
+            this.resident = OrtDecoder.openSessions(model, config.device(), config.cudaDeviceId(), config.intraOpThreads());
+        } catch (RuntimeException | Error e) {
+            model.close();
+            throw e;
+        }
         this.runner = new PolicyCallRunner(config.policyCallLimit());
     }
 
@@ -134,7 +146,7 @@ public final class Generator implements AutoCloseable {
                             + " new tokens exceeds the model's max_position_embeddings of " + maxPositions + "; shorten the prompt or lower max new tokens");
                 }
             }
-            return new GenerationSession(model, config, request, runner, this);
+            return new GenerationSession(model, resident, config, request, runner, this);
         } catch (RuntimeException | Error e) {
             release();
             throw e;
@@ -181,6 +193,10 @@ public final class Generator implements AutoCloseable {
             if (interrupted) Thread.currentThread().interrupt();
         }
         runner.close();
-        model.close();
+        try {
+            resident.close();
+        } finally {
+            model.close();
+        }
     }
 }

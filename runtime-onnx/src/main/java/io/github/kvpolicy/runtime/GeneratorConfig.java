@@ -1,5 +1,6 @@
 package io.github.kvpolicy.runtime;
 
+import io.github.kvpolicy.runtime.ort.Device;
 import java.time.Duration;
 
 /**

@@ -1,5 +1,6 @@
 package io.github.kvpolicy.runtime;
 
+import io.github.kvpolicy.runtime.ort.Device;
 import io.github.kvpolicy.runtime.policy.PolicyFailureException;
 import io.github.kvpolicy.api.AttentionMap;
 import io.github.kvpolicy.api.AttentionQuery;
@@ -20,7 +21,7 @@ import io.github.kvpolicy.api.RetentionPlan;
 import io.github.kvpolicy.api.Schedule;
 import io.github.kvpolicy.api.Scope;
 import io.github.kvpolicy.runtime.cache.CompactionReport;
-import io.github.kvpolicy.runtime.cache.KvCache;
+import io.github.kvpolicy.runtime.ort.OrtDecoder;
 import io.github.kvpolicy.runtime.cache.LayerBytes;
 import io.github.kvpolicy.runtime.model.ModelPackage;
 import org.junit.jupiter.api.AfterAll;
@@ -374,15 +375,13 @@ class GeneratorTest {
     }
 
     /** Everything observable about the cache: per layer capacity and version, per (row, layer, head) positions, keys and values. */
-    static Object[] snapshot(KvCache c) {
+    static Object[] snapshot(OrtDecoder c) {
         List<Object> out = new ArrayList<>();
         ModelShape s = c.shape();
         for (int l = 0; l < s.layers(); l++) {
             out.add(c.capacity(l));
             out.add(c.version(l));
-            float[] mask = new float[c.maskBuffer(l).remaining()];
-            c.maskBuffer(l).get(mask);
-            out.add(mask);
+            out.add(c.read(l).mask());
             for (int r = 0; r < c.batchSize(); r++)
                 for (int h = 0; h < s.kvHeads(); h++) {
                     out.add(c.positions(r, l, h));

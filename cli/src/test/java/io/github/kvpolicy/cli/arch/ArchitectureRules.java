@@ -5,6 +5,8 @@ import static com.tngtech.archunit.lang.syntax.ArchRuleDefinition.classes;
 import static com.tngtech.archunit.lang.syntax.ArchRuleDefinition.noClasses;
 import static com.tngtech.archunit.library.dependencies.SlicesRuleDefinition.slices;
 
+import com.tngtech.archunit.base.DescribedPredicate;
+import com.tngtech.archunit.core.domain.JavaMethodCall;
 import com.tngtech.archunit.lang.ArchRule;
 
 /**
@@ -53,4 +55,23 @@ public final class ArchitectureRules {
             .matching("io.github.kvpolicy.(**)")
             .should().beFreeOfCycles()
             .as("kvpolicy's packages are free of cycles");
+
+    /**
+     * One decode path: the production code that generates ({@code runtime}'s root package with {@code GenerationSession}
+     * and {@code Generator}, the policy driver, the benchmark, cli, evaluation, conformance, host) decodes only through
+     * the resident {@code runtime.ort.OrtDecoder}; the host {@code KvCache}/{@code PastTensors}/{@code ModelSessions.decode}
+     * path is the tests' reference (and {@code OrtCrossCheck}'s and the model verifier's).
+     */
+    public static final ArchRule ONE_DECODE_PATH = noClasses()
+            .that().resideInAnyPackage("io.github.kvpolicy.runtime", "io.github.kvpolicy.runtime.policy..", "io.github.kvpolicy.runtime.bench..",
+                    "io.github.kvpolicy.cli..", "io.github.kvpolicy.evaluation..", "io.github.kvpolicy.conformance..", "io.github.kvpolicy.host..")
+            .should().dependOnClassesThat().haveFullyQualifiedName("io.github.kvpolicy.runtime.cache.KvCache")
+            .orShould().dependOnClassesThat().haveFullyQualifiedName("io.github.kvpolicy.runtime.decode.PastTensors")
+            .orShould().callMethodWhere(new DescribedPredicate<JavaMethodCall>("ModelSessions.decode") {
+                @Override
+                public boolean test(JavaMethodCall c) {
+                    return c.getName().equals("decode") && c.getTargetOwner().getName().equals("io.github.kvpolicy.runtime.decode.ModelSessions");
+                }
+            })
+            .as("Generation decodes only through the resident OrtDecoder (KvCache, PastTensors and ModelSessions.decode are the host reference path)");
 }

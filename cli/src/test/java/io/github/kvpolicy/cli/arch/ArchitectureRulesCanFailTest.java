@@ -10,6 +10,7 @@ import io.github.kvpolicy.api.archfixture.ApiDiscoveringProviders;
 import io.github.kvpolicy.api.archfixture.ApiUsingGuice;
 import io.github.kvpolicy.archfixture.cyclea.A;
 import io.github.kvpolicy.archfixture.cycleb.B;
+import io.github.kvpolicy.cli.archfixture.HostDecoding;
 import io.github.kvpolicy.policy.fixturea.PolicyUsingRuntime;
 import io.github.kvpolicy.policy.fixtureb.OtherPolicy;
 import io.github.kvpolicy.runtime.archfixture.RuntimeUsingPolicy;
@@ -18,7 +19,8 @@ import org.junit.jupiter.api.Test;
 /** Each rule fails on a deliberately violating fixture (test classes, excluded from {@link ArchitectureTest}). */
 class ArchitectureRulesCanFailTest {
     private static final JavaClasses FIXTURES = new ClassFileImporter().importClasses(
-            ApiUsingGuice.class, ApiDiscoveringProviders.class, PolicyUsingRuntime.class, OtherPolicy.class, RuntimeUsingPolicy.class, A.class, B.class);
+            ApiUsingGuice.class, ApiDiscoveringProviders.class, PolicyUsingRuntime.class, OtherPolicy.class, RuntimeUsingPolicy.class,
+            A.class, B.class, HostDecoding.class);
 
     private static void assertViolated(ArchRule rule, String offendingClass) {
         AssertionError e = assertThrows(AssertionError.class, () -> rule.check(FIXTURES), rule.getDescription());
@@ -39,6 +41,8 @@ class ArchitectureRulesCanFailTest {
     @Test void guiceRule() { assertViolated(ArchitectureRules.GUICE_ONLY_IN_COMPOSITION_ROOTS, RuntimeUsingPolicy.class.getName()); }
 
     @Test void stabilityMarkerRule() { assertViolated(ArchitectureRules.SPI_TYPES_CARRY_A_STABILITY_MARKER, ApiUsingGuice.class.getName()); }
+
+    @Test void oneDecodePathRule() { assertViolated(ArchitectureRules.ONE_DECODE_PATH, HostDecoding.class.getName()); }
 
     @Test void cycleRule() { assertViolated(ArchitectureRules.NO_PACKAGE_CYCLES, A.class.getName()); }
 }

@@ -25,7 +25,7 @@ class ArchitectureTest {
         return Stream.of(ArchitectureRules.API_DEPENDS_ONLY_ON_THE_JDK, ArchitectureRules.DISCOVERY_LIVES_IN_THE_HOST, ArchitectureRules.POLICIES_DEPEND_ONLY_ON_THE_API,
                 ArchitectureRules.POLICY_MODULES_ARE_INDEPENDENT, ArchitectureRules.RUNTIME_DEPENDS_ON_NO_CONCRETE_POLICY,
                 ArchitectureRules.GUICE_ONLY_IN_COMPOSITION_ROOTS, ArchitectureRules.SPI_TYPES_CARRY_A_STABILITY_MARKER,
-                ArchitectureRules.NO_PACKAGE_CYCLES);
+                ArchitectureRules.NO_PACKAGE_CYCLES, ArchitectureRules.ONE_DECODE_PATH);
     }
 
     @Test

@@ -8,7 +8,6 @@ import io.github.kvpolicy.runtime.GenerationSession;
 import io.github.kvpolicy.runtime.Generator;
 import io.github.kvpolicy.runtime.GeneratorConfig;
 import io.github.kvpolicy.runtime.Prompt;
-import io.github.kvpolicy.runtime.cache.KvCache;
 import io.github.kvpolicy.runtime.model.ModelPackage;
 import io.github.kvpolicy.runtime.model.config.ModelConfig;
 import io.github.kvpolicy.runtime.model.verify.ModelVerifier;
@@ -17,7 +16,6 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 import org.junit.jupiter.api.io.TempDir;
 
-import java.nio.FloatBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
@@ -65,16 +63,7 @@ class AirCacheGemma3Test {
 
             try (GenerationSession s = gen.newSession(GenerationRequest.builder().row(prompt).maxNewTokens(maxNew).recordLogits(true).build())) {
                 s.prefill();
-                KvCache kv = s.kvCache();
-                for (int layer = 0; layer < cfg.numLayers(); layer++) {
-                    FloatBuffer mask = kv.maskBuffer(layer);
-                    int cap = kv.capacity(layer);
-                    for (int h = 0; h < hkv; h++) {
-                        int[] pos = kv.positions(0, layer, h);
-                        int[] kept = plan.kept(0, layer, h);
-                        for (int i = 0; i < pos.length; i++) if (Arrays.binarySearch(kept, pos[i]) < 0) mask.put(h * cap + i, KvCache.MASKED);
-                    }
-                }
+                s.kvCache().maskEvicted(plan); // the full cache with exactly the evicted tokens masked
                 GenerationResult masked = s.runToEnd();
                 assertArrayEquals(masked.tokens(0), r.tokens(0));
                 double worst = 0;

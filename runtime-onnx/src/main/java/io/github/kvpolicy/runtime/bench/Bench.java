@@ -6,7 +6,7 @@ import io.github.kvpolicy.api.CompressionPolicy;
 import io.github.kvpolicy.api.HeadMapping;
 import io.github.kvpolicy.api.ModelShape;
 import io.github.kvpolicy.api.Reduction;
-import io.github.kvpolicy.runtime.Device;
+import io.github.kvpolicy.runtime.ort.Device;
 import io.github.kvpolicy.runtime.GenerationRequest;
 import io.github.kvpolicy.runtime.GenerationResult;
 import io.github.kvpolicy.runtime.GenerationSession;

@@ -33,32 +33,31 @@ import java.util.List;
  * <p><b>Growth.</b> {@link #append} grows a full layer geometrically (×1.25, at least +16 slots), copying the live
  * slots into a new allocation and freeing the old one.
  *
+ * <p><b>Bookkeeping.</b> Lengths, positions, capacities and the mapping of a {@link RetentionPlan} onto slots are a
+ * {@link SlotTable}'s, the same class the device-resident {@code runtime.ort.OrtDecoder} uses; this class only holds
+ * the tensors. It is the host <em>reference</em> path (tests, {@code OrtCrossCheck}): {@code GenerationSession}
+ * decodes through {@code OrtDecoder}.
+ *
  * <p><b>Ownership and threads.</b> Each allocation lives in its own shared {@link Arena} and is freed as soon as it is
  * replaced ({@link #compact}, growth) or at {@link #close}; a buffer or view obtained earlier then throws
  * {@link IllegalStateException} instead of reading freed memory. Not thread-safe for mutation; reads
  * (the {@link KvCacheView} methods) may run concurrently while nothing mutates.
  */
 public final class KvCache implements KvCacheView, AutoCloseable {
-    /** The mask value of an empty slot. */
-    public static final float MASKED = -1e9f;
+    /** The mask value of an empty slot ({@link SlotTable#MASKED}). */
+    public static final float MASKED = SlotTable.MASKED;
     private static final int FLOAT = 4;
 
     private final ModelShape shape;
     private final int batch;
     private final Layer[] layers;
+    private final SlotTable slots;
     private boolean closed;
 
     private static final class Layer {
         Arena arena;
         MemorySegment k, v, mask;
-        int capacity;
         long version;
-        final int[][] length;   // [row][head]
-        int[][][] positions;    // [row][head][slot]
-
-        Layer(int batch, int heads) {
-            length = new int[batch][heads];
-        }
     }
 
     /**
@@ -69,16 +68,17 @@ public final class KvCache implements KvCacheView, AutoCloseable {
      * @param initialCapacity slots allocated per (row, layer, head) up front, ≥ 1
      */
     public KvCache(ModelShape shape, int batch, int initialCapacity) {
-        if (batch < 1) throw new IllegalArgumentException("batch must be >= 1, got " + batch);
-        if (initialCapacity < 1) throw new IllegalArgumentException("initial capacity must be >= 1, got " + initialCapacity);
+        this(shape, new SlotTable(shape.layers(), batch, shape.kvHeads(), initialCapacity));
+        for (int l = 0; l < layers.length; l++) allocate(layers[l], initialCapacity);
+    }
+
+    private KvCache(ModelShape shape, SlotTable slots) {
+        if (slots.batchSize() < 1) throw new IllegalArgumentException("batch must be >= 1, got " + slots.batchSize());
         this.shape = shape;
-        this.batch = batch;
+        this.batch = slots.batchSize();
+        this.slots = slots;
         this.layers = new Layer[shape.layers()];
-        for (int l = 0; l < layers.length; l++) {
-            Layer layer = new Layer(batch, shape.kvHeads());
-            allocate(layer, initialCapacity);
-            layers[l] = layer;
-        }
+        for (int l = 0; l < layers.length; l++) layers[l] = new Layer();
     }
 
     private void allocate(Layer layer, int capacity) {
@@ -89,8 +89,6 @@ public final class KvCache implements KvCacheView, AutoCloseable {
         layer.v = arena.allocate(kvBytes, 64);
         layer.mask = arena.allocate((long) batch * shape.kvHeads() * capacity * FLOAT, 64);
         for (long i = 0, n = layer.mask.byteSize() / FLOAT; i < n; i++) layer.mask.setAtIndex(ValueLayout.JAVA_FLOAT, i, MASKED);
-        layer.capacity = capacity;
-        layer.positions = new int[batch][shape.kvHeads()][capacity];
         layer.version++;
     }
 
@@ -100,18 +98,13 @@ public final class KvCache implements KvCacheView, AutoCloseable {
      */
     public KvCache copy() {
         if (closed) throw new IllegalStateException("the KV cache was closed");
-        KvCache c = new KvCache(shape, batch, 1);
+        KvCache c = new KvCache(shape, slots.copy());
         for (int l = 0; l < layers.length; l++) {
             Layer src = layers[l], dst = c.layers[l];
-            dst.arena.close();
-            c.allocate(dst, src.capacity);
+            c.allocate(dst, slots.capacity(l));
             MemorySegment.copy(src.k, 0, dst.k, 0, src.k.byteSize());
             MemorySegment.copy(src.v, 0, dst.v, 0, src.v.byteSize());
             MemorySegment.copy(src.mask, 0, dst.mask, 0, src.mask.byteSize());
-            for (int r = 0; r < batch; r++) {
-                dst.length[r] = src.length[r].clone();
-                for (int h = 0; h < shape.kvHeads(); h++) dst.positions[r][h] = src.positions[r][h].clone();
-            }
         }
         return c;
     }
@@ -124,25 +117,26 @@ public final class KvCache implements KvCacheView, AutoCloseable {
 
     @Override
     public int length(int row, int layer, int kvHead) {
-        return layer(layer).length[checkRow(row)][checkHead(kvHead)];
+        checkOpen();
+        return slots.length(layer, row, kvHead);
     }
 
     @Override
     public int[] positions(int row, int layer, int kvHead) {
-        Layer ly = layer(layer);
-        return Arrays.copyOf(ly.positions[checkRow(row)][checkHead(kvHead)], ly.length[row][kvHead]);
+        checkOpen();
+        return slots.positions(layer, row, kvHead);
     }
 
     @Override
     public MatrixView keys(int row, int layer, int kvHead) {
         Layer ly = layer(layer);
-        return view(ly.k, slotBase(ly, checkRow(row), checkHead(kvHead)), ly.length[row][kvHead]);
+        return view(ly.k, slotBase(layer, row, kvHead), slots.length(layer, row, kvHead));
     }
 
     @Override
     public MatrixView values(int row, int layer, int kvHead) {
         Layer ly = layer(layer);
-        return view(ly.v, slotBase(ly, checkRow(row), checkHead(kvHead)), ly.length[row][kvHead]);
+        return view(ly.v, slotBase(layer, row, kvHead), slots.length(layer, row, kvHead));
     }
 
     /** Allocated key and value bytes of every layer (capacity, padding included; the masks are not counted). */
@@ -157,14 +151,14 @@ public final class KvCache implements KvCacheView, AutoCloseable {
 
     /** Slots allocated per (row, head) of {@code layer}: the {@code P_i} of the graph input. */
     public int capacity(int layer) {
-        return layer(layer).capacity;
+        checkOpen();
+        return slots.capacity(layer);
     }
 
     /** The largest live length over rows and heads of {@code layer}. */
     public int maxLength(int layer) {
-        int m = 0;
-        for (int[] r : layer(layer).length) for (int n : r) m = Math.max(m, n);
-        return m;
+        checkOpen();
+        return slots.maxLength(layer);
     }
 
     /** Changes whenever {@code layer} is re-allocated: buffers (and tensors made from them) of an older version are dead. */
@@ -180,6 +174,12 @@ public final class KvCache implements KvCacheView, AutoCloseable {
     /** The tensor shape {@code [B, Hkv, capacity]} of {@code layer}'s mask. */
     public long[] maskShape(int layer) {
         return new long[] {batch, shape.kvHeads(), capacity(layer)};
+    }
+
+    /** {@code layer}'s {@code past_position} input {@code [B, Hkv, capacity]} ({@link SlotTable#pastPositions}). */
+    public long[] pastPositions(int layer) {
+        checkOpen();
+        return slots.pastPositions(layer);
     }
 
     /** The keys of {@code layer}, {@code [B, Hkv, capacity, D]}: a direct buffer over the cache's own memory (no copy), valid until the layer's {@link #version} changes. */
@@ -203,12 +203,8 @@ public final class KvCache implements KvCacheView, AutoCloseable {
 
     /** Memory of {@code layer} now. */
     public LayerBytes layerBytes(int layer) {
-        Layer ly = layer(layer);
-        long live = 0;
-        for (int[] r : ly.length) for (int n : r) live += n;
-        long d = shape.headDim();
-        long slots = (long) batch * shape.kvHeads() * ly.capacity;
-        return new LayerBytes(layer, ly.capacity, 2 * slots * d * FLOAT, 2 * live * d * FLOAT, slots * FLOAT);
+        checkOpen();
+        return slots.layerBytes(layer, shape.headDim());
     }
 
     /** Memory of every layer now, in layer order. */
@@ -236,39 +232,26 @@ public final class KvCache implements KvCacheView, AutoCloseable {
             throw new IllegalArgumentException("layer " + layer + ": present key/value hold " + keys.remaining() + "/" + values.remaining()
                     + " floats, expected [B=" + batch + ", Hkv=" + hkv + ", S=" + s + ", D=" + d + "] = " + expected);
         }
-        if (counts.length != batch || positions.length != batch) throw new IllegalArgumentException("counts/positions need " + batch + " rows");
-        int need = 0;
-        for (int r = 0; r < batch; r++) {
-            if (counts[r] < 0 || counts[r] > s) throw new IllegalArgumentException("row " + r + ": count " + counts[r] + " outside [0, " + s + "]");
-            for (int i = 0; i < counts[r]; i++) {
-                int prev = i > 0 ? positions[r][i - 1] : lastPosition(ly, r);
-                if (positions[r][i] <= prev) {
-                    throw new IllegalArgumentException("layer " + layer + ", row " + r + ": new position " + positions[r][i]
-                            + " does not follow " + prev + " (positions must be strictly ascending)");
-                }
-            }
-            for (int h = 0; h < hkv; h++) need = Math.max(need, ly.length[r][h] + counts[r]);
-        }
-        if (need > ly.capacity) grow(ly, Math.max(need, Math.max(ly.capacity + 16, (int) Math.ceil(ly.capacity * 1.25))));
+        slots.checkAppend(layer, s, counts, positions);
+        int grown = slots.grownCapacity(layer, counts);
+        if (grown > 0) rewrite(layer, grown, slots.liveSlotLists(layer));
+        int cap = slots.capacity(layer);
         MemorySegment ks = MemorySegment.ofBuffer(keys), vs = MemorySegment.ofBuffer(values);
         long rowBytes = (long) d * FLOAT;
         for (int r = 0; r < batch; r++) {
             int n = counts[r];
             if (n == 0) continue;
             for (int h = 0; h < hkv; h++) {
-                int len = ly.length[r][h];
+                int len = slots.length(layer, r, h);
                 long src = ((long) (r * hkv + h) * s) * rowBytes;
-                long dst = slotBase(ly, r, h) * FLOAT + len * rowBytes;
+                long dst = slotBase(layer, r, h) * FLOAT + len * rowBytes;
                 MemorySegment.copy(ks, src, ly.k, dst, n * rowBytes);
                 MemorySegment.copy(vs, src, ly.v, dst, n * rowBytes);
-                long m = (long) (r * hkv + h) * ly.capacity + len;
-                for (int i = 0; i < n; i++) {
-                    ly.mask.setAtIndex(ValueLayout.JAVA_FLOAT, m + i, 0f);
-                    ly.positions[r][h][len + i] = positions[r][i];
-                }
-                ly.length[r][h] = len + n;
+                long m = (long) (r * hkv + h) * cap + len;
+                for (int i = 0; i < n; i++) ly.mask.setAtIndex(ValueLayout.JAVA_FLOAT, m + i, 0f);
             }
         }
+        slots.append(layer, counts, positions);
     }
 
     /**
@@ -276,28 +259,19 @@ public final class KvCache implements KvCacheView, AutoCloseable {
      * whose capacity is below {@code maxLength + extra} is re-allocated to exactly that.
      */
     public void reserve(int extra) {
-        if (extra < 0) throw new IllegalArgumentException("extra must be >= 0, got " + extra);
+        checkOpen();
         for (int l = 0; l < layers.length; l++) {
-            int need = maxLength(l) + extra;
-            if (need > capacity(l)) grow(layers[l], need);
+            int cap = slots.reservedCapacity(l, extra);
+            if (cap > 0) rewrite(l, cap, slots.liveSlotLists(l));
         }
-    }
-
-    private static int lastPosition(Layer ly, int r) {
-        int last = -1;
-        for (int h = 0; h < ly.length[r].length; h++) if (ly.length[r][h] > 0) last = Math.max(last, ly.positions[r][h][ly.length[r][h] - 1]);
-        return last;
-    }
-
-    private void grow(Layer ly, int newCapacity) {
-        rewrite(ly, newCapacity, null);
     }
 
     /**
      * Compacts the cache to {@code plan}: every (row, layer, head) keeps exactly the planned positions (in order, in
      * slots {@code 0..k-1}); each layer is re-allocated to {@code max kept over rows and heads + reserve} slots and its
-     * old memory freed. A layer whose plan keeps every cached token and whose capacity already holds them is left as
-     * it is. The plan is checked first (shape, strictly ascending, every position cached); if it fails nothing changes.
+     * old memory freed. A layer whose plan keeps every cached token is left as it is. The plan is checked first
+     * ({@link SlotTable#compactionSlots}: shape, strictly ascending, every position cached); if it fails nothing
+     * changes.
      *
      * @param plan    the positions to keep (normally already validated by {@code PlanValidator})
      * @param reserve extra slots per layer for tokens still to come, ≥ 0
@@ -305,61 +279,46 @@ public final class KvCache implements KvCacheView, AutoCloseable {
      * @throws IllegalArgumentException naming the first offending (row, layer, head) if the plan does not fit the cache
      */
     public CompactionReport compact(RetentionPlan plan, int reserve) {
+        checkOpen();
         if (reserve < 0) throw new IllegalArgumentException("reserve must be >= 0, got " + reserve);
-        CompactionSlots.Bookkeeping book = new CompactionSlots.Bookkeeping() {
-            @Override public int[] positions(int l, int r, int h) { return layers[l].positions[r][h]; }
-            @Override public int length(int l, int r, int h) { return layers[l].length[r][h]; }
-        };
-        int[][][][] slots = CompactionSlots.of(plan, batch, layers.length, shape.kvHeads(), book);
+        int[][][][] keep = slots.compactionSlots(plan);
         List<LayerBytes> before = layerBytes();
         for (int l = 0; l < layers.length; l++) {
-            Layer ly = layers[l];
-            int cap = CompactionSlots.newCapacity(slots, l, book, reserve);
-            if (cap >= 0) rewrite(ly, cap, slots[l]);
+            int cap = slots.compactedCapacity(keep, l, reserve);
+            if (cap >= 0) rewrite(l, cap, keep[l]);
         }
         return new CompactionReport(before, layerBytes());
     }
 
-    /** Re-allocates {@code ly} to {@code capacity}, copying the slots {@code keep[r][h]} (all live slots if null) in order, and frees the old memory. */
-    private void rewrite(Layer ly, int capacity, int[][][] keep) {
+    /** Re-allocates {@code layer} to {@code capacity}, copying the slots {@code keep[r][h]} in order, records it in the slot table and frees the old memory. */
+    private void rewrite(int layer, int capacity, int[][][] keep) {
+        Layer ly = layers[layer];
         int hkv = shape.kvHeads();
         long rowBytes = (long) shape.headDim() * FLOAT;
         Arena oldArena = ly.arena;
         MemorySegment oldK = ly.k, oldV = ly.v;
-        int[][][] oldPos = ly.positions;
-        int oldCap = ly.capacity;
-        int[][] oldLen = new int[batch][];
-        for (int r = 0; r < batch; r++) oldLen[r] = ly.length[r].clone();
+        int oldCap = slots.capacity(layer);
         allocate(ly, capacity);
         for (int r = 0; r < batch; r++) {
             for (int h = 0; h < hkv; h++) {
                 long oldBase = (long) (r * hkv + h) * oldCap * rowBytes;
-                long newBase = slotBase(ly, r, h) * FLOAT;
-                int n;
-                if (keep == null) {
-                    n = oldLen[r][h];
-                    MemorySegment.copy(oldK, oldBase, ly.k, newBase, n * rowBytes);
-                    MemorySegment.copy(oldV, oldBase, ly.v, newBase, n * rowBytes);
-                    System.arraycopy(oldPos[r][h], 0, ly.positions[r][h], 0, n);
-                } else {
-                    int[] sl = keep[r][h];
-                    n = sl.length;
-                    for (int i = 0; i < n; i++) {
-                        // copy runs of consecutive slots at once
-                        int j = i;
-                        while (j + 1 < n && sl[j + 1] == sl[j] + 1) j++;
-                        long bytes = (j - i + 1) * rowBytes;
-                        MemorySegment.copy(oldK, oldBase + sl[i] * rowBytes, ly.k, newBase + i * rowBytes, bytes);
-                        MemorySegment.copy(oldV, oldBase + sl[i] * rowBytes, ly.v, newBase + i * rowBytes, bytes);
-                        for (int t = i; t <= j; t++) ly.positions[r][h][t] = oldPos[r][h][sl[t]];
-                        i = j;
-                    }
+                long newBase = (long) (r * hkv + h) * capacity * rowBytes;
+                int[] sl = keep[r][h];
+                int n = sl.length;
+                for (int i = 0; i < n; i++) {
+                    // copy runs of consecutive slots at once
+                    int j = i;
+                    while (j + 1 < n && sl[j + 1] == sl[j] + 1) j++;
+                    long bytes = (j - i + 1) * rowBytes;
+                    MemorySegment.copy(oldK, oldBase + sl[i] * rowBytes, ly.k, newBase + i * rowBytes, bytes);
+                    MemorySegment.copy(oldV, oldBase + sl[i] * rowBytes, ly.v, newBase + i * rowBytes, bytes);
+                    i = j;
                 }
-                ly.length[r][h] = n;
                 long m = (long) (r * hkv + h) * capacity;
                 for (int i = 0; i < n; i++) ly.mask.setAtIndex(ValueLayout.JAVA_FLOAT, m + i, 0f);
             }
         }
+        slots.relayout(layer, capacity, keep);
         oldArena.close();
     }
 
@@ -368,30 +327,26 @@ public final class KvCache implements KvCacheView, AutoCloseable {
     public void close() {
         if (closed) return;
         closed = true;
-        for (Layer ly : layers) ly.arena.close();
+        for (Layer ly : layers) if (ly.arena != null) ly.arena.close();
     }
 
     // ---------------------------------------------------------------- helpers
 
-    private Layer layer(int l) {
+    private void checkOpen() {
         if (closed) throw new IllegalStateException("the KV cache was closed");
+    }
+
+    private Layer layer(int l) {
+        checkOpen();
         if (l < 0 || l >= layers.length) throw new IndexOutOfBoundsException("layer " + l + " outside [0, " + layers.length + ")");
         return layers[l];
     }
 
-    private int checkRow(int r) {
+    /** Float index of slot 0 of (r, h) in {@code layer}. */
+    private long slotBase(int layer, int r, int h) {
         if (r < 0 || r >= batch) throw new IndexOutOfBoundsException("row " + r + " outside [0, " + batch + ")");
-        return r;
-    }
-
-    private int checkHead(int h) {
         if (h < 0 || h >= shape.kvHeads()) throw new IndexOutOfBoundsException("KV head " + h + " outside [0, " + shape.kvHeads() + ")");
-        return h;
-    }
-
-    /** Float index of slot 0 of (r, h). */
-    private long slotBase(Layer ly, int r, int h) {
-        return (long) (r * shape.kvHeads() + h) * ly.capacity * shape.headDim();
+        return (long) (r * shape.kvHeads() + h) * slots.capacity(layer) * shape.headDim();
     }
 
     private MatrixView view(MemorySegment seg, long base, int rows) {

@@ -27,13 +27,26 @@ import java.util.Set;
  * {@code decoder.onnx}, {@code embed.onnx} and optionally {@code vision.onnx}. Reads the model shape from the
  * decoder's metadata and checks the graph's inputs and outputs. Thread-safe: ONNX Runtime sessions may run
  * concurrently; every method allocates its own tensors.
+ *
+ * <p><b>The decoder session is opened lazily.</b> {@link #open} opens {@code decoder.onnx} to read and check its
+ * metadata and inputs, then closes it: the runtime decodes through the resident {@code runtime.ort.OrtDecoder}, so
+ * keeping a second copy of the decoder's weights here (in host memory, or on the GPU with CUDA) would be waste.
+ * {@link #decode} — the host reference path of the tests, {@code OrtCrossCheck} and the model verifier — reopens it
+ * on first use (same options) and keeps it until {@link #close}.
  */
 public final class ModelSessions implements AutoCloseable {
     /** The decoder contract version this runtime implements. */
     public static final String CONTRACT = "1";
 
     private final OrtEnvironment env;
-    private final OrtSession decoder, embed, vision;
+    private final OrtSession embed, vision;
+    private OrtSession decoder;                       // opened on first decode(), guarded by this
+    private boolean closed;                           // guarded by this
+    private final Path decoderPath;
+    private final boolean cuda;
+    private final int cudaDevice, intraOpThreads;
+    private final Set<String> decoderInputNames;
+    private final Map<String, String> decoderInputInfo;
     private final ModelShape shape;
     private final int hidden, vocab;
     private final Path dir;
@@ -41,9 +54,15 @@ public final class ModelSessions implements AutoCloseable {
     private int[] layerWindows;      // kvpolicy.layer_windows (Gemma 3), null when absent
     private double attentionScale;   // kvpolicy.attention_scale, 0 when absent (1/√D)
 
-    private ModelSessions(OrtEnvironment env, OrtSession decoder, OrtSession embed, OrtSession vision, ModelShape shape, int hidden, int vocab, Path dir) {
+    private ModelSessions(OrtEnvironment env, Path decoderPath, boolean cuda, int cudaDevice, int intraOpThreads, Set<String> decoderInputNames,
+                          Map<String, String> decoderInputInfo, OrtSession embed, OrtSession vision, ModelShape shape, int hidden, int vocab, Path dir) {
         this.env = env;
-        this.decoder = decoder;
+        this.decoderPath = decoderPath;
+        this.cuda = cuda;
+        this.cudaDevice = cudaDevice;
+        this.intraOpThreads = intraOpThreads;
+        this.decoderInputNames = Set.copyOf(decoderInputNames);
+        this.decoderInputInfo = Map.copyOf(decoderInputInfo);
         this.embed = embed;
         this.vision = vision;
         this.shape = shape;
@@ -77,13 +96,7 @@ public final class ModelSessions implements AutoCloseable {
             }
         }
         List<OrtSession> opened = new ArrayList<>();
-        try (OrtSession.SessionOptions opts = new OrtSession.SessionOptions()) {
-            opts.setOptimizationLevel(OrtSession.SessionOptions.OptLevel.ALL_OPT);
-            // ONNX Runtime's own warnings (e.g. "Removing initializer ... not used") are for graph authors, not users;
-            // errors still surface as OrtException messages. KVPOLICY_DEBUG=1 restores them.
-            if (System.getenv("KVPOLICY_DEBUG") == null) opts.setSessionLogLevel(ai.onnxruntime.OrtLoggingLevel.ORT_LOGGING_LEVEL_ERROR);
-            if (intraOpThreads > 0) opts.setIntraOpNumThreads(intraOpThreads);
-            if (cuda) opts.addCUDA(cudaDevice);
+        try (OrtSession.SessionOptions opts = options(cuda, cudaDevice, intraOpThreads)) {
             OrtSession dec = env.createSession(decoderPath.toString(), opts);
             opened.add(dec);
             OrtSession emb = env.createSession(embedPath.toString(), opts);
@@ -109,7 +122,10 @@ public final class ModelSessions implements AutoCloseable {
             checkNames(decoderPath, "output", dec.getOutputInfo(), expectedOutputs(shape.layers()));
             checkNames(embedPath, "input", emb.getInputInfo(), Set.of("input_ids"));
             if (vis != null) checkNames(visionPath, "input", vis.getInputInfo(), Set.of(pixelValuesInput(vis) ? "pixel_values" : "pixel_attributes"));
-            ModelSessions ms = new ModelSessions(env, dec, emb, vis, shape, hidden, vocab, decoderPath.getParent());
+            Map<String, String> inputInfo = new HashMap<>();
+            for (var e : dec.getInputInfo().entrySet()) inputInfo.put(e.getKey(), e.getValue().getInfo().toString());
+            ModelSessions ms = new ModelSessions(env, decoderPath, cuda, cudaDevice, intraOpThreads, dec.getInputNames(), inputInfo, emb, vis, shape, hidden,
+                    vocab, decoderPath.getParent());
             ms.slidingWindow = meta.containsKey("kvpolicy.sliding_window") ? intMeta(meta, "kvpolicy.sliding_window", decoderPath) : 0;
             ms.layerWindows = layerWindows(meta, shape.layers(), decoderPath);
             ms.attentionScale = meta.containsKey("kvpolicy.attention_scale") ? Double.parseDouble(meta.get("kvpolicy.attention_scale").trim()) : 0;
@@ -118,6 +134,8 @@ public final class ModelSessions implements AutoCloseable {
                     throw new IllegalStateException(decoderPath + ": layer " + i + " is a sliding-window layer but the graph lacks the input " + PAST_POSITION + i);
                 }
             }
+            opened.remove(dec);
+            dec.close(); // reopened by decode() only when the host reference path is used
             return ms;
         } catch (OrtException e) {
             closeAll(opened);
@@ -126,6 +144,35 @@ public final class ModelSessions implements AutoCloseable {
             closeAll(opened);
             throw e;
         }
+    }
+
+    private static OrtSession.SessionOptions options(boolean cuda, int cudaDevice, int intraOpThreads) throws OrtException {
+        OrtSession.SessionOptions opts = new OrtSession.SessionOptions();
+        try {
+            opts.setOptimizationLevel(OrtSession.SessionOptions.OptLevel.ALL_OPT);
+            // ONNX Runtime's own warnings (e.g. "Removing initializer ... not used") are for graph authors, not users;
+            // errors still surface as OrtException messages. KVPOLICY_DEBUG=1 restores them.
+            if (System.getenv("KVPOLICY_DEBUG") == null) opts.setSessionLogLevel(ai.onnxruntime.OrtLoggingLevel.ORT_LOGGING_LEVEL_ERROR);
+            if (intraOpThreads > 0) opts.setIntraOpNumThreads(intraOpThreads);
+            if (cuda) opts.addCUDA(cudaDevice);
+            return opts;
+        } catch (OrtException | RuntimeException e) {
+            opts.close();
+            throw e;
+        }
+    }
+
+    /** The Java-API decoder session, opened on first use. */
+    private synchronized OrtSession decoderSession() {
+        if (closed) throw new IllegalStateException("the model sessions were closed");
+        if (decoder == null) {
+            try (OrtSession.SessionOptions opts = options(cuda, cudaDevice, intraOpThreads)) {
+                decoder = env.createSession(decoderPath.toString(), opts);
+            } catch (OrtException e) {
+                throw new IllegalStateException("ONNX Runtime could not open " + decoderPath + ": " + e.getMessage(), e);
+            }
+        }
+        return decoder;
     }
 
     /** Opens {@code dir/decoder.onnx}, {@code dir/embed.onnx} and, if present, {@code dir/vision.onnx}. */
@@ -244,7 +291,7 @@ public final class ModelSessions implements AutoCloseable {
 
     /** Whether the decoder takes {@link #IMAGE_GROUP} (tokens of one image attend to each other in both directions). */
     public boolean takesImageGroups() {
-        return decoder.getInputNames().contains(IMAGE_GROUP);
+        return decoderInputNames.contains(IMAGE_GROUP);
     }
 
     /** The folder holding the model files. */
@@ -351,7 +398,7 @@ public final class ModelSessions implements AutoCloseable {
 
     /** Whether the decoder takes 3-D rotary positions ({@code rope_offsets} i64 {@code [3, B, S]}, Qwen2-VL M-RoPE). */
     public boolean takesRopeOffsets() {
-        return decoder.getInputNames().contains("rope_offsets");
+        return decoderInputNames.contains("rope_offsets");
     }
 
     /**
@@ -419,7 +466,7 @@ public final class ModelSessions implements AutoCloseable {
                 outs.add("present_value." + i);
                 if (queryIndex.length > 0) outs.add("queries." + i);
             }
-            try (OrtSession.Result r = decoder.run(in, outs)) {
+            try (OrtSession.Result r = decoderSession().run(in, outs)) {
                 float[] logits = floats(r.get("logits").orElseThrow());
                 FloatBuffer[] k = new FloatBuffer[layers], v = new FloatBuffer[layers], q = new FloatBuffer[layers];
                 for (int i = 0; i < layers; i++) {
@@ -454,19 +501,18 @@ public final class ModelSessions implements AutoCloseable {
 
     @Override
     public void close() {
-        List<OrtSession> all = new ArrayList<>(List.of(decoder, embed));
+        List<OrtSession> all = new ArrayList<>(List.of(embed));
+        synchronized (this) {
+            if (closed) return;
+            closed = true;
+            if (decoder != null) all.add(decoder);
+        }
         if (vision != null) all.add(vision);
         closeAll(all);
     }
 
     /** Names and shapes of the decoder's inputs, for diagnostics. */
     public Map<String, String> decoderInputs() {
-        try {
-            Map<String, String> m = new HashMap<>();
-            for (var e : decoder.getInputInfo().entrySet()) m.put(e.getKey(), e.getValue().getInfo().toString());
-            return m;
-        } catch (OrtException e) {
-            throw new IllegalStateException(e);
-        }
+        return new HashMap<>(decoderInputInfo);
     }
 }

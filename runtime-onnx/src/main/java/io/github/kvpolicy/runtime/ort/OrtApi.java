@@ -492,17 +492,26 @@ public final class OrtApi {
         }
     }
 
+    /** Graph input/output names as C strings, made once (a finite set: the names of the graphs this package runs) and never freed. */
+    private static final java.util.concurrent.ConcurrentHashMap<String, MemorySegment> C_NAMES = new java.util.concurrent.ConcurrentHashMap<>();
+
+    private static MemorySegment cName(String name) {
+        return C_NAMES.computeIfAbsent(name, n -> Arena.global().allocateFrom(n));
+    }
+
     public void BindInput(MemorySegment binding, String name, MemorySegment value) {
-        try (Arena a = Arena.ofConfined()) {
-            check((MemorySegment) BindInput.invokeExact(binding, a.allocateFrom(name), value), "BindInput(" + name + ")");
+        try {
+            MemorySegment status = (MemorySegment) BindInput.invokeExact(binding, cName(name), value);
+            if (!status.equals(MemorySegment.NULL)) check(status, "BindInput(" + name + ")"); // the message only on failure (a hot path)
         } catch (Throwable t) {
             throw rethrow(t);
         }
     }
 
     public void BindOutput(MemorySegment binding, String name, MemorySegment value) {
-        try (Arena a = Arena.ofConfined()) {
-            check((MemorySegment) BindOutput.invokeExact(binding, a.allocateFrom(name), value), "BindOutput(" + name + ")");
+        try {
+            MemorySegment status = (MemorySegment) BindOutput.invokeExact(binding, cName(name), value);
+            if (!status.equals(MemorySegment.NULL)) check(status, "BindOutput(" + name + ")"); // the message only on failure (a hot path)
         } catch (Throwable t) {
             throw rethrow(t);
         }

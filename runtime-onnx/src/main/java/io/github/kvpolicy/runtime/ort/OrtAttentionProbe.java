@@ -6,7 +6,8 @@ import io.github.kvpolicy.api.AttentionQuery;
 import io.github.kvpolicy.api.HeadMapping;
 import io.github.kvpolicy.api.ModelShape;
 import io.github.kvpolicy.api.Reduction;
-import io.github.kvpolicy.runtime.cache.KvCache;
+import io.github.kvpolicy.runtime.cache.SlotTable;
+import io.github.kvpolicy.runtime.probe.CpuAttentionProbe;
 import io.github.kvpolicy.runtime.probe.QueryStore;
 import io.github.kvpolicy.runtime.probe.ResolvedQuery;
 
@@ -20,7 +21,8 @@ import java.util.stream.IntStream;
  * {@link AttentionProbe} over an {@link OrtDecoder}'s device-resident cache, with the semantics of
  * {@code CpuAttentionProbe} ({@link AttentionQuery}): per layer the probe graph ({@link ResidentGraphs#probe}) runs on
  * the cache's device: it gathers the requested cached keys from the cache, multiplies them with the kept queries,
- * applies the causal mask, the softmax and the reduction over queries. Uploaded per layer: the queries
+ * applies the mask (causal, or the model's {@link CpuAttentionProbe.Masking}: score scale, per-layer windows, image
+ * spans), the softmax and the reduction over queries. Uploaded per layer: the queries
  * ({@code Hq × W × D}), the key slots ({@code Hkv × M × 3}) and the additive mask ({@code Hkv × W × M}); downloaded:
  * the per-query-head scores ({@code Hq × M}). The head mapping and the scatter into key order run on the host.
  *
@@ -32,13 +34,21 @@ public final class OrtAttentionProbe implements AttentionProbe {
 
     private final OrtDecoder decoder;
     private final QueryStore queries;
+    private final CpuAttentionProbe.Masking masking;
 
+    /** A probe with plain causal attention scaled by 1/√D. */
     public OrtAttentionProbe(OrtDecoder decoder, QueryStore queries) {
+        this(decoder, queries, CpuAttentionProbe.Masking.CAUSAL);
+    }
+
+    /** A probe for a model whose attention is not plain causal (Gemma 3: scale, windows, image spans). */
+    public OrtAttentionProbe(OrtDecoder decoder, QueryStore queries, CpuAttentionProbe.Masking masking) {
         if (decoder.batchSize() != queries.batchSize()) {
             throw new IllegalArgumentException("decoder has " + decoder.batchSize() + " rows, query store " + queries.batchSize());
         }
         this.decoder = decoder;
         this.queries = queries;
+        this.masking = java.util.Objects.requireNonNull(masking, "masking");
     }
 
     @Override
@@ -64,7 +74,8 @@ public final class OrtAttentionProbe implements AttentionProbe {
     private void layer(int row, int layer, int[] qpos, int[] qidx, int[] keys, Reduction reduction, HeadMapping mapping, float[][] out) {
         ModelShape s = decoder.shape();
         int d = s.headDim(), group = s.groupSize(), hq = s.queryHeads(), hkv = s.kvHeads(), w = qpos.length;
-        float scale = (float) (1.0 / Math.sqrt(d));
+        float scale = (float) (masking.scale() > 0 ? masking.scale() : 1.0 / Math.sqrt(d));
+        int win = masking.window(layer);
         // per KV head: the requested keys cached there (their index into keys, position, slot)
         int[][] keyIdx = new int[hkv][], kp = new int[hkv][], slot = new int[hkv][];
         int[] count = new int[hkv];
@@ -110,9 +121,13 @@ public final class OrtAttentionProbe implements AttentionProbe {
                     }
                 }
                 for (int qi = 0; qi < w; qi++) {
+                    // visible keys: original positions in [from, to) (plain causal: (-inf, q])
+                    int qp = qpos[qi];
+                    long to = Math.max(qp + 1, masking.imageEnd(row, qp));
+                    long from = win > 0 ? Math.min((long) qp - win + 1, masking.imageStart(row, qp)) : Long.MIN_VALUE;
                     for (int j = 0; j < m; j++) {
-                        boolean visible = j < count[g] && kp[g][j] <= qpos[qi];
-                        amask.setAtIndex(ValueLayout.JAVA_FLOAT, ((long) g * w + qi) * m + j, visible ? 0f : KvCache.MASKED);
+                        boolean visible = j < count[g] && kp[g][j] < to && kp[g][j] >= from;
+                        amask.setAtIndex(ValueLayout.JAVA_FLOAT, ((long) g * w + qi) * m + j, visible ? 0f : SlotTable.MASKED);
                     }
                 }
             }

@@ -1,7 +1,6 @@
 package io.github.kvpolicy.runtime.ort;
 
 import io.github.kvpolicy.api.ModelShape;
-import io.github.kvpolicy.runtime.Device;
 import io.github.kvpolicy.runtime.cache.KvCache;
 import io.github.kvpolicy.runtime.decode.ModelSessions;
 import io.github.kvpolicy.runtime.decode.PastTensors;
@@ -231,14 +230,15 @@ public final class OrtBench {
              NativeTensor k = s.allocate(new long[] {1, hkv, capacity, d}, F32); NativeTensor v = s.allocate(new long[] {1, hkv, capacity, d}, F32);
              NativeTensor m = s.allocate(new long[] {1, hkv, capacity}, F32); NativeTensor kn = s.allocate(new long[] {1, hkv, 1, d}, F32);
              NativeTensor vn = s.allocate(new long[] {1, hkv, 1, d}, F32); Arena arena = Arena.ofConfined()) {
-            MemorySegment idx = arena.allocate(8L * hkv * 3, 64), mn = arena.allocate(4L * hkv, 64);
+            MemorySegment src = arena.allocate(8L * hkv * 3, 64), dst = arena.allocate(8L * hkv * 3, 64), mn = arena.allocate(4L * hkv, 64);
             for (int h = 0; h < hkv; h++) {
-                idx.setAtIndex(ValueLayout.JAVA_LONG, h * 3L + 1, h);
-                idx.setAtIndex(ValueLayout.JAVA_LONG, h * 3L + 2, capacity / 2);
+                src.setAtIndex(ValueLayout.JAVA_LONG, h * 3L + 1, h);
+                dst.setAtIndex(ValueLayout.JAVA_LONG, h * 3L + 1, h);
+                dst.setAtIndex(ValueLayout.JAVA_LONG, h * 3L + 2, capacity / 2);
             }
-            try (NativeTensor ti = s.wrapHost(idx, new long[] {1, hkv, 1, 3}, I64); NativeTensor tm = s.wrapHost(mn, new long[] {1, hkv, 1}, F32);
-                 NativeBinding b = s.binding()) {
-                b.input("k.0", k).input("v.0", v).input("m.0", m).input("kn.0", kn).input("vn.0", vn).input("idx.0", ti).input("mn.0", tm);
+            try (NativeTensor ts = s.wrapHost(src, new long[] {hkv, 3}, I64); NativeTensor td = s.wrapHost(dst, new long[] {hkv, 3}, I64);
+                 NativeTensor tm = s.wrapHost(mn, new long[] {hkv}, F32); NativeBinding b = s.binding()) {
+                b.input("k.0", k).input("v.0", v).input("m.0", m).input("kn.0", kn).input("vn.0", vn).input("src", ts).input("dst.0", td).input("mn", tm);
                 b.output("ko.0", k).output("vo.0", v).output("mo.0", m);
                 double[] t = new double[35];
                 for (int i = 0; i < t.length; i++) {

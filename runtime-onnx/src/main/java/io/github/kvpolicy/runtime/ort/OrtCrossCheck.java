@@ -7,7 +7,6 @@ import io.github.kvpolicy.api.HeadMapping;
 import io.github.kvpolicy.api.MatrixView;
 import io.github.kvpolicy.api.Reduction;
 import io.github.kvpolicy.api.RetentionPlan;
-import io.github.kvpolicy.runtime.Device;
 import io.github.kvpolicy.runtime.cache.KvCache;
 import io.github.kvpolicy.runtime.decode.ModelSessions;
 import io.github.kvpolicy.runtime.decode.PastTensors;

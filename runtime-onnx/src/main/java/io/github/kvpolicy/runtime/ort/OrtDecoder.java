@@ -4,18 +4,15 @@ import io.github.kvpolicy.api.KvCacheView;
 import io.github.kvpolicy.api.MatrixView;
 import io.github.kvpolicy.api.ModelShape;
 import io.github.kvpolicy.api.RetentionPlan;
-import io.github.kvpolicy.runtime.Device;
 import io.github.kvpolicy.runtime.cache.CompactionReport;
-import io.github.kvpolicy.runtime.cache.CompactionSlots;
-import io.github.kvpolicy.runtime.cache.KvCache;
 import io.github.kvpolicy.runtime.cache.LayerBytes;
+import io.github.kvpolicy.runtime.cache.SlotTable;
 import io.github.kvpolicy.runtime.decode.ModelSessions;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.FloatBuffer;
-import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
@@ -23,32 +20,40 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * A {@code decoder.onnx} runner (decoder contract 1) whose KV cache lives in memory owned by ONNX Runtime's allocator
- * for the session's device: CPU memory with {@link Device#CPU}, CUDA memory with {@link Device#CUDA}.
+ * The decode path of the runtime: a {@code decoder.onnx} runner (decoder contract 1) whose KV cache lives in memory
+ * owned by ONNX Runtime's allocator for the session's device — CPU memory with {@link Device#CPU}, CUDA memory with
+ * {@link Device#CUDA}. {@code GenerationSession} decodes only through this class; the host {@code KvCache} +
+ * {@code ModelSessions.decode} path is kept as the reference the tests compare against.
  *
  * <p><b>What crosses the host–device boundary per {@link #step}.</b> Up: the new tokens' embeddings, position ids,
- * input mask, query and logits indices, and per layer the destination slots of the new tokens
- * ({@code B×Hkv×S×3} longs) and their mask values. Down: the logits ({@code B×V}) and, when asked, the exported
- * queries. The cache itself never moves: each layer's {@code past_key/past_value/past_mask} are bound as inputs from
- * device memory; the decoder's {@code present_key/present_value} are bound to device buffers; a scatter graph
- * ({@link ResidentGraphs#scatter}) writes them into the cache slots on the same device, its outputs bound to the
- * cache's own memory.
+ * input mask, query and logits indices (and, for the graphs that take them, M-RoPE offsets, image groups and each
+ * sliding-window layer's slot positions {@code B×Hkv×P_i} longs), and per layer the source and destination slots of
+ * the real new tokens (6 longs each). Down: the logits ({@code B×V}) and, when asked, the exported queries. The cache
+ * itself never moves: each layer's {@code past_key/past_value/past_mask} are bound as inputs from device memory; the
+ * decoder's {@code present_key/present_value} are bound to device buffers; a scatter graph
+ * ({@link ResidentGraphs#scatter}) copies the real new tokens into the cache slots on the same device, its outputs
+ * bound to the cache's own memory.
  *
- * <p><b>Cache layout and bookkeeping</b> are exactly {@link KvCache}'s: per layer {@code [B, Hkv, capacity, D]}
- * keys/values and {@code [B, Hkv, capacity]} mask, live tokens of (row, head) in slots {@code 0..length-1} in
- * ascending original position, the same growth rule (×1.25, at least +16) and the same compaction capacity
- * ({@code max kept + reserve}). Positions and lengths are kept on the host. Compaction ({@link #compact}) uploads the
- * kept slots and runs a gather graph on the device. Unlike {@code KvCache}, a batch whose rows have different
- * numbers of real tokens in one call writes the padding tokens' K/V into (masked) slots past the row's length.
+ * <p><b>Cache layout and bookkeeping</b> are exactly {@code KvCache}'s, because both use one {@link SlotTable}: per
+ * layer {@code [B, Hkv, capacity, D]} float32 keys/values and {@code [B, Hkv, capacity]} mask, live tokens of (row,
+ * head) in slots {@code 0..length-1} in ascending original position, empty slots holding zeros and
+ * {@link SlotTable#MASKED}, the same growth rule and compaction capacity. Positions and lengths live on the host.
+ * Given the same calls, the tensors the decoder sees are byte-equal to {@code KvCache}'s, so on the CPU the logits
+ * are bit-equal to the reference path's.
  *
- * <p><b>As a {@link KvCacheView}</b> (what a policy reads): lengths and positions come from the host bookkeeping;
+ * <p><b>As a {@link KvCacheView}</b> (what a policy reads): lengths and positions come from the slot table;
  * {@link #keys}/{@link #values} read a host copy of the layer made on first use ({@link #read}) and kept until the
- * cache next changes (a step, growth or compaction), so a policy reading many heads pays one device-to-host copy
+ * layer next changes (a step, growth or compaction), so a policy reading many heads pays one device-to-host copy
  * per layer.
  *
- * <p><b>Ownership and threads.</b> The decoder owns its sessions and every cache tensor; {@link #close} frees them
- * (idempotent). Arrays returned are copies. Not thread-safe for mutation (one request, one thread); the
- * {@link KvCacheView} reads may run concurrently while nothing mutates.
+ * <p><b>Sessions.</b> The graphs are opened once per model ({@link #openSessions}, held by the {@code Generator}) and
+ * shared by every decoder made from them and by their {@link #copy copies}; each decoder has its own IO bindings and
+ * buffers.
+ *
+ * <p><b>Ownership and threads.</b> A decoder owns its cache tensors and bindings and one reference on its
+ * {@link Sessions}; {@link #close} frees them (idempotent). Arrays returned are copies. Not thread-safe for
+ * mutation (one request, one thread); the {@link KvCacheView} reads may run concurrently while nothing mutates.
+ * Decoders of one {@link Sessions} may run on different threads at once.
  */
 public final class OrtDecoder implements KvCacheView, AutoCloseable {
     private static final int F32 = OrtApi.ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT, I64 = OrtApi.ONNX_TENSOR_ELEMENT_DATA_TYPE_INT64;
@@ -60,34 +65,50 @@ public final class OrtDecoder implements KvCacheView, AutoCloseable {
     private final NativeSession decoder, scatter, gather, copy, probe;
     private final NativeBinding decoderBinding, scatterBinding, gatherBinding;
     private final Layer[] layers;
+    private final SlotTable table;
     private final Map<Integer, NativeTensor[][]> present = new LinkedHashMap<>();
+    // per-layer graph input/output names, made once (bound on every step)
+    private final String[] pastKeyNames, pastValueNames, pastMaskNames, presentKeyNames, presentValueNames, queriesNames, pastPositionNames,
+            scatterKNames, scatterVNames, scatterMNames, scatterKnNames, scatterVnNames, scatterDstNames, scatterKoNames, scatterVoNames, scatterMoNames;
     private boolean closed;
 
     private static final class Layer {
         NativeTensor k, v, mask;
-        int capacity;
         long version;
-        final int[][] length;   // [row][head]
-        int[][][] positions;    // [row][head][slot]
         LayerSnapshot snapshot; // host copy for KvCacheView reads; null when stale
-
-        Layer(int batch, int heads) {
-            length = new int[batch][heads];
-        }
     }
 
-    /** The sessions a decoder and its {@link #copy copies} share; closed when the last of them is closed. */
-    private static final class Sessions {
+    /**
+     * The native sessions of one model's decoder and helper graphs, with what the decoder graph takes beyond the
+     * base contract. Shared by every {@link OrtDecoder} opened from it and by their copies: reference-counted, the
+     * graphs are closed when the opener has called {@link #close} and the last decoder is closed. Thread-safe.
+     */
+    public static final class Sessions implements AutoCloseable {
         final NativeSession decoder, scatter, gather, copy, probe;
+        final ModelShape shape;
+        final int hidden, vocab;
+        final int[] windows;            // per layer 0 or the sliding window W (past_position.{i} is fed when W > 0)
+        final boolean ropeOffsets, imageGroup;
         private int refs = 1;
+        private boolean ownerClosed;
 
-        Sessions(NativeSession decoder, NativeSession scatter, NativeSession gather, NativeSession copy, NativeSession probe) {
+        Sessions(NativeSession decoder, NativeSession scatter, NativeSession gather, NativeSession copy, NativeSession probe, ModelShape shape,
+                 int hidden, int vocab, int[] windows, boolean ropeOffsets, boolean imageGroup) {
             this.decoder = decoder;
             this.scatter = scatter;
             this.gather = gather;
             this.copy = copy;
             this.probe = probe;
+            this.shape = shape;
+            this.hidden = hidden;
+            this.vocab = vocab;
+            this.windows = windows;
+            this.ropeOffsets = ropeOffsets;
+            this.imageGroup = imageGroup;
         }
+
+        /** The device the graphs run on. */
+        public Device device() { return decoder.device(); }
 
         synchronized Sessions retain() {
             if (refs == 0) throw new IllegalStateException("the ORT decoder's sessions were closed");
@@ -103,18 +124,29 @@ public final class OrtDecoder implements KvCacheView, AutoCloseable {
             scatter.close();
             decoder.close();
         }
+
+        /** Releases the opener's reference (idempotent); the graphs close once no decoder uses them any more. */
+        @Override
+        public void close() {
+            synchronized (this) {
+                if (ownerClosed) return;
+                ownerClosed = true;
+            }
+            release();
+        }
     }
 
     /** The outputs of one {@link #step}: logits {@code [B, V]} and, if asked, per layer the queries {@code [B, Hq, W, D]} (heap copies). */
     public record StepOutputs(float[] logits, FloatBuffer[] queries) {}
 
     /** Takes over one reference on {@code sessions} (released by {@link #close}, or here if the bindings fail). */
-    private OrtDecoder(ModelShape shape, int hidden, int vocab, int batch, Sessions sessions) {
-        this.shape = shape;
-        this.hidden = hidden;
-        this.vocab = vocab;
+    private OrtDecoder(Sessions sessions, int batch, SlotTable table) {
+        this.shape = sessions.shape;
+        this.hidden = sessions.hidden;
+        this.vocab = sessions.vocab;
         this.batch = batch;
         this.sessions = sessions;
+        this.table = table;
         this.decoder = sessions.decoder;
         this.scatter = sessions.scatter;
         this.gather = sessions.gather;
@@ -134,51 +166,88 @@ public final class OrtDecoder implements KvCacheView, AutoCloseable {
         this.scatterBinding = made.get(1);
         this.gatherBinding = made.get(2);
         this.layers = new Layer[shape.layers()];
+        for (int l = 0; l < layers.length; l++) layers[l] = new Layer();
+        int nl = layers.length;
+        pastKeyNames = names("past_key.", nl);
+        pastValueNames = names("past_value.", nl);
+        pastMaskNames = names("past_mask.", nl);
+        presentKeyNames = names("present_key.", nl);
+        presentValueNames = names("present_value.", nl);
+        queriesNames = names("queries.", nl);
+        pastPositionNames = names(ModelSessions.PAST_POSITION, nl);
+        scatterKNames = names("k.", nl);
+        scatterVNames = names("v.", nl);
+        scatterMNames = names("m.", nl);
+        scatterKnNames = names("kn.", nl);
+        scatterVnNames = names("vn.", nl);
+        scatterDstNames = names("dst.", nl);
+        scatterKoNames = names("ko.", nl);
+        scatterVoNames = names("vo.", nl);
+        scatterMoNames = names("mo.", nl);
+    }
+
+    private static String[] names(String prefix, int n) {
+        String[] a = new String[n];
+        for (int i = 0; i < n; i++) a[i] = prefix + i;
+        return a;
     }
 
     /**
-     * Opens {@code decoder.onnx} of an already opened model (its shape, hidden size and vocabulary are taken from
-     * {@code model}, which keeps serving {@code embed.onnx}/{@code vision.onnx}) on {@code device}, with an empty cache.
+     * Opens {@code decoder.onnx} of an already opened model and the helper graphs on {@code device}, once for many
+     * decoders ({@link #open(Sessions, int, int)}). The model's shape, hidden size, vocabulary, sliding-window layers
+     * and optional inputs ({@code rope_offsets}, {@code image_group}) are taken from {@code model}, which keeps
+     * serving {@code embed.onnx}/{@code vision.onnx}. The caller closes the result.
      *
-     * @param initialCapacity slots per (row, layer, head) allocated up front, ≥ 1 ({@code GenerationSession} uses 1)
+     * @param intraOpThreads 0 = ONNX Runtime's default
      */
-    public static OrtDecoder open(ModelSessions model, Device device, int cudaDevice, int intraOpThreads, int batch, int initialCapacity) {
-        if (model.takesImageGroups() || model.hasWindowedLayers()) {
-            throw new IllegalArgumentException("the resident decoder does not feed image_group/past_position (sliding-window or bidirectional-image "
-                    + "models such as Gemma 3); run " + model.directory() + " through the Generator");
-        }
-        return open(model.directory().resolve("decoder.onnx"), model.shape(), model.hiddenSize(), model.vocabSize(), device, cudaDevice,
-                intraOpThreads, batch, initialCapacity);
-    }
-
-    /** Opens {@code decoderOnnx} (a decoder-contract graph of the given shape) on {@code device}; see the other {@code open}. */
-    public static OrtDecoder open(Path decoderOnnx, ModelShape shape, int hidden, int vocab, Device device, int cudaDevice, int intraOpThreads,
-                                  int batch, int initialCapacity) {
-        if (batch < 1) throw new IllegalArgumentException("batch must be >= 1, got " + batch);
-        if (initialCapacity < 1) throw new IllegalArgumentException("initial capacity must be >= 1, got " + initialCapacity);
+    public static Sessions openSessions(ModelSessions model, Device device, int cudaDevice, int intraOpThreads) {
+        ModelShape shape = model.shape();
+        int[] windows = new int[shape.layers()];
+        for (int l = 0; l < windows.length; l++) windows[l] = model.window(l);
         List<NativeSession> opened = new ArrayList<>();
         try {
-            NativeSession dec = track(opened, NativeSession.open(decoderOnnx, device, cudaDevice, intraOpThreads));
+            NativeSession dec = track(opened, NativeSession.open(model.directory().resolve("decoder.onnx"), device, cudaDevice, intraOpThreads));
             NativeSession sc = track(opened, NativeSession.openGraph(ResidentGraphs.scatter(shape.layers(), shape.kvHeads(), shape.headDim()), "kv_scatter", device, cudaDevice, 1));
             NativeSession ga = track(opened, NativeSession.openGraph(ResidentGraphs.gather(shape.kvHeads(), shape.headDim()), "kv_gather", device, cudaDevice, 1));
             NativeSession co = track(opened, NativeSession.openGraph(ResidentGraphs.copy(shape.kvHeads(), shape.headDim()), "kv_copy", device, cudaDevice, 1));
             NativeSession pr = track(opened, NativeSession.openGraph(ResidentGraphs.probe(shape.kvHeads(), shape.headDim()), "kv_probe", device, cudaDevice, intraOpThreads));
-            Sessions shared = new Sessions(dec, sc, ga, co, pr);
-            opened.clear(); // from here on the decoder (or its constructor) releases them
-            OrtDecoder d = new OrtDecoder(shape, hidden, vocab, batch, shared);
-            try {
-                for (int l = 0; l < d.layers.length; l++) {
-                    d.layers[l] = new Layer(batch, shape.kvHeads());
-                    d.rewrite(d.layers[l], null, null, initialCapacity, null);
-                }
-            } catch (RuntimeException e) {
-                d.close();
-                throw e;
-            }
-            return d;
+            return new Sessions(dec, sc, ga, co, pr, shape, model.hiddenSize(), model.vocabSize(), windows, model.takesRopeOffsets(), model.takesImageGroups());
         } catch (RuntimeException e) {
             for (int i = opened.size() - 1; i >= 0; i--) opened.get(i).close();
             throw e;
+        }
+    }
+
+    /**
+     * A decoder with an empty cache over shared {@code sessions} (which it retains; closing it releases them).
+     *
+     * @param batch           rows, ≥ 1
+     * @param initialCapacity slots per (row, layer, head) allocated up front, ≥ 1 ({@code GenerationSession} uses 1)
+     */
+    public static OrtDecoder open(Sessions sessions, int batch, int initialCapacity) {
+        if (batch < 1) throw new IllegalArgumentException("batch must be >= 1, got " + batch);
+        if (initialCapacity < 1) throw new IllegalArgumentException("initial capacity must be >= 1, got " + initialCapacity);
+        SlotTable table = new SlotTable(sessions.shape.layers(), batch, sessions.shape.kvHeads(), initialCapacity);
+        OrtDecoder d = new OrtDecoder(sessions.retain(), batch, table);
+        try {
+            for (int l = 0; l < d.layers.length; l++) d.regather(l, null, null, initialCapacity, null, null);
+        } catch (RuntimeException e) {
+            d.close();
+            throw e;
+        }
+        return d;
+    }
+
+    /**
+     * Opens {@code decoder.onnx} of an already opened model on {@code device} with an empty cache and sessions of its
+     * own (closed with the decoder and its last copy); {@link #openSessions} + {@link #open(Sessions, int, int)} in
+     * one call.
+     *
+     * @param initialCapacity slots per (row, layer, head) allocated up front, ≥ 1
+     */
+    public static OrtDecoder open(ModelSessions model, Device device, int cudaDevice, int intraOpThreads, int batch, int initialCapacity) {
+        try (Sessions s = openSessions(model, device, cudaDevice, intraOpThreads)) {
+            return open(s, batch, initialCapacity);
         }
     }
 
@@ -195,17 +264,18 @@ public final class OrtDecoder implements KvCacheView, AutoCloseable {
 
     public Device device() { return decoder.device(); }
 
-    // ---------------------------------------------------------------- bookkeeping (KvCacheView-like)
+    // ---------------------------------------------------------------- bookkeeping (KvCacheView)
 
     @Override
     public int length(int row, int layer, int kvHead) {
-        return layer(layer).length[checkRow(row)][checkHead(kvHead)];
+        checkOpen();
+        return table.length(layer, row, kvHead);
     }
 
     @Override
     public int[] positions(int row, int layer, int kvHead) {
-        Layer ly = layer(layer);
-        return Arrays.copyOf(ly.positions[checkRow(row)][checkHead(kvHead)], ly.length[row][kvHead]);
+        checkOpen();
+        return table.positions(layer, row, kvHead);
     }
 
     @Override
@@ -218,7 +288,7 @@ public final class OrtDecoder implements KvCacheView, AutoCloseable {
         return view(layer, row, kvHead, false);
     }
 
-    /** Allocated key and value bytes of every layer (capacity, padding included; masks not counted), as {@link KvCache#bytes}. */
+    /** Allocated key and value bytes of every layer (capacity, padding included; masks not counted), as {@code KvCache#bytes}. */
     @Override
     public long bytes() {
         long n = 0;
@@ -228,15 +298,14 @@ public final class OrtDecoder implements KvCacheView, AutoCloseable {
 
     private MatrixView view(int layer, int row, int kvHead, boolean keys) {
         Layer ly = layer(layer);
-        checkRow(row);
-        checkHead(kvHead);
+        int rows = table.length(layer, row, kvHead);
         LayerSnapshot snap;
         synchronized (ly) {
             if (ly.snapshot == null) ly.snapshot = read(layer);
             snap = ly.snapshot;
         }
         float[] data = keys ? snap.keys() : snap.values();
-        int cols = shape.headDim(), rows = ly.length[row][kvHead];
+        int cols = shape.headDim();
         int base = (row * shape.kvHeads() + kvHead) * snap.capacity() * cols;
         return new MatrixView() {
             @Override public int rows() { return rows; }
@@ -247,27 +316,25 @@ public final class OrtDecoder implements KvCacheView, AutoCloseable {
                 if (r < 0 || r >= rows || c < 0 || c >= cols) throw new IndexOutOfBoundsException("(" + r + ", " + c + ") outside " + rows + "x" + cols);
                 return data[base + r * cols + c];
             }
+
+            @Override
+            public void copyRow(int r, float[] dst, int offset) {
+                if (r < 0 || r >= rows) throw new IndexOutOfBoundsException("row " + r + " outside " + rows);
+                System.arraycopy(data, base + r * cols, dst, offset, cols);
+            }
         };
     }
 
-    private int checkRow(int r) {
-        if (r < 0 || r >= batch) throw new IndexOutOfBoundsException("row " + r + " outside [0, " + batch + ")");
-        return r;
-    }
-
-    private int checkHead(int h) {
-        if (h < 0 || h >= shape.kvHeads()) throw new IndexOutOfBoundsException("KV head " + h + " outside [0, " + shape.kvHeads() + ")");
-        return h;
-    }
-
+    /** Slots allocated per (row, head) of {@code layer}: the {@code P_i} the decoder sees. */
     public int capacity(int layer) {
-        return layer(layer).capacity;
+        checkOpen();
+        return table.capacity(layer);
     }
 
+    /** The largest live length over rows and heads of {@code layer}. */
     public int maxLength(int layer) {
-        int m = 0;
-        for (int[] r : layer(layer).length) for (int n : r) m = Math.max(m, n);
-        return m;
+        checkOpen();
+        return table.maxLength(layer);
     }
 
     /** Changes whenever {@code layer} is re-allocated. */
@@ -275,14 +342,10 @@ public final class OrtDecoder implements KvCacheView, AutoCloseable {
         return layer(layer).version;
     }
 
-    /** Memory of {@code layer} now (same accounting as {@link KvCache#layerBytes(int)}). */
+    /** Memory of {@code layer} now (the {@link LayerBytes} accounting of {@link SlotTable#layerBytes}). */
     public LayerBytes layerBytes(int layer) {
-        Layer ly = layer(layer);
-        long live = 0;
-        for (int[] r : ly.length) for (int n : r) live += n;
-        long d = shape.headDim();
-        long slots = (long) batch * shape.kvHeads() * ly.capacity;
-        return new LayerBytes(layer, ly.capacity, 2 * slots * d * 4, 2 * live * d * 4, slots * 4);
+        checkOpen();
+        return table.layerBytes(layer, shape.headDim());
     }
 
     /** Memory of every layer now, in layer order. */
@@ -302,108 +365,53 @@ public final class OrtDecoder implements KvCacheView, AutoCloseable {
 
     // ---------------------------------------------------------------- decoding
 
-    /**
-     * One {@code decoder.onnx} call and the append of its new tokens to the cache, as
-     * {@code ModelSessions.decode} followed by {@code KvCache.append} for every layer.
-     *
-     * @param s           new tokens per row
-     * @param embeds      {@code [B, s, H]}
-     * @param positionIds {@code [B, s]}
-     * @param inputMask   {@code [B, s]} additive
-     * @param queryIndex  {@code [W]}
-     * @param logitsIndex {@code [B]}
-     * @param counts      per row, how many leading tokens are real and stored
-     * @param positions   per row, their original positions (strictly ascending, after everything cached in the row)
-     */
+    /** As {@link #step(int, float[], long[], float[], long[], long[], long[], long[], int[], int[][])} without M-RoPE offsets or image groups. */
     public StepOutputs step(int s, float[] embeds, long[] positionIds, float[] inputMask, long[] queryIndex, long[] logitsIndex, int[] counts,
                             int[][] positions) {
+        return step(s, embeds, positionIds, inputMask, queryIndex, logitsIndex, null, null, counts, positions);
+    }
+
+    /**
+     * One {@code decoder.onnx} call and the append of its real new tokens to the cache: what
+     * {@code ModelSessions.decode} followed by {@code KvCache.append} for every layer does on the host.
+     *
+     * @param s           new tokens per row, ≥ 1
+     * @param embeds      {@code [B, s, H]}
+     * @param positionIds {@code [B, s]}
+     * @param inputMask   {@code [B, s]} additive (0 for a real token, {@link SlotTable#MASKED} for padding)
+     * @param queryIndex  {@code [W]}: new-token indices whose queries to export (empty for none)
+     * @param logitsIndex {@code [B]}
+     * @param ropeOffsets {@code [3, B, s]} M-RoPE offsets, or null for zeros; ignored unless the graph takes {@code rope_offsets}
+     * @param imageGroup  {@code [B, s]} each new token's image index or −1, or null for all text; ignored unless the
+     *                    graph takes {@code image_group}
+     * @param counts      per row, how many leading tokens are real and stored ({@code 0..s})
+     * @param positions   per row, their original positions (strictly ascending, after everything cached in the row)
+     * @throws IllegalArgumentException if an array does not have its shape or a position does not follow (nothing changes)
+     */
+    public StepOutputs step(int s, float[] embeds, long[] positionIds, float[] inputMask, long[] queryIndex, long[] logitsIndex, long[] ropeOffsets,
+                            long[] imageGroup, int[] counts, int[][] positions) {
         checkOpen();
-        int hkv = shape.kvHeads(), d = shape.headDim(), hq = shape.queryHeads(), nl = layers.length, w = queryIndex.length;
+        int nl = layers.length, w = queryIndex.length;
         if (s < 1) throw new IllegalArgumentException("s must be >= 1, got " + s);
         if (embeds.length != batch * s * hidden) throw new IllegalArgumentException("embeds hold " + embeds.length + " floats, expected [B=" + batch + ", S=" + s + ", H=" + hidden + "]");
         if (positionIds.length != batch * s || inputMask.length != batch * s) throw new IllegalArgumentException("position ids / input mask need B×S = " + batch * s + " entries");
         if (logitsIndex.length != batch || counts.length != batch || positions.length != batch) throw new IllegalArgumentException("logits index, counts and positions need " + batch + " rows");
-        for (int r = 0; r < batch; r++) {
-            if (counts[r] < 0 || counts[r] > s) throw new IllegalArgumentException("row " + r + ": count " + counts[r] + " outside [0, " + s + "]");
-            if (positions[r].length < counts[r]) throw new IllegalArgumentException("row " + r + ": " + counts[r] + " new tokens but " + positions[r].length + " positions");
-            int last = -1;
-            for (Layer ly : layers) last = Math.max(last, lastPosition(ly, r));
-            for (int i = 0; i < counts[r]; i++) {
-                int prev = i > 0 ? positions[r][i - 1] : last;
-                if (positions[r][i] <= prev) {
-                    throw new IllegalArgumentException("row " + r + ": new position " + positions[r][i] + " does not follow " + prev + " (positions must be strictly ascending)");
-                }
-            }
-        }
+        if (ropeOffsets != null && ropeOffsets.length != 3 * batch * s) throw new IllegalArgumentException("rope offsets need 3×B×S = " + 3 * batch * s + " entries, got " + ropeOffsets.length);
+        if (imageGroup != null && imageGroup.length != batch * s) throw new IllegalArgumentException("image groups need B×S = " + batch * s + " entries, got " + imageGroup.length);
+        table.checkAppend(-1, s, counts, positions);
         for (Layer ly : layers) ly.snapshot = null;
         NativeTensor[][] pres = presentBuffers(s);
         List<NativeTensor> own = new ArrayList<>();
+        // kept in small methods: each compiles quickly and a deoptimisation stays local (a long C2 compile of one big
+        // step method competed with decoding for the CPU on a loaded machine)
         try (Arena arena = Arena.ofConfined()) {
-            NativeBinding b = decoderBinding;
-            b.clear();
-            b.input("inputs_embeds", host(own, aligned(arena, embeds), new long[] {batch, s, hidden}, F32));
-            b.input("position_ids", host(own, aligned(arena, positionIds), new long[] {batch, s}, I64));
-            b.input("input_mask", host(own, aligned(arena, inputMask), new long[] {batch, s}, F32));
-            b.input("query_index", host(own, aligned(arena, queryIndex), new long[] {w}, I64));
-            b.input("logits_index", host(own, aligned(arena, logitsIndex), new long[] {batch}, I64));
             MemorySegment logits = arena.allocate(ValueLayout.JAVA_FLOAT, (long) batch * vocab);
-            b.output("logits", host(own, logits, new long[] {batch, vocab}, F32));
-            MemorySegment[] q = new MemorySegment[nl];
-            for (int l = 0; l < nl; l++) {
-                Layer ly = layers[l];
-                b.input("past_key." + l, ly.k).input("past_value." + l, ly.v).input("past_mask." + l, ly.mask);
-                b.output("present_key." + l, pres[l][0]).output("present_value." + l, pres[l][1]);
-                if (w > 0) {
-                    q[l] = arena.allocate(ValueLayout.JAVA_FLOAT, (long) batch * hq * w * d);
-                    b.output("queries." + l, host(own, q[l], new long[] {batch, hq, w, d}, F32));
-                }
-            }
-            b.run();
-            b.clear();
-            // room for all s tokens of every row, after the call like KvCache.append (so the decoder saw the same
-            // past length); padding included: the scatter writes padding tokens, masked, past the row's length
-            for (Layer ly : layers) {
-                int need = 0;
-                for (int r = 0; r < batch; r++) for (int h = 0; h < hkv; h++) need = Math.max(need, ly.length[r][h] + s);
-                if (need > ly.capacity) rewrite(ly, ly.k, ly.v, Math.max(need, Math.max(ly.capacity + 16, (int) Math.ceil(ly.capacity * 1.25))), null);
-            }
-            // scatter the new tokens into the cache slots, in place on the device
-            NativeBinding sb = scatterBinding;
-            sb.clear();
-            for (int l = 0; l < nl; l++) {
-                Layer ly = layers[l];
-                MemorySegment idx = arena.allocate(ValueLayout.JAVA_LONG, (long) batch * hkv * s * 3);
-                MemorySegment mn = arena.allocate(ValueLayout.JAVA_FLOAT, (long) batch * hkv * s);
-                long o = 0, m = 0;
-                for (int r = 0; r < batch; r++) {
-                    for (int h = 0; h < hkv; h++) {
-                        int len = ly.length[r][h];
-                        for (int i = 0; i < s; i++) {
-                            idx.setAtIndex(ValueLayout.JAVA_LONG, o++, r);
-                            idx.setAtIndex(ValueLayout.JAVA_LONG, o++, h);
-                            idx.setAtIndex(ValueLayout.JAVA_LONG, o++, len + i);
-                            mn.setAtIndex(ValueLayout.JAVA_FLOAT, m++, i < counts[r] ? 0f : KvCache.MASKED);
-                        }
-                    }
-                }
-                sb.input("k." + l, ly.k).input("v." + l, ly.v).input("m." + l, ly.mask)
-                        .input("kn." + l, pres[l][0]).input("vn." + l, pres[l][1])
-                        .input("idx." + l, host(own, idx, new long[] {batch, hkv, s, 3}, I64))
-                        .input("mn." + l, host(own, mn, new long[] {batch, hkv, s}, F32));
-                sb.output("ko." + l, ly.k).output("vo." + l, ly.v).output("mo." + l, ly.mask);
-            }
-            sb.run();
-            sb.clear();
-            for (Layer ly : layers) {
-                for (int r = 0; r < batch; r++) {
-                    for (int h = 0; h < hkv; h++) {
-                        int len = ly.length[r][h];
-                        if (len + counts[r] > ly.positions[r][h].length) ly.positions[r][h] = Arrays.copyOf(ly.positions[r][h], ly.capacity);
-                        System.arraycopy(positions[r], 0, ly.positions[r][h], len, counts[r]);
-                        ly.length[r][h] = len + counts[r];
-                    }
-                }
-            }
+            MemorySegment[] q = bindDecoder(arena, own, s, embeds, positionIds, inputMask, queryIndex, logitsIndex, ropeOffsets, imageGroup, logits, pres);
+            decoderBinding.run();
+            decoderBinding.clear();
+            growFor(counts);
+            storeNewTokens(arena, own, counts, pres);
+            for (int l = 0; l < nl; l++) table.append(l, counts, positions);
             FloatBuffer[] queries = null;
             if (w > 0) {
                 queries = new FloatBuffer[nl];
@@ -413,6 +421,108 @@ public final class OrtDecoder implements KvCacheView, AutoCloseable {
         } finally {
             for (NativeTensor t : own) t.close();
         }
+    }
+
+    /** Binds the decoder's inputs and outputs for one call; returns the host buffers of the exported queries (null entries when none). */
+    private MemorySegment[] bindDecoder(Arena arena, List<NativeTensor> own, int s, float[] embeds, long[] positionIds, float[] inputMask, long[] queryIndex,
+                                        long[] logitsIndex, long[] ropeOffsets, long[] imageGroup, MemorySegment logits, NativeTensor[][] pres) {
+        int hkv = shape.kvHeads(), d = shape.headDim(), hq = shape.queryHeads(), nl = layers.length, w = queryIndex.length;
+        NativeBinding b = decoderBinding;
+        b.clear();
+        b.input("inputs_embeds", host(own, aligned(arena, embeds), new long[] {batch, s, hidden}, F32));
+        b.input("position_ids", host(own, aligned(arena, positionIds), new long[] {batch, s}, I64));
+        b.input("input_mask", host(own, aligned(arena, inputMask), new long[] {batch, s}, F32));
+        b.input("query_index", host(own, aligned(arena, queryIndex), new long[] {w}, I64));
+        b.input("logits_index", host(own, aligned(arena, logitsIndex), new long[] {batch}, I64));
+        if (sessions.ropeOffsets) {
+            long[] off = ropeOffsets != null ? ropeOffsets : new long[3 * batch * s];
+            b.input("rope_offsets", host(own, aligned(arena, off), new long[] {3, batch, s}, I64));
+        }
+        if (sessions.imageGroup) {
+            long[] grp = imageGroup;
+            if (grp == null) {
+                grp = new long[batch * s];
+                Arrays.fill(grp, -1);
+            }
+            b.input(ModelSessions.IMAGE_GROUP, host(own, aligned(arena, grp), new long[] {batch, s}, I64));
+        }
+        b.output("logits", host(own, logits, new long[] {batch, vocab}, F32));
+        MemorySegment[] q = new MemorySegment[nl];
+        for (int l = 0; l < nl; l++) {
+            Layer ly = layers[l];
+            if (sessions.windows[l] > 0) {
+                b.input(pastPositionNames[l], host(own, aligned(arena, table.pastPositions(l)), new long[] {batch, hkv, table.capacity(l)}, I64));
+            }
+            b.input(pastKeyNames[l], ly.k).input(pastValueNames[l], ly.v).input(pastMaskNames[l], ly.mask);
+            b.output(presentKeyNames[l], pres[l][0]).output(presentValueNames[l], pres[l][1]);
+            if (w > 0) {
+                q[l] = arena.allocate(ValueLayout.JAVA_FLOAT, (long) batch * hq * w * d);
+                b.output(queriesNames[l], host(own, q[l], new long[] {batch, hq, w, d}, F32));
+            }
+        }
+        return q;
+    }
+
+    /** Room for {@code counts[r]} more tokens per row in every layer, after the call like {@code KvCache.append} (so the decoder saw the same past). */
+    private void growFor(int[] counts) {
+        for (int l = 0; l < layers.length; l++) {
+            int grown = table.grownCapacity(l, counts);
+            if (grown > 0) {
+                int[][][] keep = table.liveSlotLists(l);
+                regather(l, layers[l].k, layers[l].v, grown, keep, null);
+                table.relayout(l, grown, keep);
+            }
+        }
+    }
+
+    /** Copies the real new tokens of {@code pres} into their cache slots, in place on the device (padding tokens are not stored); before {@link SlotTable#append}. */
+    private void storeNewTokens(Arena arena, List<NativeTensor> own, int[] counts, NativeTensor[][] pres) {
+        int hkv = shape.kvHeads(), nl = layers.length;
+        int n = 0;
+        for (int r = 0; r < batch; r++) n += counts[r] * hkv;
+        if (n == 0) return;
+        MemorySegment src = arena.allocate(ValueLayout.JAVA_LONG, (long) n * 3);
+        long o = 0;
+        for (int r = 0; r < batch; r++) {
+            for (int h = 0; h < hkv; h++) {
+                for (int i = 0; i < counts[r]; i++) {
+                    src.setAtIndex(ValueLayout.JAVA_LONG, o++, r);
+                    src.setAtIndex(ValueLayout.JAVA_LONG, o++, h);
+                    src.setAtIndex(ValueLayout.JAVA_LONG, o++, i);
+                }
+            }
+        }
+        MemorySegment mn = arena.allocate(ValueLayout.JAVA_FLOAT, n); // zeros: the new slots are live
+        NativeBinding sb = scatterBinding;
+        sb.clear();
+        sb.input("src", host(own, src, new long[] {n, 3}, I64)).input("mn", host(own, mn, new long[] {n}, F32));
+        for (int l = 0; l < nl; l++) {
+            Layer ly = layers[l];
+            sb.input(scatterKNames[l], ly.k).input(scatterVNames[l], ly.v).input(scatterMNames[l], ly.mask)
+                    .input(scatterKnNames[l], pres[l][0]).input(scatterVnNames[l], pres[l][1])
+                    .input(scatterDstNames[l], host(own, destinations(arena, l, counts, n), new long[] {n, 3}, I64));
+            sb.output(scatterKoNames[l], ly.k).output(scatterVoNames[l], ly.v).output(scatterMoNames[l], ly.mask);
+        }
+        sb.run();
+        sb.clear();
+    }
+
+    /** {@code [n, 3]} (row, head, slot) of the new tokens in {@code layer}: slot {@code length + i}. */
+    private MemorySegment destinations(Arena arena, int layer, int[] counts, int n) {
+        int hkv = shape.kvHeads();
+        MemorySegment dst = arena.allocate(ValueLayout.JAVA_LONG, (long) n * 3);
+        long x = 0;
+        for (int r = 0; r < batch; r++) {
+            for (int h = 0; h < hkv; h++) {
+                int len = table.length(layer, r, h);
+                for (int i = 0; i < counts[r]; i++) {
+                    dst.setAtIndex(ValueLayout.JAVA_LONG, x++, r);
+                    dst.setAtIndex(ValueLayout.JAVA_LONG, x++, h);
+                    dst.setAtIndex(ValueLayout.JAVA_LONG, x++, len + i);
+                }
+            }
+        }
+        return dst;
     }
 
     /** Host inputs are copied into 64-byte aligned memory, as ORT aligns its own CPU allocations. */
@@ -451,92 +561,102 @@ public final class OrtDecoder implements KvCacheView, AutoCloseable {
         for (NativeTensor[] a : ts) for (NativeTensor t : a) if (t != null) t.close();
     }
 
-    private static int lastPosition(Layer ly, int r) {
-        int last = -1;
-        for (int h = 0; h < ly.length[r].length; h++) if (ly.length[r][h] > 0) last = Math.max(last, ly.positions[r][h][ly.length[r][h] - 1]);
-        return last;
-    }
-
     // ---------------------------------------------------------------- re-allocation
 
-    /** As {@link KvCache#reserve}: a layer below {@code maxLength + extra} slots is re-allocated to exactly that. */
+    /** As {@code KvCache#reserve}: a layer below {@code maxLength + extra} slots is re-allocated to exactly that. */
     public void reserve(int extra) {
         checkOpen();
-        if (extra < 0) throw new IllegalArgumentException("extra must be >= 0, got " + extra);
-        for (Layer ly : layers) {
-            int max = 0;
-            for (int[] r : ly.length) for (int n : r) max = Math.max(max, n);
-            if (max + extra > ly.capacity) rewrite(ly, ly.k, ly.v, max + extra, null);
+        for (int l = 0; l < layers.length; l++) {
+            int cap = table.reservedCapacity(l, extra);
+            if (cap > 0) {
+                int[][][] keep = table.liveSlotLists(l);
+                regather(l, layers[l].k, layers[l].v, cap, keep, null);
+                table.relayout(l, cap, keep);
+            }
         }
     }
 
     /**
-     * As {@link KvCache#compact}: every (row, layer, head) keeps exactly the planned positions, each layer is
+     * As {@code KvCache#compact}: every (row, layer, head) keeps exactly the planned positions, each layer is
      * re-allocated on the device to {@code max kept + reserve} slots by the gather graph (only the kept slot indices
      * and the new mask are uploaded) and its old memory returned to the allocator; a layer that keeps everything is
-     * left as it is. The plan is checked first; if it fails nothing changes.
+     * left as it is. The plan is checked first ({@link SlotTable#compactionSlots}); if it fails nothing changes.
      *
+     * @param reserve extra slots per layer for tokens still to come, ≥ 0
      * @return the KV memory of every layer before and after
      * @throws IllegalArgumentException naming the first offending (row, layer, head)
      */
     public CompactionReport compact(RetentionPlan plan, int reserve) {
         checkOpen();
         if (reserve < 0) throw new IllegalArgumentException("reserve must be >= 0, got " + reserve);
-        CompactionSlots.Bookkeeping book = new CompactionSlots.Bookkeeping() {
-            @Override public int[] positions(int l, int r, int h) { return layers[l].positions[r][h]; }
-            @Override public int length(int l, int r, int h) { return layers[l].length[r][h]; }
-        };
-        int[][][][] slots = CompactionSlots.of(plan, batch, layers.length, shape.kvHeads(), book);
+        int[][][][] keep = table.compactionSlots(plan);
         List<LayerBytes> before = layerBytes();
         for (int l = 0; l < layers.length; l++) {
-            Layer ly = layers[l];
-            int cap = CompactionSlots.newCapacity(slots, l, book, reserve);
-            if (cap >= 0) rewrite(ly, ly.k, ly.v, cap, slots[l]);
+            int cap = table.compactedCapacity(keep, l, reserve);
+            if (cap >= 0) {
+                regather(l, layers[l].k, layers[l].v, cap, keep[l], null);
+                table.relayout(l, cap, keep[l]);
+            }
         }
         return new CompactionReport(before, layerBytes());
     }
 
     /**
-     * Re-allocates {@code ly} to {@code capacity} slots on the device, gathering from {@code srcK/srcV} the slots
-     * {@code keep[r][h]} (all live slots of {@code ly}'s bookkeeping if null) to the front in order, and frees
-     * {@code ly}'s old tensors if it has any. With no source ({@code srcK == null}) the layer is allocated empty and
-     * masked.
+     * Masks every cached token that {@code plan} does not keep, without moving, freeing or forgetting anything (the
+     * slot table is unchanged): for tests that compare a compaction with attention over the full cache minus the
+     * evicted tokens. The masking lasts until the layer is next re-allocated (growth, {@link #reserve},
+     * {@link #compact}, {@link #copy}), which rebuilds the mask from the slot table; reserve room first.
+     *
+     * @throws IllegalArgumentException as {@link #compact} for a plan that does not fit the cache (nothing changes)
      */
-    private void rewrite(Layer ly, NativeTensor srcK, NativeTensor srcV, int capacity, int[][][] keep) {
+    public void maskEvicted(RetentionPlan plan) {
+        checkOpen();
+        int[][][][] keep = table.compactionSlots(plan);
+        for (int l = 0; l < layers.length; l++) {
+            boolean[][][] hidden = new boolean[batch][shape.kvHeads()][];
+            for (int r = 0; r < batch; r++) {
+                for (int h = 0; h < shape.kvHeads(); h++) {
+                    boolean[] x = new boolean[table.length(l, r, h)];
+                    Arrays.fill(x, true);
+                    for (int sl : keep[l][r][h]) x[sl] = false;
+                    hidden[r][h] = x;
+                }
+            }
+            regather(l, layers[l].k, layers[l].v, table.capacity(l), table.liveSlotLists(l), hidden);
+        }
+    }
+
+    /**
+     * Replaces {@code layer}'s tensors by new ones of {@code capacity} slots holding, in slot {@code i} of (row, head),
+     * old slot {@code keep[r][h][i]} of {@code srcK/srcV} (gathered on the device; the rest zeros and masked), and
+     * frees the old tensors. With {@code srcK == null} the layer is allocated empty and masked. {@code hidden[r][h][i]}
+     * (may be null) masks new slot {@code i} although it holds a token. The slot table is not touched: the caller
+     * records the new layout ({@link SlotTable#relayout}).
+     */
+    private void regather(int layer, NativeTensor srcK, NativeTensor srcV, int capacity, int[][][] keep, boolean[][][] hidden) {
+        Layer ly = layers[layer];
         int hkv = shape.kvHeads(), d = shape.headDim();
         long[] kvDims = {batch, hkv, capacity, d}, mDims = {batch, hkv, capacity};
         NativeTensor nk = null, nv = null, nm = null;
         List<NativeTensor> own = new ArrayList<>();
-        int[][] newLen = new int[batch][hkv];
-        int[][][] newPos = new int[batch][hkv][capacity];
         try (Arena arena = Arena.ofConfined()) {
             nk = gather.allocate(kvDims, F32);
             nv = gather.allocate(kvDims, F32);
             nm = gather.allocate(mDims, F32);
             MemorySegment idx = arena.allocate(ValueLayout.JAVA_LONG, (long) batch * hkv * capacity);
             MemorySegment mask = arena.allocate(ValueLayout.JAVA_FLOAT, (long) batch * hkv * capacity);
-            for (int r = 0; r < batch; r++) {
-                for (int h = 0; h < hkv; h++) {
-                    int[] sl = srcK == null ? new int[0] : keep != null ? keep[r][h] : identity(ly.length[r][h]);
-                    long base = (long) (r * hkv + h) * capacity;
-                    for (int i = 0; i < capacity; i++) {
-                        boolean live = i < sl.length;
-                        idx.setAtIndex(ValueLayout.JAVA_LONG, base + i, live ? sl[i] : 0);
-                        mask.setAtIndex(ValueLayout.JAVA_FLOAT, base + i, live ? 0f : KvCache.MASKED);
-                        if (live) newPos[r][h][i] = ly.positions[r][h][sl[i]];
-                    }
-                    newLen[r][h] = sl.length;
-                }
-            }
+            fillGather(idx, mask, capacity, srcK == null ? null : keep, hidden);
             NativeTensor hostMask = gather.wrapHost(mask, mDims, F32);
             own.add(hostMask);
+            NativeTensor hostIdx = gather.wrapHost(idx, new long[] {batch, hkv, capacity, 1}, I64);
+            own.add(hostIdx);
             if (srcK == null) {
                 // first allocation: zero K/V from an empty source is what the gather of nothing yields; run it on a 1-slot dummy
                 NativeTensor z = gather.allocate(new long[] {batch, hkv, 1, d}, F32);
                 own.add(z);
-                runGather(z, z, gather.wrapHost(idx, new long[] {batch, hkv, capacity, 1}, I64), hostMask, nk, nv, nm, own);
+                runGather(z, z, hostIdx, hostMask, nk, nv, nm);
             } else {
-                runGather(srcK, srcV, gather.wrapHost(idx, new long[] {batch, hkv, capacity, 1}, I64), hostMask, nk, nv, nm, own);
+                runGather(srcK, srcV, hostIdx, hostMask, nk, nv, nm);
             }
         } catch (RuntimeException e) {
             if (nk != null) nk.close();
@@ -554,16 +674,28 @@ public final class OrtDecoder implements KvCacheView, AutoCloseable {
         ly.k = nk;
         ly.v = nv;
         ly.mask = nm;
-        ly.capacity = capacity;
         ly.snapshot = null;
-        ly.positions = newPos;
-        for (int r = 0; r < batch; r++) ly.length[r] = newLen[r];
         ly.version++;
     }
 
-    private void runGather(NativeTensor k, NativeTensor v, NativeTensor idx, NativeTensor mask, NativeTensor ok, NativeTensor ov, NativeTensor om,
-                           List<NativeTensor> own) {
-        own.add(idx);
+    /** The gather graph's {@code idx} (old slot of every new slot) and mask (0 = a kept, visible token) for {@link #regather}; {@code keep == null}: empty. */
+    private void fillGather(MemorySegment idx, MemorySegment mask, int capacity, int[][][] keep, boolean[][][] hidden) {
+        int hkv = shape.kvHeads();
+        for (int r = 0; r < batch; r++) {
+            for (int h = 0; h < hkv; h++) {
+                int[] sl = keep == null ? new int[0] : keep[r][h];
+                boolean[] hide = hidden == null ? null : hidden[r][h];
+                long base = (long) (r * hkv + h) * capacity;
+                for (int i = 0; i < capacity; i++) {
+                    boolean live = i < sl.length;
+                    idx.setAtIndex(ValueLayout.JAVA_LONG, base + i, live ? sl[i] : 0);
+                    mask.setAtIndex(ValueLayout.JAVA_FLOAT, base + i, live && (hide == null || !hide[i]) ? 0f : SlotTable.MASKED);
+                }
+            }
+        }
+    }
+
+    private void runGather(NativeTensor k, NativeTensor v, NativeTensor idx, NativeTensor mask, NativeTensor ok, NativeTensor ov, NativeTensor om) {
         NativeBinding b = gatherBinding;
         b.clear();
         b.input("k", k).input("v", v).input("idx", idx).input("mask", mask).output("ko", ok).output("vo", ov).output("mo", om);
@@ -571,33 +703,17 @@ public final class OrtDecoder implements KvCacheView, AutoCloseable {
         b.clear();
     }
 
-    private static int[] identity(int n) {
-        int[] a = new int[n];
-        for (int i = 0; i < n; i++) a[i] = i;
-        return a;
-    }
-
     /**
-     * An independent copy of this decoder's cache (as {@link KvCache#copy}: same capacities, slots, positions and
+     * An independent copy of this decoder's cache (as {@code KvCache#copy}: same capacities, slots, positions and
      * masks; masked slots hold zeros), made on the device by the gather graph. The copy shares this decoder's
-     * sessions (they are closed when the last of the two is closed) and has its own bindings and buffers; it is
-     * owned by the caller and must be closed. Used to fork a request after prefill.
+     * {@link Sessions} (retained; released when it is closed) and has its own bindings, buffers and slot table; it is
+     * owned by the caller and must be closed. Used to fork a request ({@code GenerationSession#fork}).
      */
     public OrtDecoder copy() {
         checkOpen();
-        OrtDecoder c = new OrtDecoder(shape, hidden, vocab, batch, sessions.retain());
+        OrtDecoder c = new OrtDecoder(sessions.retain(), batch, table.copy());
         try {
-            for (int l = 0; l < layers.length; l++) {
-                Layer src = layers[l], dst = new Layer(batch, shape.kvHeads());
-                for (int r = 0; r < batch; r++) dst.length[r] = src.length[r].clone();
-                dst.positions = new int[batch][][];
-                for (int r = 0; r < batch; r++) {
-                    dst.positions[r] = new int[shape.kvHeads()][];
-                    for (int h = 0; h < shape.kvHeads(); h++) dst.positions[r][h] = src.positions[r][h].clone();
-                }
-                c.layers[l] = dst;
-                c.rewrite(dst, src.k, src.v, src.capacity, null);
-            }
+            for (int l = 0; l < layers.length; l++) c.regather(l, layers[l].k, layers[l].v, table.capacity(l), table.liveSlotLists(l), null);
         } catch (RuntimeException e) {
             c.close();
             throw e;
@@ -619,7 +735,7 @@ public final class OrtDecoder implements KvCacheView, AutoCloseable {
             b.run();
             NativeTensor[] out = b.takeOutputs(true);
             try {
-                return new LayerSnapshot(ly.capacity, out[0].host().toArray(ValueLayout.JAVA_FLOAT), out[1].host().toArray(ValueLayout.JAVA_FLOAT),
+                return new LayerSnapshot(table.capacity(layer), out[0].host().toArray(ValueLayout.JAVA_FLOAT), out[1].host().toArray(ValueLayout.JAVA_FLOAT),
                         out[2].host().toArray(ValueLayout.JAVA_FLOAT));
             } finally {
                 for (NativeTensor t : out) t.close();

@@ -2,7 +2,6 @@ package io.github.kvpolicy.runtime.ort;
 
 import ai.onnxruntime.OrtEnvironment;
 import ai.onnxruntime.OrtProvider;
-import io.github.kvpolicy.runtime.Device;
 import io.github.kvpolicy.runtime.decode.ModelSessions;
 import io.github.kvpolicy.runtime.model.ModelPackage;
 
@@ -11,6 +10,7 @@ import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.EnumSet;
+import java.util.List;
 import java.util.Locale;
 import java.util.Random;
 
@@ -25,11 +25,29 @@ import java.util.Random;
  *             [--bench-steps 24] [--bench-out FILE]
  * </pre>
  * {@code --work} is a folder this check may write random models into (created if missing).
+ *
+ * <p>Callers outside this package add checks of their own ({@link #run(String[], List)}): {@code runtime.bench.GpuCheck},
+ * which the script runs, adds a {@code GenerationSession} decode on the device (this package may not depend on
+ * {@code runtime}'s root package).
  */
 public final class OrtGpuCheck {
     private OrtGpuCheck() {}
 
+    /** A check added by a caller, run after the cross-checks and before the benchmark, with the parsed flags. */
+    public interface Extra {
+        /** @param testbed the {@code --testbed} folder, or null; returns the PASS line's detail, throws on failure */
+        String run(Device device, Path work, Path testbed) throws IOException;
+    }
+
+    /** A named {@link Extra}. */
+    public record NamedExtra(String name, Extra check) {}
+
     public static void main(String[] args) {
+        run(args, List.of());
+    }
+
+    /** The check with {@code extras} after the cross-checks; exits the JVM as {@link #main} does. */
+    public static void run(String[] args, List<NamedExtra> extras) {
         Device device = Device.CPU;
         Path work = null, testbed = null, benchOut = null;
         String benchPreset = "small-100m", benchLengths = "512,2048", benchSteps = "24";
@@ -103,6 +121,7 @@ public final class OrtGpuCheck {
                 }
             });
         }
+        for (NamedExtra x : extras) step(x.name(), () -> x.check().run(dev, w, tb));
         final String bp = benchPreset, bl = benchLengths, bs = benchSteps;
         final Path bo = benchOut;
         step("bench", () -> {

@@ -15,15 +15,20 @@ final class ResidentGraphs {
     private ResidentGraphs() {}
 
     /**
-     * Appends the new tokens' K/V to every layer in place. Per layer {@code i}: inputs {@code k.i, v.i}
-     * {@code [b,h,p_i,d]}, {@code m.i} {@code [b,h,p_i]} (the cache), {@code kn.i, vn.i} {@code [b,h,s,d]} (the
-     * decoder's {@code present_*}), {@code idx.i} i64 {@code [b,h,s,3]} (destination (row, head, slot)),
-     * {@code mn.i} {@code [b,h,s]} (the new mask values); outputs {@code ko.i, vo.i, mo.i} = {@code ScatterND} of the
-     * cache. The runtime binds each output to its cache input's own memory, so only the {@code s} new slots are
-     * written (ORT's ScatterND skips its input-to-output copy when both are the same buffer).
+     * Appends the real new tokens' K/V to every layer in place. Shared inputs: {@code src} i64 {@code [n,3]} (row,
+     * head, new-token index of each stored token in the decoder's {@code present_*}) and {@code mn} {@code [n]} (their
+     * mask values, 0). Per layer {@code i}: {@code k.i, v.i} {@code [b,h,p_i,d]}, {@code m.i} {@code [b,h,p_i]} (the
+     * cache), {@code kn.i, vn.i} {@code [b,h,s,d]} (the decoder's {@code present_*}), {@code dst.i} i64 {@code [n,3]}
+     * (destination (row, head, slot)); outputs {@code ko.i, vo.i, mo.i} = {@code ScatterND} of the cache with the
+     * {@code GatherND} of the new tokens. Padding tokens (rows with fewer real tokens than {@code s}) are not in
+     * {@code src}, so they are never stored. The runtime binds each output to its cache input's own memory, so only
+     * the {@code n} new slots are written (ORT's ScatterND skips its input-to-output copy when both are the same
+     * buffer).
      */
     static OnnxGraph scatter(int layers, int kvHeads, int headDim) {
         OnnxGraph g = new OnnxGraph("kv_scatter", null);
+        g.input("src", Elem.INT64, "n", 3);
+        g.input("mn", Elem.FLOAT, "n");
         for (int i = 0; i < layers; i++) {
             String p = "p_" + i;
             g.input("k." + i, Elem.FLOAT, "b", kvHeads, p, headDim);
@@ -31,11 +36,12 @@ final class ResidentGraphs {
             g.input("m." + i, Elem.FLOAT, "b", kvHeads, p);
             g.input("kn." + i, Elem.FLOAT, "b", kvHeads, "s", headDim);
             g.input("vn." + i, Elem.FLOAT, "b", kvHeads, "s", headDim);
-            g.input("idx." + i, Elem.INT64, "b", kvHeads, "s", 3);
-            g.input("mn." + i, Elem.FLOAT, "b", kvHeads, "s");
-            g.nodeNamed("ScatterND", "ko." + i, List.of("k." + i, "idx." + i, "kn." + i));
-            g.nodeNamed("ScatterND", "vo." + i, List.of("v." + i, "idx." + i, "vn." + i));
-            g.nodeNamed("ScatterND", "mo." + i, List.of("m." + i, "idx." + i, "mn." + i));
+            g.input("dst." + i, Elem.INT64, "n", 3);
+            String kn = g.op("GatherND", "kn." + i, "src");
+            String vn = g.op("GatherND", "vn." + i, "src");
+            g.nodeNamed("ScatterND", "ko." + i, List.of("k." + i, "dst." + i, kn));
+            g.nodeNamed("ScatterND", "vo." + i, List.of("v." + i, "dst." + i, vn));
+            g.nodeNamed("ScatterND", "mo." + i, List.of("m." + i, "dst." + i, "mn"));
             g.output("ko." + i, Elem.FLOAT, "b", kvHeads, p, headDim);
             g.output("vo." + i, Elem.FLOAT, "b", kvHeads, p, headDim);
             g.output("mo." + i, Elem.FLOAT, "b", kvHeads, p);

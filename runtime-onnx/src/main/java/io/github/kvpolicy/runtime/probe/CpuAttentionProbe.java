@@ -62,12 +62,13 @@ public final class CpuAttentionProbe implements AttentionProbe {
             if (imageGroups != null) imageGroups = Arrays.stream(imageGroups).map(long[]::clone).toArray(long[][]::new);
         }
 
-        int window(int layer) {
+        /** Layer {@code layer}'s window W on original positions, or 0 when it sees the whole past. */
+        public int window(int layer) {
             return layerWindows == null ? 0 : layerWindows[layer];
         }
 
         /** The first position of q's image, or q when q is not in an image. */
-        int imageStart(int row, int q) {
+        public int imageStart(int row, int q) {
             long[] g = imageGroups == null ? null : imageGroups[row];
             if (g == null || q >= g.length || g[q] < 0) return q;
             int a = q;
@@ -76,7 +77,7 @@ public final class CpuAttentionProbe implements AttentionProbe {
         }
 
         /** One past the last position of q's image, or q + 1 when q is not in an image. */
-        int imageEnd(int row, int q) {
+        public int imageEnd(int row, int q) {
             long[] g = imageGroups == null ? null : imageGroups[row];
             if (g == null || q >= g.length || g[q] < 0) return q + 1;
             int b = q + 1;

@@ -1,6 +1,6 @@
 package io.github.kvpolicy.runtime.bench;
 
-import io.github.kvpolicy.runtime.Device;
+import io.github.kvpolicy.runtime.ort.Device;
 import org.junit.jupiter.api.Test;
 
 import java.nio.file.Path;

@@ -1,6 +1,5 @@
 package io.github.kvpolicy.runtime.ort;
 
-import io.github.kvpolicy.runtime.Device;
 import io.github.kvpolicy.runtime.TestModels;
 import io.github.kvpolicy.runtime.decode.ModelSessions;
 import io.github.kvpolicy.runtime.model.ModelPackage;

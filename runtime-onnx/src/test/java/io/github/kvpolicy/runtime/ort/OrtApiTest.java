@@ -1,6 +1,5 @@
 package io.github.kvpolicy.runtime.ort;
 
-import io.github.kvpolicy.runtime.Device;
 import io.github.kvpolicy.runtime.model.graph.OnnxGraph;
 import org.junit.jupiter.api.Test;
 

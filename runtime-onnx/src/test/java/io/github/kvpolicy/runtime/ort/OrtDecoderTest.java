@@ -1,7 +1,6 @@
 package io.github.kvpolicy.runtime.ort;
 
 import io.github.kvpolicy.api.RetentionPlan;
-import io.github.kvpolicy.runtime.Device;
 import io.github.kvpolicy.runtime.TestModels;
 import io.github.kvpolicy.runtime.cache.KvCache;
 import io.github.kvpolicy.runtime.decode.ModelSessions;

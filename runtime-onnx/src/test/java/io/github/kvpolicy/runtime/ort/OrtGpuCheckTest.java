@@ -13,15 +13,16 @@ import java.util.concurrent.TimeUnit;
 import static org.junit.jupiter.api.Assertions.*;
 
 /**
- * {@link OrtGpuCheck} as {@code scripts/gpu-check.sh run --device cpu} runs it, in a separate JVM (it exits with its
- * status): every check passes on the CPU; bad flags exit 2 with one line.
+ * {@link OrtGpuCheck}, through {@code runtime.bench.GpuCheck} as {@code scripts/gpu-check.sh run --device cpu} runs it
+ * (with the GenerationSession check), in a separate JVM (it exits with its status): every check passes on the CPU;
+ * bad flags exit 2 with one line.
  */
 class OrtGpuCheckTest {
     record Outcome(int exit, String output) {}
 
     static Outcome run(String... args) throws IOException, InterruptedException {
         List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-Xmx1g",
-                "--enable-native-access=ALL-UNNAMED", "-cp", System.getProperty("java.class.path"), OrtGpuCheck.class.getName()));
+                "--enable-native-access=ALL-UNNAMED", "-cp", System.getProperty("java.class.path"), "io.github.kvpolicy.runtime.bench.GpuCheck"));
         cmd.addAll(List.of(args));
         Path log = Files.createTempFile("gpu-check-", ".log");
         try {
@@ -40,7 +41,7 @@ class OrtGpuCheckTest {
                 Path.of("..", "testbed", "model").toAbsolutePath().toString(), "--bench-preset", "tiny", "--bench-lengths", "30", "--bench-steps", "6",
                 "--bench-out", bench.toString());
         assertEquals(0, o.exit(), o.output());
-        for (String check : new String[] {"binding", "cross-check tiny", "cross-check testbed", "bench"}) {
+        for (String check : new String[] {"binding", "cross-check tiny", "cross-check testbed", "generation session", "bench"}) {
             assertTrue(o.output().contains("PASS " + check + " ("), check + ":\n" + o.output());
         }
         assertTrue(o.output().contains("gpu-check: ALL PASSED (device cpu)"), o.output());

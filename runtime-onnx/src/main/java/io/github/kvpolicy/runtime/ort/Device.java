@@ -1,4 +1,4 @@
-package io.github.kvpolicy.runtime;
+package io.github.kvpolicy.runtime.ort;
 
 import java.util.Locale;
 
