@@ -99,11 +99,17 @@ class TestbedReferenceTest {
         List<List<Number>> want = (List<List<Number>>) m.get("projector_out_full");
         int h = generator.hiddenSize();
         assertEquals(GridVqa.CELLS, want.size());
-        double maxDiff = 0;
+        double maxDiff = 0, maxAbs = 0;
         for (int t = 0; t < want.size(); t++) {
-            for (int j = 0; j < h; j++) maxDiff = Math.max(maxDiff, Math.abs(want.get(t).get(j).doubleValue() - got[t * h + j]));
+            for (int j = 0; j < h; j++) {
+                double w = want.get(t).get(j).doubleValue();
+                maxDiff = Math.max(maxDiff, Math.abs(w - got[t * h + j]));
+                maxAbs = Math.max(maxAbs, Math.abs(w));
+            }
         }
-        System.out.printf("projector output [256, %d]: max |Java − PyTorch float32| = %.3g%n", h, maxDiff);
-        assertTrue(maxDiff < 1e-4, "max |projector output difference| " + maxDiff);
+        System.out.printf("projector output [256, %d]: max |Java − PyTorch float32| = %.3g (max |value| %.3g)%n", h, maxDiff, maxAbs);
+        // float32 rounding scales with the values (the v2 projector reaches |x| ≈ 240, where one ulp is 1.5e-5):
+        // allow about 8 ulps of the largest value.
+        assertTrue(maxDiff <= 1e-6 * maxAbs, "max |projector output difference| " + maxDiff + " > 1e-6 × max |value| " + maxAbs);
     }
 }
