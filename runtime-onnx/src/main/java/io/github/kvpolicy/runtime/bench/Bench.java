@@ -6,6 +6,7 @@ import io.github.kvpolicy.api.CompressionPolicy;
 import io.github.kvpolicy.api.HeadMapping;
 import io.github.kvpolicy.api.ModelShape;
 import io.github.kvpolicy.api.Reduction;
+import io.github.kvpolicy.host.cli.Flags;
 import io.github.kvpolicy.runtime.ort.Device;
 import io.github.kvpolicy.runtime.GenerationRequest;
 import io.github.kvpolicy.runtime.GenerationResult;
@@ -36,8 +37,10 @@ import java.util.Random;
  * <pre>
  * Bench [--preset small-100m] [--seed 1] [--dir target/bench-models] [--prompt 2048] [--decode 32]
  *       [--ratios 0.1,0.25,0.5,1.0] [--reps 3] [--warmup 1] [--chunk 512] [--threads 0] [--device cpu]
- *       [--probe-window 32] [--out FILE]
+ *       [--probe-window 32] [--out FILE] [--help]
  * </pre>
+ * Flags are parsed by {@link Flags} ({@code --name value} or {@code --name=value}); a bad flag or value prints one line
+ * and exits 2.
  */
 public final class Bench {
     /** Benchmark options; see the class comment for the flags. */
@@ -47,34 +50,36 @@ public final class Bench {
             return new Options("small-100m", 1, Path.of("target/bench-models"), 2048, 32, List.of(0.1, 0.25, 0.5, 1.0), 3, 1, 512, 0, Device.CPU, 32, null);
         }
 
+        /** Parses the flags (see the class comment). @throws IllegalArgumentException one line naming a bad flag or value */
         static Options parse(String[] args) {
-            Options o = defaults();
-            for (int i = 0; i < args.length; i++) {
-                String a = args[i];
-                if (i + 1 >= args.length) throw new IllegalArgumentException("option " + a + " needs a value");
-                String v = args[++i];
-                o = switch (a) {
-                    case "--preset" -> new Options(v, o.seed, o.dir, o.prompt, o.decode, o.ratios, o.reps, o.warmup, o.chunk, o.threads, o.device, o.probeWindow, o.out);
-                    case "--seed" -> new Options(o.preset, Long.parseLong(v), o.dir, o.prompt, o.decode, o.ratios, o.reps, o.warmup, o.chunk, o.threads, o.device, o.probeWindow, o.out);
-                    case "--dir" -> new Options(o.preset, o.seed, Path.of(v), o.prompt, o.decode, o.ratios, o.reps, o.warmup, o.chunk, o.threads, o.device, o.probeWindow, o.out);
-                    case "--prompt" -> new Options(o.preset, o.seed, o.dir, Integer.parseInt(v), o.decode, o.ratios, o.reps, o.warmup, o.chunk, o.threads, o.device, o.probeWindow, o.out);
-                    case "--decode" -> new Options(o.preset, o.seed, o.dir, o.prompt, Integer.parseInt(v), o.ratios, o.reps, o.warmup, o.chunk, o.threads, o.device, o.probeWindow, o.out);
-                    case "--ratios" -> new Options(o.preset, o.seed, o.dir, o.prompt, o.decode,
-                            java.util.Arrays.stream(v.split(",")).map(String::trim).map(Double::parseDouble).toList(), o.reps, o.warmup, o.chunk, o.threads, o.device, o.probeWindow, o.out);
-                    case "--reps" -> new Options(o.preset, o.seed, o.dir, o.prompt, o.decode, o.ratios, Integer.parseInt(v), o.warmup, o.chunk, o.threads, o.device, o.probeWindow, o.out);
-                    case "--warmup" -> new Options(o.preset, o.seed, o.dir, o.prompt, o.decode, o.ratios, o.reps, Integer.parseInt(v), o.chunk, o.threads, o.device, o.probeWindow, o.out);
-                    case "--chunk" -> new Options(o.preset, o.seed, o.dir, o.prompt, o.decode, o.ratios, o.reps, o.warmup, Integer.parseInt(v), o.threads, o.device, o.probeWindow, o.out);
-                    case "--threads" -> new Options(o.preset, o.seed, o.dir, o.prompt, o.decode, o.ratios, o.reps, o.warmup, o.chunk, Integer.parseInt(v), o.device, o.probeWindow, o.out);
-                    case "--device" -> new Options(o.preset, o.seed, o.dir, o.prompt, o.decode, o.ratios, o.reps, o.warmup, o.chunk, o.threads, Device.parse(v), o.probeWindow, o.out);
-                    case "--probe-window" -> new Options(o.preset, o.seed, o.dir, o.prompt, o.decode, o.ratios, o.reps, o.warmup, o.chunk, o.threads, o.device, Integer.parseInt(v), o.out);
-                    case "--out" -> new Options(o.preset, o.seed, o.dir, o.prompt, o.decode, o.ratios, o.reps, o.warmup, o.chunk, o.threads, o.device, o.probeWindow, Path.of(v));
-                    default -> throw new IllegalArgumentException("unknown option " + a + "; known: --preset --seed --dir --prompt --decode --ratios --reps --warmup --chunk --threads --device --probe-window --out");
-                };
-            }
+            return of(FLAGS.parse(args));
+        }
+
+        static Options of(Flags.Parsed p) {
+            Options o = new Options(p.string("--preset"), p.longValue("--seed"), p.path("--dir"), p.intValue("--prompt"), p.intValue("--decode"),
+                    p.doubleList("--ratios"), p.intValue("--reps"), p.intValue("--warmup"), p.intValue("--chunk"), p.intValue("--threads"),
+                    p.as("--device", Device::parse), p.intValue("--probe-window"), p.path("--out"));
             if (o.reps < 1 || o.warmup < 0 || o.prompt < 8 || o.decode < 2) throw new IllegalArgumentException("need --reps >= 1, --warmup >= 0, --prompt >= 8, --decode >= 2");
+            if (o.ratios.isEmpty()) throw new IllegalArgumentException("--ratios: needs at least one ratio");
             return o;
         }
     }
+
+    /** The flags; their defaults are those of {@link Options#defaults()}. */
+    static final Flags FLAGS = new Flags("Bench [flags]")
+            .value("--preset", "NAME", "small-100m", "random-weights model preset")
+            .value("--seed", "N", "1", "seed of the random weights and the prompt")
+            .value("--dir", "DIR", "target/bench-models", "where the random models are built")
+            .value("--prompt", "TOKENS", "2048", "prompt length (>= 8)")
+            .value("--decode", "TOKENS", "32", "decoded tokens (>= 2)")
+            .value("--ratios", "R,..", "0.1,0.25,0.5,1.0", "kept shares of the cache to measure")
+            .value("--reps", "N", "3", "measured repetitions (>= 1)")
+            .value("--warmup", "N", "1", "discarded warm-up repetitions (>= 0)")
+            .value("--chunk", "TOKENS", "512", "prefill chunk")
+            .value("--threads", "N", "0", "intra-op threads (0: ONNX Runtime's default)")
+            .value("--device", "cpu|cuda", "cpu", "execution device")
+            .value("--probe-window", "N", "32", "queries of the probe-based policy")
+            .value("--out", "FILE", null, "also write the markdown table here");
 
     /** One ratio's medians. Bytes are summed over layers, keys + values. */
     public record RatioRow(double ratio, double decodeMsPerToken, double policyMs, double compactionMs,
@@ -87,7 +92,20 @@ public final class Bench {
     private Bench() {}
 
     public static void main(String[] args) throws IOException {
-        Report r = run(Options.parse(args), System.out::println);
+        Options o;
+        try {
+            Flags.Parsed flags = FLAGS.parse(args);
+            if (flags.helpRequested()) {
+                System.out.print(flags.help());
+                return;
+            }
+            o = Options.of(flags);
+        } catch (IllegalArgumentException e) {
+            System.err.println("bench: " + e.getMessage());
+            System.exit(2);
+            return;
+        }
+        Report r = run(o, System.out::println);
         System.out.println();
         System.out.println(r.markdown());
         if (r.options().out() != null) {

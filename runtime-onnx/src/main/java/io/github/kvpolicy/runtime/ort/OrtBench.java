@@ -1,6 +1,7 @@
 package io.github.kvpolicy.runtime.ort;
 
 import io.github.kvpolicy.api.ModelShape;
+import io.github.kvpolicy.host.cli.Flags;
 import io.github.kvpolicy.runtime.cache.KvCache;
 import io.github.kvpolicy.runtime.decode.ModelSessions;
 import io.github.kvpolicy.runtime.decode.PastTensors;
@@ -34,8 +35,10 @@ import java.util.Random;
  * <pre>
  * java --enable-native-access=ALL-UNNAMED -cp ... io.github.kvpolicy.runtime.ort.OrtBench \
  *   [--preset small-100m] [--seed 1] [--dir target/bench-models] [--lengths 512,2048] [--steps 24] [--warmup 4]
- *   [--chunk 512] [--threads 0] [--device cpu|cuda] [--scatter-capacities 1024,65536] [--out FILE]
+ *   [--chunk 512] [--threads 0] [--device cpu|cuda] [--scatter-capacities 1024,65536] [--out FILE] [--help]
  * </pre>
+ * Flags are parsed by {@link Flags} ({@code --name value} or {@code --name=value}); a bad flag or value prints one line
+ * and exits 2.
  */
 public final class OrtBench {
     /** Options; see the class comment. */
@@ -46,42 +49,40 @@ public final class OrtBench {
                     new int[] {1024, 65536}, null);
         }
 
-        /** Parses {@code --name value} pairs. @throws IllegalArgumentException naming a bad flag or value */
+        /** Parses the flags (see {@link #FLAGS}). @throws IllegalArgumentException one line naming a bad flag or value */
         public static Options parse(String[] args) {
-            Options o = defaults();
-            for (int i = 0; i < args.length; i++) {
-                String flag = args[i];
-                if (i + 1 >= args.length) throw new IllegalArgumentException("flag " + flag + " needs a value");
-                String v = args[++i];
-                try {
-                    o = switch (flag) {
-                        case "--preset" -> new Options(v, o.seed, o.dir, o.lengths, o.steps, o.warmup, o.chunk, o.threads, o.device, o.scatterCapacities, o.out);
-                        case "--seed" -> new Options(o.preset, Long.parseLong(v), o.dir, o.lengths, o.steps, o.warmup, o.chunk, o.threads, o.device, o.scatterCapacities, o.out);
-                        case "--dir" -> new Options(o.preset, o.seed, Path.of(v), o.lengths, o.steps, o.warmup, o.chunk, o.threads, o.device, o.scatterCapacities, o.out);
-                        case "--lengths" -> new Options(o.preset, o.seed, o.dir, ints(v), o.steps, o.warmup, o.chunk, o.threads, o.device, o.scatterCapacities, o.out);
-                        case "--steps" -> new Options(o.preset, o.seed, o.dir, o.lengths, Integer.parseInt(v), o.warmup, o.chunk, o.threads, o.device, o.scatterCapacities, o.out);
-                        case "--warmup" -> new Options(o.preset, o.seed, o.dir, o.lengths, o.steps, Integer.parseInt(v), o.chunk, o.threads, o.device, o.scatterCapacities, o.out);
-                        case "--chunk" -> new Options(o.preset, o.seed, o.dir, o.lengths, o.steps, o.warmup, Integer.parseInt(v), o.threads, o.device, o.scatterCapacities, o.out);
-                        case "--threads" -> new Options(o.preset, o.seed, o.dir, o.lengths, o.steps, o.warmup, o.chunk, Integer.parseInt(v), o.device, o.scatterCapacities, o.out);
-                        case "--device" -> new Options(o.preset, o.seed, o.dir, o.lengths, o.steps, o.warmup, o.chunk, o.threads, Device.parse(v), o.scatterCapacities, o.out);
-                        case "--scatter-capacities" -> new Options(o.preset, o.seed, o.dir, o.lengths, o.steps, o.warmup, o.chunk, o.threads, o.device, ints(v), o.out);
-                        case "--out" -> new Options(o.preset, o.seed, o.dir, o.lengths, o.steps, o.warmup, o.chunk, o.threads, o.device, o.scatterCapacities, Path.of(v));
-                        default -> throw new IllegalArgumentException("unknown flag " + flag + "; known: --preset --seed --dir --lengths --steps --warmup --chunk --threads --device --scatter-capacities --out");
-                    };
-                } catch (NumberFormatException e) {
-                    throw new IllegalArgumentException("flag " + flag + ": '" + v + "' is not a number (or a comma-separated list of numbers)");
-                }
-            }
+            return of(FLAGS.parse(args));
+        }
+
+        static Options of(Flags.Parsed p) {
+            Options o = new Options(p.string("--preset"), p.longValue("--seed"), p.path("--dir"), ints(p.intList("--lengths")), p.intValue("--steps"),
+                    p.intValue("--warmup"), p.intValue("--chunk"), p.intValue("--threads"), p.as("--device", Device::parse),
+                    ints(p.intList("--scatter-capacities")), p.path("--out"));
             if (o.steps <= o.warmup) throw new IllegalArgumentException("--steps (" + o.steps + ") must exceed --warmup (" + o.warmup + ")");
             if (o.chunk < 1) throw new IllegalArgumentException("--chunk must be >= 1, got " + o.chunk);
+            if (o.lengths.length == 0) throw new IllegalArgumentException("--lengths: needs at least one length");
             for (int l : o.lengths) if (l < 1) throw new IllegalArgumentException("--lengths must be >= 1, got " + l);
             return o;
         }
 
-        private static int[] ints(String v) {
-            return Arrays.stream(v.split(",")).map(String::trim).mapToInt(Integer::parseInt).toArray();
+        private static int[] ints(List<Integer> v) {
+            return v.stream().mapToInt(Integer::intValue).toArray();
         }
     }
+
+    /** The flags; their defaults are those of {@link Options#defaults()}. */
+    static final Flags FLAGS = new Flags("OrtBench [flags]")
+            .value("--preset", "NAME", "small-100m", "random-weights model preset")
+            .value("--seed", "N", "1", "seed of the random weights and the prompts")
+            .value("--dir", "DIR", "target/bench-models", "where the random models are built")
+            .value("--lengths", "N,..", "512,2048", "cache lengths to measure")
+            .value("--steps", "N", "24", "greedy decode steps per length (> --warmup)")
+            .value("--warmup", "N", "4", "first steps dropped")
+            .value("--chunk", "TOKENS", "512", "prefill chunk (>= 1)")
+            .value("--threads", "N", "0", "intra-op threads (0: ONNX Runtime's default)")
+            .value("--device", "cpu|cuda", "cpu", "execution device")
+            .value("--scatter-capacities", "N,..", "1024,65536", "cache slots of the in-place append timing (empty: skip it)")
+            .value("--out", "FILE", null, "also write the markdown table here");
 
     /** One cache length: medians in ms, and whether the greedy tokens agreed. */
     public record Row(int length, double javaPrefillMs, double ortPrefillMs, double javaStepMs, double ortStepMs, double pairedRatio, boolean tokensEqual) {
@@ -115,7 +116,12 @@ public final class OrtBench {
     public static void main(String[] args) {
         Options o;
         try {
-            o = Options.parse(args);
+            Flags.Parsed flags = FLAGS.parse(args);
+            if (flags.helpRequested()) {
+                System.out.print(flags.help());
+                return;
+            }
+            o = Options.of(flags);
         } catch (IllegalArgumentException e) {
             System.err.println("ort-bench: " + e.getMessage());
             System.exit(2);

@@ -2,6 +2,7 @@ package io.github.kvpolicy.runtime.ort;
 
 import ai.onnxruntime.OrtEnvironment;
 import ai.onnxruntime.OrtProvider;
+import io.github.kvpolicy.host.cli.Flags;
 import io.github.kvpolicy.runtime.decode.ModelSessions;
 import io.github.kvpolicy.runtime.model.ModelPackage;
 
@@ -22,7 +23,7 @@ import java.util.Random;
  *
  * <pre>
  * OrtGpuCheck --device cuda|cpu --work DIR [--testbed DIR] [--bench-preset small-100m] [--bench-lengths 512,2048]
- *             [--bench-steps 24] [--bench-out FILE]
+ *             [--bench-steps 24] [--bench-out FILE] [--help]
  * </pre>
  * {@code --work} is a folder this check may write random models into (created if missing).
  *
@@ -42,31 +43,40 @@ public final class OrtGpuCheck {
     /** A named {@link Extra}. */
     public record NamedExtra(String name, Extra check) {}
 
+    /** The flags of this check (and of {@code runtime.bench.GpuCheck}). */
+    static final Flags FLAGS = new Flags("gpu-check --work DIR [flags]   (main class OrtGpuCheck, or runtime.bench.GpuCheck as scripts/gpu-check.sh runs it)")
+            .value("--device", "cpu|cuda", "cpu", "device to check")
+            .value("--work", "DIR", null, "required: a folder this check may write random models into (created if missing)")
+            .value("--testbed", "DIR", null, "also cross-check the testbed model in DIR (must hold config.json)")
+            .value("--bench-preset", "NAME", "small-100m", "random-weights preset of the benchmark")
+            .value("--bench-lengths", "N,..", "512,2048", "cache lengths of the benchmark")
+            .value("--bench-steps", "N", "24", "greedy steps of the benchmark per length")
+            .value("--bench-out", "FILE", null, "also write the benchmark's markdown table here");
+
     public static void main(String[] args) {
         run(args, List.of());
     }
 
     /** The check with {@code extras} after the cross-checks; exits the JVM as {@link #main} does. */
     public static void run(String[] args, List<NamedExtra> extras) {
-        Device device = Device.CPU;
-        Path work = null, testbed = null, benchOut = null;
-        String benchPreset = "small-100m", benchLengths = "512,2048", benchSteps = "24";
+        Device device;
+        Path work, testbed, benchOut;
+        String benchPreset, benchLengths, benchSteps;
         try {
-            for (int i = 0; i < args.length; i++) {
-                if (i + 1 >= args.length) throw new IllegalArgumentException("flag " + args[i] + " needs a value");
-                String v = args[++i];
-                switch (args[i - 1]) {
-                    case "--device" -> device = Device.parse(v);
-                    case "--work" -> work = Path.of(v);
-                    case "--testbed" -> testbed = Path.of(v);
-                    case "--bench-preset" -> benchPreset = v;
-                    case "--bench-lengths" -> benchLengths = v;
-                    case "--bench-steps" -> benchSteps = v;
-                    case "--bench-out" -> benchOut = Path.of(v);
-                    default -> throw new IllegalArgumentException("unknown flag " + args[i - 1]
-                            + "; known: --device --work --testbed --bench-preset --bench-lengths --bench-steps --bench-out");
-                }
+            Flags.Parsed p = FLAGS.parse(args);
+            if (p.helpRequested()) {
+                System.out.print(p.help());
+                System.exit(0);
+                return;
             }
+            device = p.as("--device", Device::parse);
+            work = p.path("--work");
+            testbed = p.path("--testbed");
+            benchOut = p.path("--bench-out");
+            benchPreset = p.string("--bench-preset");
+            // checked here (exit 2), passed on to OrtBench as text
+            benchLengths = String.join(",", p.intList("--bench-lengths").stream().map(String::valueOf).toList());
+            benchSteps = Integer.toString(p.intValue("--bench-steps"));
             if (work == null) throw new IllegalArgumentException("--work DIR is required (a folder for the random models)");
             if (testbed != null && !Files.isRegularFile(testbed.resolve("config.json"))) {
                 throw new IllegalArgumentException("--testbed " + testbed + " holds no config.json");

@@ -29,6 +29,21 @@ class BenchSmokeTest {
     @Test
     void badFlagsAreNamed() {
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> Bench.Options.parse(new String[] {"--bogus", "1"}));
-        assertTrue(e.getMessage().startsWith("unknown option --bogus"), e.getMessage());
+        assertTrue(e.getMessage().startsWith("unknown flag --bogus; known: --preset --seed"), e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> Bench.Options.parse(new String[] {"--reps", "x"}));
+        assertEquals("--reps: not an integer: 'x'", e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> Bench.Options.parse(new String[] {"--ratios", "0.1,x"}));
+        assertEquals("--ratios: not a comma-separated list of numbers: '0.1,x'", e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> Bench.Options.parse(new String[] {"--out"}));
+        assertEquals("--out: needs a value (--out FILE)", e.getMessage());
+    }
+
+    @Test
+    void flagDefaultsAreTheOptionDefaultsAndBothFormsParse() {
+        assertEquals(Bench.Options.defaults(), Bench.Options.parse(new String[0]));
+        Bench.Options o = Bench.Options.parse(new String[] {"--preset", "tiny", "--seed=7", "--dir", "d", "--prompt", "64", "--decode", "3", "--ratios", "0.25, 1.0",
+                "--reps", "2", "--warmup", "0", "--chunk", "16", "--threads", "1", "--device", "cpu", "--probe-window", "8", "--out", "o.md"});
+        assertEquals(new Bench.Options("tiny", 7, Path.of("d"), 64, 3, List.of(0.25, 1.0), 2, 0, 16, 1, Device.CPU, 8, Path.of("o.md")), o);
+        assertTrue(Bench.FLAGS.help().contains("--ratios R,..  "), Bench.FLAGS.help());
     }
 }

@@ -32,12 +32,28 @@ class OrtBenchSmokeTest {
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> OrtBench.Options.parse(new String[] {"--lenghts", "5"}));
         assertTrue(e.getMessage().startsWith("unknown flag --lenghts; known: --preset"), e.getMessage());
         e = assertThrows(IllegalArgumentException.class, () -> OrtBench.Options.parse(new String[] {"--steps", "x"}));
-        assertEquals("flag --steps: 'x' is not a number (or a comma-separated list of numbers)", e.getMessage());
+        assertEquals("--steps: not an integer: 'x'", e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> OrtBench.Options.parse(new String[] {"--lengths", "512,x"}));
+        assertEquals("--lengths: not a comma-separated list of integers: '512,x'", e.getMessage());
         e = assertThrows(IllegalArgumentException.class, () -> OrtBench.Options.parse(new String[] {"--steps", "3", "--warmup", "3"}));
         assertEquals("--steps (3) must exceed --warmup (3)", e.getMessage());
         e = assertThrows(IllegalArgumentException.class, () -> OrtBench.Options.parse(new String[] {"--device", "tpu"}));
-        assertEquals("Invalid device 'tpu': expected one of cpu, cuda", e.getMessage());
+        assertEquals("--device: Invalid device 'tpu': expected one of cpu, cuda", e.getMessage());
         e = assertThrows(IllegalArgumentException.class, () -> OrtBench.Options.parse(new String[] {"--out"}));
-        assertEquals("flag --out needs a value", e.getMessage());
+        assertEquals("--out: needs a value (--out FILE)", e.getMessage());
+    }
+
+    @Test
+    void flagDefaultsAreTheOptionDefaults() {
+        OrtBench.Options d = OrtBench.Options.defaults(), p = OrtBench.Options.parse(new String[0]);
+        assertEquals(d.preset(), p.preset());
+        assertEquals(d.seed(), p.seed());
+        assertEquals(d.dir(), p.dir());
+        assertArrayEquals(d.lengths(), p.lengths());
+        assertEquals(List.of(d.steps(), d.warmup(), d.chunk(), d.threads()), List.of(p.steps(), p.warmup(), p.chunk(), p.threads()));
+        assertEquals(d.device(), p.device());
+        assertArrayEquals(d.scatterCapacities(), p.scatterCapacities());
+        assertNull(p.out());
+        assertArrayEquals(new int[0], OrtBench.Options.parse(new String[] {"--scatter-capacities="}).scatterCapacities());
     }
 }

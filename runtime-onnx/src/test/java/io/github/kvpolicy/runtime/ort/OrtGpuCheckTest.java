@@ -57,4 +57,17 @@ class OrtGpuCheckTest {
         assertEquals(2, o.exit(), o.output());
         assertTrue(o.output().contains("gpu-check: --testbed target/no-such-model holds no config.json"), o.output());
     }
+
+    @Test
+    void helpListsTheFlagsAndBadValuesAreOneLine() throws Exception {
+        Outcome o = run("--help");
+        assertEquals(0, o.exit(), o.output());
+        assertTrue(o.output().contains("--bench-lengths N,..") && o.output().contains("(default 512,2048)"), o.output());
+        o = run("--work", "target/x", "--bench-steps", "x");
+        assertEquals(2, o.exit(), o.output());
+        assertEquals("gpu-check: --bench-steps: not an integer: 'x'", o.output().strip());
+        o = run("--work", "target/x", "--frobnicate");
+        assertEquals(2, o.exit(), o.output());
+        assertTrue(o.output().strip().startsWith("gpu-check: unknown flag --frobnicate; known: --device --work"), o.output());
+    }
 }
