@@ -6,6 +6,7 @@ import io.github.kvpolicy.api.Phase;
 import io.github.kvpolicy.api.RetentionPlan;
 import io.github.kvpolicy.api.provider.PolicyProvider;
 import io.github.kvpolicy.api.provider.PolicyRegistry;
+import io.github.kvpolicy.host.cli.Flags;
 import io.github.kvpolicy.host.plugin.PluginLoader;
 import java.io.IOException;
 import java.io.PrintStream;
@@ -146,23 +147,32 @@ public final class SecondJvm {
      * {@code SecondJvm --provider CLASS --jar JAR|- --seed N --scenarios i,j,… [--option k=v]…}: prints
      * {@code FP index fingerprint} per scenario, then {@code END}; exit status 0, or 1 with the reason.
      */
+    /** The flags {@link #run} passes (see {@link #main}). */
+    static final Flags FLAGS = new Flags("SecondJvm --provider CLASS [flags]   (started by the conformance suite, not by hand)")
+            .value("--provider", "CLASS", null, "required: the provider class under test")
+            .value("--jar", "JAR|-", "-", "its plugin JAR, or - for this JVM's class path")
+            .value("--seed", "N", Long.toString(ConformanceSettings.DEFAULT_SEED), "base seed of the generated scenarios")
+            .value("--scenarios", "I,..", "", "indices of the contract scenarios to fingerprint")
+            .repeatable("--option", "KEY=VALUE", "an option of the policy");
+
     public static void main(String... args) {
         PrintStream out = new PrintStream(new java.io.FileOutputStream(java.io.FileDescriptor.out), true, StandardCharsets.UTF_8);
         try {
-            String cls = null, jar = "-";
-            long seed = ConformanceSettings.DEFAULT_SEED;
-            List<Integer> indices = new ArrayList<>();
+            Flags.Parsed p = FLAGS.parse(args);
+            if (p.helpRequested()) {
+                out.print(p.help());
+                out.flush();
+                System.exit(0);
+            }
+            String cls = p.string("--provider"), jar = p.string("--jar");
+            if (cls == null) throw new IllegalArgumentException("--provider CLASS is required");
+            long seed = p.longValue("--seed");
+            List<Integer> indices = p.intList("--scenarios");
             Map<String, Object> options = new LinkedHashMap<>();
-            for (int i = 0; i + 1 < args.length; i += 2) {
-                String v = args[i + 1];
-                switch (args[i]) {
-                    case "--provider" -> cls = v;
-                    case "--jar" -> jar = v;
-                    case "--seed" -> seed = Long.parseLong(v);
-                    case "--scenarios" -> { for (String s : v.split(",")) if (!s.isBlank()) indices.add(Integer.parseInt(s.trim())); }
-                    case "--option" -> options.put(v.substring(0, v.indexOf('=')), v.substring(v.indexOf('=') + 1));
-                    default -> throw new IllegalArgumentException("unknown argument " + args[i]);
-                }
+            for (String v : p.all("--option")) {
+                int eq = v.indexOf('=');
+                if (eq < 0) throw new IllegalArgumentException("--option: expected key=value: '" + v + "'");
+                options.put(v.substring(0, eq), v.substring(eq + 1));
             }
             ClassLoader host = PolicyProvider.class.getClassLoader();
             PolicyRegistry.Builder nested = PolicyRegistry.builder();

@@ -2,6 +2,7 @@ package io.github.kvpolicy.conformance.cli;
 
 import io.github.kvpolicy.api.SpiVersion;
 import io.github.kvpolicy.conformance.ConformanceSettings;
+import io.github.kvpolicy.host.cli.Flags;
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStreamReader;
@@ -44,22 +45,24 @@ public final class Validate {
     /** Defaults of the child JVM limits. */
     public static final int DEFAULT_MEMORY_MB = 2048, DEFAULT_CHECK_TIMEOUT_S = 300, DEFAULT_JAR_TIMEOUT_S = 1800, DEFAULT_SHUTDOWN_GRACE_S = 15;
 
-    static final String USAGE_TEXT = """
-            usage: validate plugin.jar [more.jar ...] [options]
-              --seed N|random           base seed of the generated scenarios (default %d); printed for reproduction
-              --report-dir DIR          where JUnit XML reports go, one folder per policy (default conformance-reports)
-              --policy NAME[,..]        validate only these policies
-              --contract-only           opt out of the end-to-end and quality levels (shown in the report)
-              --skip-level LEVEL=WHY    opt out of one level (end-to-end or quality) with a reason (shown in the report)
-              --memory MB               heap cap of each JAR's child JVM (default %d)
-              --check-timeout SECONDS   wall-clock limit of one check (default %d)
-              --jar-timeout SECONDS     wall-clock limit of one JAR's whole run (default %d)
-              --shutdown-grace SECONDS  how long a child may take to exit after its last check (default %d)
-              --help                    this text
+    /** The flags; {@code --policy} and {@code --skip-level} may be repeated, the other value flags: the last one counts. */
+    static final Flags FLAGS = new Flags("validate plugin.jar [more.jar ...] [options]")
+            .positionals("plugin.jar ...", "the plugin JARs to validate, each in its own child JVM")
+            .value("--seed", "N|random", Long.toString(ConformanceSettings.DEFAULT_SEED), "base seed of the generated scenarios; printed for reproduction")
+            .value("--report-dir", "DIR", "conformance-reports", "where JUnit XML reports go, one folder per policy")
+            .repeatable("--policy", "NAME[,..]", "validate only these policies")
+            .flag("--contract-only", "opt out of the end-to-end and quality levels (shown in the report)")
+            .repeatable("--skip-level", "LEVEL=WHY", "opt out of one level (end-to-end or quality) with a reason (shown in the report)")
+            .value("--memory", "MB", Integer.toString(DEFAULT_MEMORY_MB), "heap cap of each JAR's child JVM (>= 64)")
+            .value("--check-timeout", "SECONDS", Integer.toString(DEFAULT_CHECK_TIMEOUT_S), "wall-clock limit of one check")
+            .value("--jar-timeout", "SECONDS", Integer.toString(DEFAULT_JAR_TIMEOUT_S), "wall-clock limit of one JAR's whole run")
+            .value("--shutdown-grace", "SECONDS", Integer.toString(DEFAULT_SHUTDOWN_GRACE_S), "how long a child may take to exit after its last check");
+
+    static final String USAGE_TEXT = FLAGS.help() + """
             Each JAR runs in its own child JVM; a child that exits early, is killed for time or memory, or hangs in
             shutdown fails that JAR, naming what happened, and the other JARs still run.
             exit status: 0 all checks passed, 1 a check failed or a plugin could not be loaded, 2 usage error
-            """.formatted(ConformanceSettings.DEFAULT_SEED, DEFAULT_MEMORY_MB, DEFAULT_CHECK_TIMEOUT_S, DEFAULT_JAR_TIMEOUT_S, DEFAULT_SHUTDOWN_GRACE_S);
+            """;
 
     private Validate() {}
 
@@ -73,42 +76,32 @@ public final class Validate {
     /** Runs the command, printing to {@code out}; returns the exit status (never calls System.exit). */
     public static int run(PrintStream out, String... args) {
         List<Path> jars = new ArrayList<>();
-        String seedText = null;
-        Path reportDir = Path.of("conformance-reports");
+        String seedText;
+        Path reportDir;
         Set<String> only = new LinkedHashSet<>();
         Map<String, String> optOuts = new LinkedHashMap<>();
-        int memory = DEFAULT_MEMORY_MB, checkTimeout = DEFAULT_CHECK_TIMEOUT_S, jarTimeout = DEFAULT_JAR_TIMEOUT_S, grace = DEFAULT_SHUTDOWN_GRACE_S;
-        for (int i = 0; i < args.length; i++) {
-            String a = args[i];
-            switch (a) {
-                case "--help", "-h" -> { out.print(USAGE_TEXT); return OK; }
-                case "--seed", "--report-dir", "--policy", "--skip-level", "--memory", "--check-timeout", "--jar-timeout", "--shutdown-grace" -> {
-                    if (i + 1 >= args.length) return usage(out, "option " + a + " needs a value");
-                    String v = args[++i];
-                    try {
-                        switch (a) {
-                            case "--seed" -> seedText = v;
-                            case "--report-dir" -> reportDir = Path.of(v);
-                            case "--policy" -> { for (String n : v.split(",")) if (!n.isBlank()) only.add(n.trim()); }
-                            case "--skip-level" -> optOuts.putAll(ConformanceSettings.parseOptOuts(v.replace(";", ",")));
-                            case "--memory" -> memory = positive(a, v, 64);
-                            case "--check-timeout" -> checkTimeout = positive(a, v, 1);
-                            case "--jar-timeout" -> jarTimeout = positive(a, v, 1);
-                            default -> grace = positive(a, v, 1);
-                        }
-                    } catch (IllegalArgumentException e) {
-                        return usage(out, e.getMessage());
-                    }
-                }
-                case "--contract-only" -> {
-                    optOuts.putIfAbsent(ConformanceSettings.LEVEL_END_TO_END, "--contract-only given");
-                    optOuts.putIfAbsent(ConformanceSettings.LEVEL_QUALITY, "--contract-only given");
-                }
-                default -> {
-                    if (a.startsWith("-")) return usage(out, "unknown option '" + a + "'");
-                    jars.add(Path.of(a));
-                }
+        int memory, checkTimeout, jarTimeout, grace;
+        try {
+            Flags.Parsed p = FLAGS.parse(args);
+            if (p.helpRequested()) {
+                out.print(USAGE_TEXT);
+                return OK;
             }
+            seedText = p.has("--seed") ? p.string("--seed") : null;
+            reportDir = p.path("--report-dir");
+            for (String v : p.all("--policy")) for (String n : v.split(",")) if (!n.isBlank()) only.add(n.trim());
+            for (String v : p.all("--skip-level")) optOuts.putAll(ConformanceSettings.parseOptOuts(v.replace(";", ",")));
+            if (p.isSet("--contract-only")) {
+                optOuts.putIfAbsent(ConformanceSettings.LEVEL_END_TO_END, "--contract-only given");
+                optOuts.putIfAbsent(ConformanceSettings.LEVEL_QUALITY, "--contract-only given");
+            }
+            memory = p.intAtLeast("--memory", 64);
+            checkTimeout = p.intAtLeast("--check-timeout", 1);
+            jarTimeout = p.intAtLeast("--jar-timeout", 1);
+            grace = p.intAtLeast("--shutdown-grace", 1);
+            for (String j : p.positionals()) jars.add(Path.of(j));
+        } catch (IllegalArgumentException e) {
+            return usage(out, e.getMessage());
         }
         if (jars.isEmpty()) return usage(out, "no plugin JAR given");
         for (Path j : jars) {
@@ -183,16 +176,6 @@ public final class Validate {
         out.println("RESULT: " + (ok ? "PASSED" : "FAILED") + " — " + jars.size() + " JARs, " + policies + " policies validated, " + failedJars
                 + " JARs failed (" + failedChecks + " failed checks); seed " + seed);
         return ok ? OK : FAILED;
-    }
-
-    private static int positive(String option, String v, int min) {
-        try {
-            int n = Integer.parseInt(v.trim());
-            if (n >= min) return n;
-        } catch (NumberFormatException e) {
-            // fall through
-        }
-        throw new IllegalArgumentException("option " + option + ": expected a whole number ≥ " + min + ", got '" + v + "'");
     }
 
     private static void deleteQuietly(Path p) {

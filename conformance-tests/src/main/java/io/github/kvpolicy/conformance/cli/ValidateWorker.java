@@ -7,6 +7,7 @@ import io.github.kvpolicy.api.provider.PolicyLoadException;
 import io.github.kvpolicy.api.provider.PolicyProvider;
 import io.github.kvpolicy.api.provider.PolicyRegistry;
 import io.github.kvpolicy.conformance.ConformanceSettings;
+import io.github.kvpolicy.host.cli.Flags;
 import io.github.kvpolicy.host.plugin.PluginLoader;
 import java.io.IOException;
 import java.io.PrintStream;
@@ -41,6 +42,16 @@ import org.junit.platform.reporting.legacy.xml.LegacyXmlReportGeneratingListener
 public final class ValidateWorker {
     private ValidateWorker() {}
 
+    /** The flags {@link Validate} passes (see the class comment). */
+    static final Flags FLAGS = new Flags("ValidateWorker --jar J --results F --seed N [flags]   (started by validate, not by hand)")
+            .value("--jar", "JAR", null, "required: the plugin JAR")
+            .value("--results", "FILE", null, "required: the result stream file")
+            .value("--seed", "N", null, "required: base seed of the generated scenarios")
+            .flag("--random-seed", "the seed was drawn at random (shown in the report)")
+            .value("--report-dir", "DIR", "conformance-reports", "where JUnit XML reports go")
+            .repeatable("--policy", "NAME[,..]", "validate only these policies")
+            .value("--opt-out", "LEVEL=WHY[;..]", "", "levels opted out, with reasons");
+
     public static void main(String... args) {
         PrintStream out = new PrintStream(new java.io.FileOutputStream(java.io.FileDescriptor.out), true, StandardCharsets.UTF_8);
         int status;
@@ -55,26 +66,17 @@ public final class ValidateWorker {
     }
 
     static int run(PrintStream out, String... args) {
-        Path jar = null, results = null, reportDir = Path.of("conformance-reports");
-        Long seed = null;
-        boolean randomSeed = false;
-        Set<String> only = new LinkedHashSet<>();
-        String optOut = "";
-        for (int i = 0; i < args.length; i++) {
-            String a = args[i];
-            if (a.equals("--random-seed")) { randomSeed = true; continue; }
-            if (i + 1 >= args.length) throw new IllegalArgumentException("option " + a + " needs a value");
-            String v = args[++i];
-            switch (a) {
-                case "--jar" -> jar = Path.of(v);
-                case "--results" -> results = Path.of(v);
-                case "--seed" -> seed = ConformanceSettings.parseSeed(v);
-                case "--report-dir" -> reportDir = Path.of(v);
-                case "--policy" -> { for (String n : v.split(",")) if (!n.isBlank()) only.add(n.trim()); }
-                case "--opt-out" -> optOut = v;
-                default -> throw new IllegalArgumentException("unknown option '" + a + "'");
-            }
+        Flags.Parsed p = FLAGS.parse(args);
+        if (p.helpRequested()) {
+            out.print(p.help());
+            return Validate.OK;
         }
+        Path jar = p.path("--jar"), results = p.path("--results"), reportDir = p.path("--report-dir");
+        Long seed = p.as("--seed", ConformanceSettings::parseSeed);
+        boolean randomSeed = p.isSet("--random-seed");
+        Set<String> only = new LinkedHashSet<>();
+        for (String v : p.all("--policy")) for (String n : v.split(",")) if (!n.isBlank()) only.add(n.trim());
+        String optOut = p.string("--opt-out");
         if (jar == null || results == null || seed == null) throw new IllegalArgumentException("--jar, --results and --seed are required");
         ConformanceSettings.parseOptOuts(optOut); // fail early on a malformed value
         try (ResultStream.Writer stream = new ResultStream.Writer(results)) {

@@ -112,7 +112,10 @@ class ValidateCommandTest {
         assertTrue(policy.output().contains("--policy nope: no such policy"), policy.output());
         Run memory = validate(exampleJar.toString(), "--memory", "lots");
         assertEquals(Validate.USAGE, memory.status());
-        assertTrue(memory.output().contains("option --memory: expected a whole number ≥ 64, got 'lots'"), memory.output());
+        assertTrue(memory.output().contains("validate: --memory: not an integer: 'lots'"), memory.output());
+        Run small = validate(exampleJar.toString(), "--memory", "32");
+        assertEquals(Validate.USAGE, small.status());
+        assertTrue(small.output().contains("validate: --memory: must be at least 64: '32'"), small.output());
         Run level = validate(exampleJar.toString(), "--skip-level", "speed=too slow");
         assertEquals(Validate.USAGE, level.status());
         assertTrue(level.output().contains("unknown level 'speed'"), level.output());
@@ -121,7 +124,10 @@ class ValidateCommandTest {
         assertTrue(reason.output().contains("give a reason"), reason.output());
         Run option = validate(exampleJar.toString(), "--frobnicate");
         assertEquals(Validate.USAGE, option.status());
-        assertTrue(option.output().contains("unknown option '--frobnicate'"), option.output());
+        assertTrue(option.output().contains("validate: unknown flag --frobnicate; known: --seed --report-dir --policy"), option.output());
+        Run value = validate(exampleJar.toString(), "--report-dir");
+        assertEquals(Validate.USAGE, value.status());
+        assertTrue(value.output().contains("validate: --report-dir: needs a value (--report-dir DIR)"), value.output());
     }
 
     @Test
