@@ -232,7 +232,7 @@ public final class OrtBench {
     static ScatterRow scatter(ModelShape shape, int capacity, Device device) {
         int hkv = shape.kvHeads(), d = shape.headDim();
         int F32 = OrtApi.ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT, I64 = OrtApi.ONNX_TENSOR_ELEMENT_DATA_TYPE_INT64;
-        try (NativeSession s = NativeSession.openGraph(ResidentGraphs.scatter(1, hkv, d), "kv_scatter", device, 0, 1);
+        try (NativeSession s = NativeSession.openGraph(ResidentGraphs.scatter(1, hkv, d, io.github.kvpolicy.runtime.model.graph.OnnxGraph.Elem.FLOAT), "kv_scatter", device, 0, 1);
              NativeTensor k = s.allocate(new long[] {1, hkv, capacity, d}, F32); NativeTensor v = s.allocate(new long[] {1, hkv, capacity, d}, F32);
              NativeTensor m = s.allocate(new long[] {1, hkv, capacity}, F32); NativeTensor kn = s.allocate(new long[] {1, hkv, 1, d}, F32);
              NativeTensor vn = s.allocate(new long[] {1, hkv, 1, d}, F32); Arena arena = Arena.ofConfined()) {
