@@ -93,6 +93,56 @@ class OrtKvDtypeCheckTest {
         assertTrue(r.maxLogitDiff() < 5e-2, "max |logit diff| " + r.maxLogitDiff());
     }
 
+    @Test
+    void theGeneratorBuildsTheConfiguredKvTypeAndRefusesAMismatch() {
+        TestModels.built("tiny", 7);
+        Path dir = TestModels.dir("tiny-7");
+        long[] prompt = new Random(9).longs(17, 3, 250).toArray();
+        io.github.kvpolicy.runtime.GenerationRequest req = io.github.kvpolicy.runtime.GenerationRequest.builder()
+                .row(io.github.kvpolicy.runtime.Prompt.ofTokens(prompt)).maxNewTokens(12).build();
+        io.github.kvpolicy.runtime.GeneratorConfig c32 = io.github.kvpolicy.runtime.GeneratorConfig.defaults().withIntraOpThreads(1);
+        long[] t32, t16;
+        try (io.github.kvpolicy.runtime.Generator g = io.github.kvpolicy.runtime.Generator.open(ModelPackage.open(dir), c32)) {
+            t32 = g.generate(req).tokens(0);
+        }
+        try (io.github.kvpolicy.runtime.Generator g = io.github.kvpolicy.runtime.Generator.open(ModelPackage.open(dir), c32.withKvDtype(KvDtype.FP16))) {
+            t16 = g.generate(req).tokens(0);
+        }
+        assertArrayEquals(t32, t16, "fp16 KV generates the fp32 tokens on tiny-7");
+        ModelPackage.BuiltModel b16 = ModelPackage.open(dir, FP16).ensureBuilt();
+        IllegalStateException e = assertThrows(IllegalStateException.class, () -> io.github.kvpolicy.runtime.Generator.open(b16, c32));
+        assertTrue(e.getMessage().endsWith(" holds graphs with a fp16 KV cache but dtype=fp32 was configured (open the model package to build the fp32 graphs)"),
+                e.getMessage());
+    }
+
+    @Test
+    void theResidentProbeReadsTheFp16CacheLikeTheCpuProbe() {
+        TestModels.built("tiny", 7);
+        long[] prompt = new Random(11).longs(40, 3, 250).toArray();
+        io.github.kvpolicy.runtime.GeneratorConfig cfg = io.github.kvpolicy.runtime.GeneratorConfig.defaults().withIntraOpThreads(1).withKvDtype(KvDtype.FP16);
+        try (io.github.kvpolicy.runtime.Generator g = io.github.kvpolicy.runtime.Generator.open(ModelPackage.open(TestModels.dir("tiny-7")), cfg);
+             io.github.kvpolicy.runtime.GenerationSession s = g.newSession(io.github.kvpolicy.runtime.GenerationRequest.builder()
+                     .row(io.github.kvpolicy.runtime.Prompt.ofTokens(prompt)).maxNewTokens(1)
+                     .policy(io.github.kvpolicy.runtime.bench.BenchPolicies.probeTopK(8), io.github.kvpolicy.api.Budget.ratio(0.5)).build())) {
+            s.prefill();
+            io.github.kvpolicy.api.AttentionQuery q = new io.github.kvpolicy.api.AttentionQuery(0, new int[0], s.probe().queryPositions(0),
+                    s.cache().positions(0, 0, 0), io.github.kvpolicy.api.Reduction.MEAN, io.github.kvpolicy.api.HeadMapping.KV_MEAN);
+            io.github.kvpolicy.api.AttentionMap dev = s.probe().attention(q);
+            io.github.kvpolicy.api.AttentionMap cpu = new io.github.kvpolicy.runtime.probe.CpuAttentionProbe(s.cache(), s.queries(),
+                    io.github.kvpolicy.runtime.probe.CpuAttentionProbe.Kernel.DOT).attention(q);
+            double max = 0;
+            for (int l = 0; l < dev.layers().length; l++) {
+                for (int h = 0; h < dev.heads(); h++) {
+                    float[] a = dev.scores(l, h), b = cpu.scores(l, h);
+                    for (int k = 0; k < a.length; k++) max = Math.max(max, Math.abs(a[k] - b[k]));
+                }
+            }
+            assertTrue(max < 1e-6, "resident probe over fp16 keys vs CPU probe over the same (widened) keys: " + max);
+            s.applyPolicy(io.github.kvpolicy.api.Phase.PREFILL); // compaction through the fp16 gather graph
+            assertTrue(s.cache().positions(0, 0, 0).length < prompt.length, "compacted");
+        }
+    }
+
     private static OnnxMl.ModelProto load(Path p) throws IOException {
         try (InputStream in = Files.newInputStream(p)) {
             return OnnxMl.ModelProto.parseFrom(in);
