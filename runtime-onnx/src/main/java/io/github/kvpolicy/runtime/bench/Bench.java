@@ -134,7 +134,8 @@ public final class Bench {
         ModelPackage pkg = ModelPackage.random(o.preset(), o.seed(), o.dir().resolve(o.preset() + "-" + o.seed()));
         ModelPackage.BuiltModel built = o.dtype() == ModelBuilder.KvDtype.FP32 ? pkg.ensureBuilt()
                 : ModelPackage.open(pkg.directory(), ModelBuilder.BuildOptions.DEFAULT.withKvDtype(o.dtype())).ensureBuilt();
-        GeneratorConfig cfg = GeneratorConfig.defaults().withDevice(o.device()).withIntraOpThreads(o.threads()).withPrefillChunk(o.chunk());
+        GeneratorConfig cfg = GeneratorConfig.defaults().withDevice(o.device()).withIntraOpThreads(o.threads()).withPrefillChunk(o.chunk())
+                .withKvDtype(o.dtype());
         long[] prompt = new Random(o.seed() + 17).longs(o.prompt(), 3, built.config().vocabSize()).toArray();
         Prompt p = Prompt.ofTokens(prompt);
         List<Double> prefill = new ArrayList<>();
