@@ -227,7 +227,7 @@ public final class EvalCommand implements Callable<Integer> {
         }
         int maxNew = maxNewTokens == null ? 32 : maxNewTokens;
         if (maxNew < 1) throw new IllegalArgumentException("--max-new-tokens must be >= 1, got " + maxNew);
-        try (VisionLanguageModel vlm = VisionLanguageModel.open(model, chatTemplate, ModelSelection.config(cfg.device(), threads), true)) {
+        try (VisionLanguageModel vlm = VisionLanguageModel.open(model, chatTemplate, ModelSelection.config(cfg.device(), cfg.dtype(), threads), true)) {
             w.printf("model: %s — %s%n", model, vlm.describe());
             Answerer<VqaExample> answerer = new VlmAnswerer(vlm, registry, contenders, maxNew);
             boolean resuming = resume && Files.exists(out.resolve("results.jsonl"));

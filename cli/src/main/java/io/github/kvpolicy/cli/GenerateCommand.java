@@ -76,7 +76,7 @@ public final class GenerateCommand implements Callable<Integer> {
         ModelPackage pkg = ModelSelection.open(model != null ? model : cfg.model());
         int max = maxNewTokens != null ? maxNewTokens : ((Number) cfg.generation("max-new-tokens").orElse(16)).intValue();
         if (max < 0) throw new IllegalArgumentException("--max-new-tokens must be >= 0, got " + max);
-        try (Generator g = Generator.open(pkg, ModelSelection.config(device != null ? device : cfg.device(), threads))) {
+        try (Generator g = Generator.open(pkg, ModelSelection.config(device != null ? device : cfg.device(), cfg.dtype(), threads))) {
             GridVqa task = GridVqa.isTestbedModel(pkg.directory()) ? GridVqa.load(pkg.directory()) : null;
             GenerationRequest.Builder rb = GenerationRequest.builder().maxNewTokens(max).policy(policy, budget, declaration).policySeed(cfg.seed())
                     .sampling(sampling);

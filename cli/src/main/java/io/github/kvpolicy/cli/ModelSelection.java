@@ -5,6 +5,7 @@ import io.github.kvpolicy.runtime.ort.Device;
 import io.github.kvpolicy.runtime.GeneratorConfig;
 import io.github.kvpolicy.runtime.model.ModelPackage;
 import io.github.kvpolicy.runtime.model.cache.OwnedDirectory;
+import io.github.kvpolicy.runtime.model.onnx.ModelBuilder;
 import java.nio.file.Path;
 
 /** Resolves the configured {@code model}: {@code testbed}, {@code random:<preset>[:seed]} or a model package directory. */
@@ -36,7 +37,7 @@ final class ModelSelection {
         return ModelPackage.open(Path.of(model));
     }
 
-    static GeneratorConfig config(String device, int threads) {
-        return GeneratorConfig.defaults().withDevice(Device.parse(device)).withIntraOpThreads(threads);
+    static GeneratorConfig config(String device, String dtype, int threads) {
+        return GeneratorConfig.defaults().withDevice(Device.parse(device)).withKvDtype(ModelBuilder.KvDtype.parse(dtype)).withIntraOpThreads(threads);
     }
 }

@@ -115,7 +115,7 @@ public final class RunCommand implements Callable<Integer> {
         }
 
         for (Path p : images) if (!java.nio.file.Files.isRegularFile(p)) throw new IllegalArgumentException("--image " + p + ": file does not exist");
-        try (VisionLanguageModel vlm = VisionLanguageModel.open(model, chatTemplate, ModelSelection.config(device != null ? device : cfg.device(), threads),
+        try (VisionLanguageModel vlm = VisionLanguageModel.open(model, chatTemplate, ModelSelection.config(device != null ? device : cfg.device(), cfg.dtype(), threads),
                 !images.isEmpty())) {
             out.printf(Locale.ROOT, "model: %s — %s, ready in %.1f s%n", model, vlm.describe(), vlm.openSeconds());
             VisionLanguageModel.Built built = vlm.prompt(prompt, images);

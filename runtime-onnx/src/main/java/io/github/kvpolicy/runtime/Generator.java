@@ -47,6 +47,10 @@ public final class Generator implements AutoCloseable {
         this.model = model;
         this.config = config;
         try {
+            if (model.kvDtype() != config.kvDtype()) {
+                throw new IllegalStateException(model.directory() + " holds graphs with a " + model.kvDtype().label() + " KV cache but dtype="
+                        + config.kvDtype().label() + " was configured (open the model package to build the " + config.kvDtype().label() + " graphs)");
+            }
             this.resident = OrtDecoder.openSessions(model, config.device(), config.cudaDeviceId(), config.intraOpThreads());
         } catch (RuntimeException | Error e) {
             model.close();
@@ -76,8 +80,9 @@ public final class Generator implements AutoCloseable {
         return open(built.decoder(), built.embed(), built.vision().orElse(null), config);
     }
 
-    /** Builds {@code pkg}'s graphs if needed ({@link ModelPackage#ensureBuilt()}) and opens them. */
+    /** Builds {@code pkg}'s graphs (with the configured {@link GeneratorConfig#kvDtype()}) if needed ({@link ModelPackage#ensureBuilt()}) and opens them. */
     public static Generator open(ModelPackage pkg, GeneratorConfig config) {
+        if (pkg.options().kvDtype() != config.kvDtype()) pkg = ModelPackage.open(pkg.directory(), pkg.options().withKvDtype(config.kvDtype()));
         Generator g = open(pkg.ensureBuilt(), config);
         g.maxPositions = pkg.config().maxPositionEmbeddings();
         return g;

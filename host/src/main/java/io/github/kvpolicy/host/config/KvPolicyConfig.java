@@ -25,7 +25,7 @@ import org.snakeyaml.engine.v2.exceptions.YamlEngineException;
  * <p>Keys: {@code policy} (a name, or a map with a {@code policy} key and its options; options of type policy
  * nest the same way), {@code budget} ("10%", "0.1" or "64"), {@code plugins} (a directory or a list),
  * {@code model} (a model package directory, {@code testbed}, or {@code random:<preset>}), {@code device}
- * ({@code cpu} or {@code cuda}), {@code seed}, {@code generation.max-new-tokens}, {@code generation.temperature}.
+ * ({@code cpu} or {@code cuda}), {@code dtype} (the KV cache's element type, {@code fp32} or {@code fp16}), {@code seed}, {@code generation.max-new-tokens}, {@code generation.temperature}.
  *
  * <p>Overrides use dotted paths: {@code policy.alpha=0.8}, {@code budget=5%}. Environment variables
  * {@code KVPOLICY_<PATH>} use {@code __} for the dots: {@code KVPOLICY_POLICY__ALPHA=0.8},
@@ -33,7 +33,7 @@ import org.snakeyaml.engine.v2.exceptions.YamlEngineException;
  */
 public final class KvPolicyConfig {
     /** The top-level keys; anything else is an error. */
-    public static final Set<String> KEYS = Set.of("policy", "budget", "plugins", "model", "device", "seed", "generation");
+    public static final Set<String> KEYS = Set.of("policy", "budget", "plugins", "model", "device", "dtype", "seed", "generation");
     private static final String ENV_PREFIX = "KVPOLICY_";
     /**
      * {@code KVPOLICY_*} variables that belong to the launcher or the runtime, not to the configuration tree
@@ -250,6 +250,13 @@ public final class KvPolicyConfig {
     public String device() {
         String d = String.valueOf(tree.getOrDefault("device", "cpu")).toLowerCase(Locale.ROOT);
         if (!d.equals("cpu") && !d.equals("cuda")) throw new ConfigException("Invalid 'device' configuration '" + d + "': expected cpu or cuda");
+        return d;
+    }
+
+    /** {@code fp32} (default) or {@code fp16}: the element type of the decoder's KV cache. */
+    public String dtype() {
+        String d = String.valueOf(tree.getOrDefault("dtype", "fp32")).toLowerCase(Locale.ROOT);
+        if (!d.equals("fp32") && !d.equals("fp16")) throw new ConfigException("Invalid 'dtype' configuration '" + d + "': expected fp32 or fp16");
         return d;
     }
 

@@ -66,15 +66,24 @@ class KvPolicyConfigTest {
         assertEquals(Budget.ratio(0.1), c.budget());
         assertEquals("testbed", c.model());
         assertEquals("cpu", c.device());
+        assertEquals("fp32", c.dtype());
+    }
+
+    @Test
+    void dtypeIsFp32OrFp16() {
+        assertEquals("fp16", KvPolicyConfig.load(null, Map.of(), List.of("dtype=FP16")).dtype());
+        assertEquals("fp16", KvPolicyConfig.load(null, Map.of("KVPOLICY_DTYPE", "fp16"), List.of()).dtype());
+        ConfigException bad = assertThrows(ConfigException.class, () -> KvPolicyConfig.load(null, Map.of(), List.of("dtype=bf16")).dtype());
+        assertEquals("Invalid 'dtype' configuration 'bf16': expected fp32 or fp16", bad.getMessage());
     }
 
     @Test
     void errorsNameTheSourceAndTheKey() throws Exception {
         ConfigException unknown = assertThrows(ConfigException.class, () -> KvPolicyConfig.parse("polcy: snapkv", "my.yaml"));
-        assertEquals("Unknown configuration key 'polcy' in my.yaml. Known keys: budget, device, generation, model, plugins, policy, seed", unknown.getMessage());
+        assertEquals("Unknown configuration key 'polcy' in my.yaml. Known keys: budget, device, dtype, generation, model, plugins, policy, seed", unknown.getMessage());
 
         ConfigException env = assertThrows(ConfigException.class, () -> KvPolicyConfig.load(null, Map.of("KVPOLICY_BUDGT", "5%"), List.of()));
-        assertEquals("Unknown configuration key 'budgt' in environment variable KVPOLICY_BUDGT. Known keys: budget, device, generation, model, plugins, policy, seed", env.getMessage());
+        assertEquals("Unknown configuration key 'budgt' in environment variable KVPOLICY_BUDGT. Known keys: budget, device, dtype, generation, model, plugins, policy, seed", env.getMessage());
 
         ConfigException flag = assertThrows(ConfigException.class, () -> KvPolicyConfig.load(null, Map.of(), List.of("budget")));
         assertEquals("Invalid override 'budget': expected key=value, e.g. policy.alpha=0.8", flag.getMessage());

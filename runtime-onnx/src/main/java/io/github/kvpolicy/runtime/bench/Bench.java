@@ -17,6 +17,7 @@ import io.github.kvpolicy.runtime.PolicyAction;
 import io.github.kvpolicy.runtime.Prompt;
 import io.github.kvpolicy.runtime.Timings;
 import io.github.kvpolicy.runtime.model.ModelPackage;
+import io.github.kvpolicy.runtime.model.onnx.ModelBuilder;
 import io.github.kvpolicy.runtime.probe.CpuAttentionProbe;
 
 import java.io.IOException;
@@ -37,15 +38,26 @@ import java.util.Random;
  * <pre>
  * Bench [--preset small-100m] [--seed 1] [--dir target/bench-models] [--prompt 2048] [--decode 32]
  *       [--ratios 0.1,0.25,0.5,1.0] [--reps 3] [--warmup 1] [--chunk 512] [--threads 0] [--device cpu]
- *       [--probe-window 32] [--out FILE] [--help]
+ *       [--probe-window 32] [--dtype fp32|fp16] [--out FILE] [--help]
  * </pre>
  * Flags are parsed by {@link Flags} ({@code --name value} or {@code --name=value}); a bad flag or value prints one line
- * and exits 2.
+ * and exits 2. {@code --dtype fp16} builds the model with an fp16 KV cache ({@link ModelBuilder.KvDtype#FP16}: half the
+ * KV bytes, arithmetic still fp32) in its own graph folder.
  */
 public final class Bench {
     /** Benchmark options; see the class comment for the flags. */
     public record Options(String preset, long seed, Path dir, int prompt, int decode, List<Double> ratios, int reps, int warmup,
-                          int chunk, int threads, Device device, int probeWindow, Path out) {
+                          int chunk, int threads, Device device, int probeWindow, Path out, ModelBuilder.KvDtype dtype) {
+        public Options {
+            java.util.Objects.requireNonNull(dtype, "dtype");
+        }
+
+        /** fp32 KV. */
+        public Options(String preset, long seed, Path dir, int prompt, int decode, List<Double> ratios, int reps, int warmup,
+                       int chunk, int threads, Device device, int probeWindow, Path out) {
+            this(preset, seed, dir, prompt, decode, ratios, reps, warmup, chunk, threads, device, probeWindow, out, ModelBuilder.KvDtype.FP32);
+        }
+
         public static Options defaults() {
             return new Options("small-100m", 1, Path.of("target/bench-models"), 2048, 32, List.of(0.1, 0.25, 0.5, 1.0), 3, 1, 512, 0, Device.CPU, 32, null);
         }
@@ -58,7 +70,8 @@ public final class Bench {
         static Options of(Flags.Parsed p) {
             Options o = new Options(p.string("--preset"), p.longValue("--seed"), p.path("--dir"), p.intValue("--prompt"), p.intValue("--decode"),
                     p.doubleList("--ratios"), p.intValue("--reps"), p.intValue("--warmup"), p.intValue("--chunk"), p.intValue("--threads"),
-                    p.as("--device", Device::parse), p.intValue("--probe-window"), p.path("--out"));
+                    p.as("--device", Device::parse), p.intValue("--probe-window"), p.path("--out"),
+                    p.as("--dtype", ModelBuilder.KvDtype::parse));
             if (o.reps < 1 || o.warmup < 0 || o.prompt < 8 || o.decode < 2) throw new IllegalArgumentException("need --reps >= 1, --warmup >= 0, --prompt >= 8, --decode >= 2");
             if (o.ratios.isEmpty()) throw new IllegalArgumentException("--ratios: needs at least one ratio");
             return o;
@@ -79,6 +92,7 @@ public final class Bench {
             .value("--threads", "N", "0", "intra-op threads (0: ONNX Runtime's default)")
             .value("--device", "cpu|cuda", "cpu", "execution device")
             .value("--probe-window", "N", "32", "queries of the probe-based policy")
+            .value("--dtype", "fp32|fp16", "fp32", "KV cache element type of the built decoder (fp16: half the KV bytes, arithmetic fp32)")
             .value("--out", "FILE", null, "also write the markdown table here");
 
     /** One ratio's medians. Bytes are summed over layers, keys + values. */
@@ -118,8 +132,10 @@ public final class Bench {
     public static Report run(Options o, java.util.function.Consumer<String> log) {
         log.accept("building/opening random model '" + o.preset() + "' (seed " + o.seed() + ") under " + o.dir());
         ModelPackage pkg = ModelPackage.random(o.preset(), o.seed(), o.dir().resolve(o.preset() + "-" + o.seed()));
-        ModelPackage.BuiltModel built = pkg.ensureBuilt();
-        GeneratorConfig cfg = GeneratorConfig.defaults().withDevice(o.device()).withIntraOpThreads(o.threads()).withPrefillChunk(o.chunk());
+        ModelPackage.BuiltModel built = o.dtype() == ModelBuilder.KvDtype.FP32 ? pkg.ensureBuilt()
+                : ModelPackage.open(pkg.directory(), ModelBuilder.BuildOptions.DEFAULT.withKvDtype(o.dtype())).ensureBuilt();
+        GeneratorConfig cfg = GeneratorConfig.defaults().withDevice(o.device()).withIntraOpThreads(o.threads()).withPrefillChunk(o.chunk())
+                .withKvDtype(o.dtype());
         long[] prompt = new Random(o.seed() + 17).longs(o.prompt(), 3, built.config().vocabSize()).toArray();
         Prompt p = Prompt.ofTokens(prompt);
         List<Double> prefill = new ArrayList<>();
@@ -195,8 +211,8 @@ public final class Bench {
     private static String markdown(Options o, ModelShape s, long params, double prefillMs, List<RatioRow> rows, double ppm, double pcm, double axpy, double dot) {
         StringBuilder sb = new StringBuilder();
         sb.append(String.format(Locale.ROOT, "Model: random `%s` (%s, %.1fM decoder parameters), prompt %d tokens (chunks of %d), %d decoded tokens, "
-                        + "device %s, intra-op threads %s; medians of %d repetitions after %d warm-up.%n%n",
-                o.preset(), s, params / 1e6, o.prompt(), o.chunk(), o.decode(), o.device().name().toLowerCase(Locale.ROOT),
+                        + "device %s, KV %s, intra-op threads %s; medians of %d repetitions after %d warm-up.%n%n",
+                o.preset(), s, params / 1e6, o.prompt(), o.chunk(), o.decode(), o.device().name().toLowerCase(Locale.ROOT), o.dtype().label(),
                 o.threads() == 0 ? "default" : Integer.toString(o.threads()), o.reps(), o.warmup()));
         sb.append(String.format(Locale.ROOT, "Prefill: **%.0f ms** (%.2f ms/token)%n%n", prefillMs, prefillMs / o.prompt()));
         sb.append("| kept | tokens per (layer, head) | decode ms/token | policy ms | compaction ms | (policy+compaction) / prefill | KV allocated before → after | KV live before → after |\n");

@@ -5,9 +5,9 @@ package io.github.kvpolicy.runtime.cache;
  *
  * @param layer          layer number
  * @param capacity       allocated slots per (row, KV head): the {@code P_i} the graph sees
- * @param allocatedBytes bytes allocated for keys and values: {@code 2 × B × Hkv × capacity × D × 4}
- *                       (includes padding slots: masked heads/rows and decoding headroom)
- * @param liveBytes      bytes of live (unmasked) keys and values: {@code 2 × Σ_(row, head) length × D × 4}
+ * @param allocatedBytes bytes allocated for keys and values: {@code 2 × B × Hkv × capacity × D × e}, {@code e} = 4
+ *                       (fp32 K/V) or 2 (an fp16-KV {@code OrtDecoder}) (includes padding slots: masked heads/rows and decoding headroom)
+ * @param liveBytes      bytes of live (unmasked) keys and values: {@code 2 × Σ_(row, head) length × D × e}
  * @param maskBytes      bytes of the additive mask: {@code B × Hkv × capacity × 4} (not part of the two above)
  */
 public record LayerBytes(int layer, int capacity, long allocatedBytes, long liveBytes, long maskBytes) {

@@ -113,8 +113,13 @@ public final class SlotTable {
 
     /** Memory of {@code layer} for float32 keys and values of {@code headDim} (the {@link LayerBytes} accounting). */
     public LayerBytes layerBytes(int layer, int headDim) {
+        return layerBytes(layer, headDim, 4);
+    }
+
+    /** As {@link #layerBytes(int, int)} with K/V elements of {@code kvElementBytes} (2 for an fp16 cache); the mask is fp32. */
+    public LayerBytes layerBytes(int layer, int headDim, int kvElementBytes) {
         long slots = (long) batch * heads * capacity(layer);
-        return new LayerBytes(layer, capacity[layer], 2 * slots * headDim * 4, 2 * liveSlots(layer) * headDim * 4, slots * 4);
+        return new LayerBytes(layer, capacity[layer], 2 * slots * headDim * kvElementBytes, 2 * liveSlots(layer) * headDim * kvElementBytes, slots * 4);
     }
 
     /** The largest position cached in {@code row} over every layer and head, or -1 when the row is empty. */

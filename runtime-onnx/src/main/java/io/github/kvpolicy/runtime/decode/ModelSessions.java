@@ -8,6 +8,7 @@ import ai.onnxruntime.OrtException;
 import ai.onnxruntime.OrtProvider;
 import ai.onnxruntime.OrtSession;
 import io.github.kvpolicy.api.ModelShape;
+import io.github.kvpolicy.runtime.model.onnx.ModelBuilder;
 
 import java.nio.FloatBuffer;
 import java.nio.LongBuffer;
@@ -53,6 +54,7 @@ public final class ModelSessions implements AutoCloseable {
     private int slidingWindow;
     private int[] layerWindows;      // kvpolicy.layer_windows (Gemma 3), null when absent
     private double attentionScale;   // kvpolicy.attention_scale, 0 when absent (1/√D)
+    private ModelBuilder.KvDtype kvDtype = ModelBuilder.KvDtype.FP32; // kvpolicy.kv_dtype, fp32 when absent
 
     private ModelSessions(OrtEnvironment env, Path decoderPath, boolean cuda, int cudaDevice, int intraOpThreads, Set<String> decoderInputNames,
                           Map<String, String> decoderInputInfo, OrtSession embed, OrtSession vision, ModelShape shape, int hidden, int vocab, Path dir) {
@@ -128,6 +130,13 @@ public final class ModelSessions implements AutoCloseable {
                     vocab, decoderPath.getParent());
             ms.slidingWindow = meta.containsKey("kvpolicy.sliding_window") ? intMeta(meta, "kvpolicy.sliding_window", decoderPath) : 0;
             ms.layerWindows = layerWindows(meta, shape.layers(), decoderPath);
+            if (meta.containsKey("kvpolicy.kv_dtype")) {
+                try {
+                    ms.kvDtype = ModelBuilder.KvDtype.parse(meta.get("kvpolicy.kv_dtype"));
+                } catch (IllegalArgumentException e) {
+                    throw new IllegalStateException(decoderPath + ": metadata kvpolicy.kv_dtype: " + e.getMessage());
+                }
+            }
             ms.attentionScale = meta.containsKey("kvpolicy.attention_scale") ? Double.parseDouble(meta.get("kvpolicy.attention_scale").trim()) : 0;
             for (int i = 0; i < shape.layers(); i++) {
                 if (ms.window(i) > 0 && !dec.getInputNames().contains(PAST_POSITION + i)) {
@@ -396,6 +405,9 @@ public final class ModelSessions implements AutoCloseable {
         return decode(b, s, embeds, positionIds, inputMask, queryIndex, logitsIndex, past, null);
     }
 
+    /** The element type of the decoder's KV cache inputs/outputs (metadata {@code kvpolicy.kv_dtype}; fp32 when absent). */
+    public ModelBuilder.KvDtype kvDtype() { return kvDtype; }
+
     /** Whether the decoder takes 3-D rotary positions ({@code rope_offsets} i64 {@code [3, B, S]}, Qwen2-VL M-RoPE). */
     public boolean takesRopeOffsets() {
         return decoderInputNames.contains("rope_offsets");
@@ -422,6 +434,9 @@ public final class ModelSessions implements AutoCloseable {
      */
     public DecoderOutputs decode(int b, int s, float[] embeds, long[] positionIds, float[] inputMask, long[] queryIndex, long[] logitsIndex,
                                  OnnxTensor[][] past, long[] ropeOffsets, long[] imageGroup, long[][] pastPositions) {
+        if (kvDtype != ModelBuilder.KvDtype.FP32) {
+            throw new IllegalStateException(decoderPath + " has a " + kvDtype.label() + " KV cache; the host reference decode path takes fp32 K/V only (use the resident OrtDecoder)");
+        }
         int layers = shape.layers();
         List<OnnxTensor> own = new ArrayList<>();
         try {

@@ -186,7 +186,8 @@ public final class ModelPackage {
             throw new IllegalStateException(dir + ": cannot build model graphs: " + e.getMessage(), e);
         }
         checkLayerCount();
-        String key = sha256(fp.getBytes(java.nio.charset.StandardCharsets.UTF_8)).substring(0, 24);
+        // an fp16-KV build lives in "<key>-fp16", so fp32 and fp16 builds of one folder coexist (neither removes the other)
+        String key = sha256(fp.getBytes(java.nio.charset.StandardCharsets.UTF_8)).substring(0, 24) + keySuffix();
         // a fresh build in the folder serves even a read-only folder
         Optional<BuiltModel> inFolder = existing(onnxDirectory().resolve(key), fp);
         if (inFolder.isPresent()) return inFolder.get();
@@ -273,7 +274,7 @@ public final class ModelPackage {
         try (Stream<Path> old = Files.list(root)) {
             for (Path p : old.toList()) {
                 String n = p.getFileName().toString();
-                if (!n.equals(key) && (n.matches("[0-9a-f]{24}") || n.startsWith(".tmp-")) && OwnedDirectory.isOwned(p)) {
+                if (!n.equals(key) && (n.matches("[0-9a-f]{24}" + java.util.regex.Pattern.quote(keySuffix())) || n.startsWith(".tmp-")) && OwnedDirectory.isOwned(p)) {
                     try {
                         OwnedDirectory.deleteOwned(p);
                     } catch (RuntimeException ignored) {
@@ -286,6 +287,11 @@ public final class ModelPackage {
         return new BuiltModel(b.config(), b.decoder(), b.embed(), b.vision(), won);
     }
 
+    /** {@code ""} for an fp32-KV build, {@code "-fp16"} for an fp16 one: the build folder's name after its hash. */
+    private String keySuffix() {
+        return options.kvDtype() == ModelBuilder.KvDtype.FP32 ? "" : "-" + options.kvDtype().label();
+    }
+
     /** The build fingerprint (JSON text) for the current files and options. */
     String fingerprint() throws IOException {
         Map<String, Object> fp = new LinkedHashMap<>();
@@ -293,6 +299,8 @@ public final class ModelPackage {
         fp.put("contract", ModelBuilderVersion.CONTRACT);
         fp.put("keep_half_weights", options.keepHalfWeights());
         fp.put("external_data_threshold", options.externalDataThreshold());
+        // fp16 KV builds get their own folder; fp32 keeps the key it always had (no rebuild of existing caches)
+        if (options.kvDtype() != ModelBuilder.KvDtype.FP32) fp.put("kv_dtype", options.kvDtype().label());
         fp.put("config_sha256", sha256(Files.readAllBytes(dir.resolve("config.json"))));
         List<Object> files = new ArrayList<>();
         List<Path> weightFiles = new ArrayList<>();

@@ -6,6 +6,8 @@ import io.github.kvpolicy.runtime.cache.KvCache;
 import io.github.kvpolicy.runtime.decode.ModelSessions;
 import io.github.kvpolicy.runtime.decode.PastTensors;
 import io.github.kvpolicy.runtime.model.ModelPackage;
+import io.github.kvpolicy.runtime.model.graph.OnnxGraph;
+import io.github.kvpolicy.runtime.model.onnx.ModelBuilder;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -35,15 +37,27 @@ import java.util.Random;
  * <pre>
  * java --enable-native-access=ALL-UNNAMED -cp ... io.github.kvpolicy.runtime.ort.OrtBench \
  *   [--preset small-100m] [--seed 1] [--dir target/bench-models] [--lengths 512,2048] [--steps 24] [--warmup 4]
- *   [--chunk 512] [--threads 0] [--device cpu|cuda] [--scatter-capacities 1024,65536] [--out FILE] [--help]
+ *   [--chunk 512] [--threads 0] [--device cpu|cuda] [--dtype fp32|fp16] [--scatter-capacities 1024,65536] [--out FILE] [--help]
  * </pre>
+ * With {@code --dtype fp16} the resident path runs the fp16-KV build of the model ({@link ModelBuilder.KvDtype#FP16})
+ * while the Java-API path keeps the fp32 build (it takes fp32 K/V only), so "same tokens" compares fp16 KV with fp32.
  * Flags are parsed by {@link Flags} ({@code --name value} or {@code --name=value}); a bad flag or value prints one line
  * and exits 2.
  */
 public final class OrtBench {
     /** Options; see the class comment. */
     public record Options(String preset, long seed, Path dir, int[] lengths, int steps, int warmup, int chunk, int threads, Device device,
-                          int[] scatterCapacities, Path out) {
+                          int[] scatterCapacities, Path out, ModelBuilder.KvDtype dtype) {
+        public Options {
+            java.util.Objects.requireNonNull(dtype, "dtype");
+        }
+
+        /** fp32 KV. */
+        public Options(String preset, long seed, Path dir, int[] lengths, int steps, int warmup, int chunk, int threads, Device device,
+                       int[] scatterCapacities, Path out) {
+            this(preset, seed, dir, lengths, steps, warmup, chunk, threads, device, scatterCapacities, out, ModelBuilder.KvDtype.FP32);
+        }
+
         static Options defaults() {
             return new Options("small-100m", 1, Path.of("target", "bench-models"), new int[] {512, 2048}, 24, 4, 512, 0, Device.CPU,
                     new int[] {1024, 65536}, null);
@@ -57,7 +71,7 @@ public final class OrtBench {
         static Options of(Flags.Parsed p) {
             Options o = new Options(p.string("--preset"), p.longValue("--seed"), p.path("--dir"), ints(p.intList("--lengths")), p.intValue("--steps"),
                     p.intValue("--warmup"), p.intValue("--chunk"), p.intValue("--threads"), p.as("--device", Device::parse),
-                    ints(p.intList("--scatter-capacities")), p.path("--out"));
+                    ints(p.intList("--scatter-capacities")), p.path("--out"), p.as("--dtype", ModelBuilder.KvDtype::parse));
             if (o.steps <= o.warmup) throw new IllegalArgumentException("--steps (" + o.steps + ") must exceed --warmup (" + o.warmup + ")");
             if (o.chunk < 1) throw new IllegalArgumentException("--chunk must be >= 1, got " + o.chunk);
             if (o.lengths.length == 0) throw new IllegalArgumentException("--lengths: needs at least one length");
@@ -81,6 +95,7 @@ public final class OrtBench {
             .value("--chunk", "TOKENS", "512", "prefill chunk (>= 1)")
             .value("--threads", "N", "0", "intra-op threads (0: ONNX Runtime's default)")
             .value("--device", "cpu|cuda", "cpu", "execution device")
+            .value("--dtype", "fp32|fp16", "fp32", "KV cache element type of the resident path's decoder build")
             .value("--scatter-capacities", "N,..", "1024,65536", "cache slots of the in-place append timing (empty: skip it)")
             .value("--out", "FILE", null, "also write the markdown table here");
 
@@ -147,34 +162,38 @@ public final class OrtBench {
     public static Report run(Options o, java.util.function.Consumer<String> log) {
         ModelPackage pkg = ModelPackage.random(o.preset(), o.seed(), o.dir().resolve(o.preset() + "-" + o.seed()).toAbsolutePath());
         ModelPackage.BuiltModel built = pkg.ensureBuilt();
+        ModelPackage.BuiltModel resident = o.dtype() == ModelBuilder.KvDtype.FP32 ? built
+                : ModelPackage.open(pkg.directory(), ModelBuilder.BuildOptions.DEFAULT.withKvDtype(o.dtype())).ensureBuilt();
         boolean cuda = o.device() == Device.CUDA;
         List<Row> rows = new ArrayList<>();
         ModelShape shape;
         String header;
-        try (ModelSessions model = ModelSessions.open(built.decoder().getParent(), cuda, 0, o.threads())) {
+        try (ModelSessions model = ModelSessions.open(built.decoder().getParent(), cuda, 0, o.threads());
+             ModelSessions ortModel = resident == built ? null : ModelSessions.open(resident.decoder().getParent(), cuda, 0, o.threads())) {
             shape = model.shape();
             OrtApi api = OrtApi.get();
-            header = String.format(Locale.ROOT, "Model: random `%s` (seed %d, %s), device %s, ONNX Runtime %s, intra-op threads %s; "
+            header = String.format(Locale.ROOT, "Model: random `%s` (seed %d, %s), device %s, resident KV %s, ONNX Runtime %s, intra-op threads %s; "
                             + "per cache length: prefill in chunks of %d, then %d greedy steps interleaved between the two paths, first %d dropped, medians.",
-                    o.preset(), o.seed(), shape, o.device().name().toLowerCase(Locale.ROOT), api.version(), o.threads() == 0 ? "default" : o.threads(),
+                    o.preset(), o.seed(), shape, o.device().name().toLowerCase(Locale.ROOT), o.dtype().label(), api.version(), o.threads() == 0 ? "default" : o.threads(),
                     o.chunk(), o.steps(), o.warmup());
             for (int length : o.lengths()) {
-                rows.add(measure(model, o, length));
+                rows.add(measure(model, ortModel == null ? model : ortModel, o, length));
                 Row r = rows.getLast();
                 log.accept(String.format(Locale.ROOT, "length %d: Java %.2f ms/step, resident %.2f ms/step (×%.2f; paired ×%.2f), tokens equal %s", length,
                         r.javaStepMs, r.ortStepMs, r.ratio(), r.pairedRatio, r.tokensEqual));
             }
         }
         List<ScatterRow> sc = new ArrayList<>();
-        for (int cap : o.scatterCapacities()) sc.add(scatter(shape, cap, o.device()));
+        for (int cap : o.scatterCapacities()) sc.add(scatter(shape, cap, o.device(), o.dtype()));
         return new Report(header, rows, sc);
     }
 
-    private static Row measure(ModelSessions model, Options o, int length) {
+    /** {@code model} serves the Java-API path (and the embeddings), {@code ortModel} the resident decoder (the same one for fp32). */
+    private static Row measure(ModelSessions model, ModelSessions ortModel, Options o, int length) {
         ModelShape shape = model.shape();
         long[] ids = new Random(o.seed() * 31 + length).longs(length, 3, model.vocabSize()).toArray();
         try (KvCache cache = new KvCache(shape, 1, 1); PastTensors past = new PastTensors(model.env(), cache);
-             OrtDecoder ort = OrtDecoder.open(model, o.device(), 0, o.threads(), 1, 1)) {
+             OrtDecoder ort = OrtDecoder.open(ortModel, o.device(), 0, o.threads(), 1, 1)) {
             long t0 = System.nanoTime();
             float[] jl = null, ol = null;
             for (int c0 = 0; c0 < length; c0 += o.chunk()) {
@@ -229,13 +248,16 @@ public final class OrtBench {
     }
 
     /** Times the scatter graph appending one token to a one-layer cache of {@code capacity} slots (median of 30 runs after 5). */
-    static ScatterRow scatter(ModelShape shape, int capacity, Device device) {
+    static ScatterRow scatter(ModelShape shape, int capacity, Device device, ModelBuilder.KvDtype dtype) {
         int hkv = shape.kvHeads(), d = shape.headDim();
         int F32 = OrtApi.ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT, I64 = OrtApi.ONNX_TENSOR_ELEMENT_DATA_TYPE_INT64;
-        try (NativeSession s = NativeSession.openGraph(ResidentGraphs.scatter(1, hkv, d), "kv_scatter", device, 0, 1);
-             NativeTensor k = s.allocate(new long[] {1, hkv, capacity, d}, F32); NativeTensor v = s.allocate(new long[] {1, hkv, capacity, d}, F32);
-             NativeTensor m = s.allocate(new long[] {1, hkv, capacity}, F32); NativeTensor kn = s.allocate(new long[] {1, hkv, 1, d}, F32);
-             NativeTensor vn = s.allocate(new long[] {1, hkv, 1, d}, F32); Arena arena = Arena.ofConfined()) {
+        boolean half = dtype == ModelBuilder.KvDtype.FP16;
+        int KV = half ? OrtApi.ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT16 : F32;
+        OnnxGraph.Elem kvElem = half ? OnnxGraph.Elem.FLOAT16 : OnnxGraph.Elem.FLOAT;
+        try (NativeSession s = NativeSession.openGraph(ResidentGraphs.scatter(1, hkv, d, kvElem), "kv_scatter", device, 0, 1);
+             NativeTensor k = s.allocate(new long[] {1, hkv, capacity, d}, KV); NativeTensor v = s.allocate(new long[] {1, hkv, capacity, d}, KV);
+             NativeTensor m = s.allocate(new long[] {1, hkv, capacity}, F32); NativeTensor kn = s.allocate(new long[] {1, hkv, 1, d}, KV);
+             NativeTensor vn = s.allocate(new long[] {1, hkv, 1, d}, KV); Arena arena = Arena.ofConfined()) {
             MemorySegment src = arena.allocate(8L * hkv * 3, 64), dst = arena.allocate(8L * hkv * 3, 64), mn = arena.allocate(4L * hkv, 64);
             for (int h = 0; h < hkv; h++) {
                 src.setAtIndex(ValueLayout.JAVA_LONG, h * 3L + 1, h);

@@ -8,6 +8,8 @@ import io.github.kvpolicy.runtime.cache.CompactionReport;
 import io.github.kvpolicy.runtime.cache.LayerBytes;
 import io.github.kvpolicy.runtime.cache.SlotTable;
 import io.github.kvpolicy.runtime.decode.ModelSessions;
+import io.github.kvpolicy.runtime.model.graph.OnnxGraph.Elem;
+import io.github.kvpolicy.runtime.model.onnx.ModelBuilder;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -63,6 +65,7 @@ public final class OrtDecoder implements KvCacheView, AutoCloseable {
     private final int hidden, vocab, batch;
     private final Sessions sessions;
     private final NativeSession decoder, scatter, gather, copy, probe;
+    private final int kvType; // K/V element type (FLOAT or FLOAT16), as Sessions.kvType
     private final NativeBinding decoderBinding, scatterBinding, gatherBinding;
     private final Layer[] layers;
     private final SlotTable table;
@@ -89,11 +92,13 @@ public final class OrtDecoder implements KvCacheView, AutoCloseable {
         final int hidden, vocab;
         final int[] windows;            // per layer 0 or the sliding window W (past_position.{i} is fed when W > 0)
         final boolean ropeOffsets, imageGroup;
+        final int kvType;               // ORT element type of the cache's K/V: FLOAT, or FLOAT16 (kvpolicy.kv_dtype=fp16)
         private int refs = 1;
         private boolean ownerClosed;
 
         Sessions(NativeSession decoder, NativeSession scatter, NativeSession gather, NativeSession copy, NativeSession probe, ModelShape shape,
-                 int hidden, int vocab, int[] windows, boolean ropeOffsets, boolean imageGroup) {
+                 int hidden, int vocab, int[] windows, boolean ropeOffsets, boolean imageGroup, int kvType) {
+            this.kvType = kvType;
             this.decoder = decoder;
             this.scatter = scatter;
             this.gather = gather;
@@ -152,6 +157,7 @@ public final class OrtDecoder implements KvCacheView, AutoCloseable {
         this.gather = sessions.gather;
         this.copy = sessions.copy;
         this.probe = sessions.probe;
+        this.kvType = sessions.kvType;
         List<NativeBinding> made = new ArrayList<>();
         try {
             made.add(decoder.binding());
@@ -205,13 +211,16 @@ public final class OrtDecoder implements KvCacheView, AutoCloseable {
         int[] windows = new int[shape.layers()];
         for (int l = 0; l < windows.length; l++) windows[l] = model.window(l);
         List<NativeSession> opened = new ArrayList<>();
+        boolean half = model.kvDtype() == ModelBuilder.KvDtype.FP16;
+        Elem kv = half ? Elem.FLOAT16 : Elem.FLOAT;
         try {
             NativeSession dec = track(opened, NativeSession.open(model.directory().resolve("decoder.onnx"), device, cudaDevice, intraOpThreads));
-            NativeSession sc = track(opened, NativeSession.openGraph(ResidentGraphs.scatter(shape.layers(), shape.kvHeads(), shape.headDim()), "kv_scatter", device, cudaDevice, 1));
-            NativeSession ga = track(opened, NativeSession.openGraph(ResidentGraphs.gather(shape.kvHeads(), shape.headDim()), "kv_gather", device, cudaDevice, 1));
-            NativeSession co = track(opened, NativeSession.openGraph(ResidentGraphs.copy(shape.kvHeads(), shape.headDim()), "kv_copy", device, cudaDevice, 1));
-            NativeSession pr = track(opened, NativeSession.openGraph(ResidentGraphs.probe(shape.kvHeads(), shape.headDim()), "kv_probe", device, cudaDevice, intraOpThreads));
-            return new Sessions(dec, sc, ga, co, pr, shape, model.hiddenSize(), model.vocabSize(), windows, model.takesRopeOffsets(), model.takesImageGroups());
+            NativeSession sc = track(opened, NativeSession.openGraph(ResidentGraphs.scatter(shape.layers(), shape.kvHeads(), shape.headDim(), kv), "kv_scatter", device, cudaDevice, 1));
+            NativeSession ga = track(opened, NativeSession.openGraph(ResidentGraphs.gather(shape.kvHeads(), shape.headDim(), kv), "kv_gather", device, cudaDevice, 1));
+            NativeSession co = track(opened, NativeSession.openGraph(ResidentGraphs.copy(shape.kvHeads(), shape.headDim(), kv), "kv_copy", device, cudaDevice, 1));
+            NativeSession pr = track(opened, NativeSession.openGraph(ResidentGraphs.probe(shape.kvHeads(), shape.headDim(), kv), "kv_probe", device, cudaDevice, intraOpThreads));
+            return new Sessions(dec, sc, ga, co, pr, shape, model.hiddenSize(), model.vocabSize(), windows, model.takesRopeOffsets(), model.takesImageGroups(),
+                    half ? OrtApi.ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT16 : F32);
         } catch (RuntimeException e) {
             for (int i = opened.size() - 1; i >= 0; i--) opened.get(i).close();
             throw e;
@@ -345,7 +354,7 @@ public final class OrtDecoder implements KvCacheView, AutoCloseable {
     /** Memory of {@code layer} now (the {@link LayerBytes} accounting of {@link SlotTable#layerBytes}). */
     public LayerBytes layerBytes(int layer) {
         checkOpen();
-        return table.layerBytes(layer, shape.headDim());
+        return table.layerBytes(layer, shape.headDim(), kvType == F32 ? 4 : 2);
     }
 
     /** Memory of every layer now, in layer order. */
@@ -550,7 +559,7 @@ public final class OrtDecoder implements KvCacheView, AutoCloseable {
             }
             p = new NativeTensor[layers.length][];
             long[] dims = {batch, shape.kvHeads(), s, shape.headDim()};
-            for (int l = 0; l < layers.length; l++) p[l] = new NativeTensor[] {decoder.allocate(dims, F32), decoder.allocate(dims, F32)};
+            for (int l = 0; l < layers.length; l++) p[l] = new NativeTensor[] {decoder.allocate(dims, kvType), decoder.allocate(dims, kvType)};
         }
         present.put(s, p); // most recently used last
         return p;
@@ -640,8 +649,8 @@ public final class OrtDecoder implements KvCacheView, AutoCloseable {
         NativeTensor nk = null, nv = null, nm = null;
         List<NativeTensor> own = new ArrayList<>();
         try (Arena arena = Arena.ofConfined()) {
-            nk = gather.allocate(kvDims, F32);
-            nv = gather.allocate(kvDims, F32);
+            nk = gather.allocate(kvDims, kvType);
+            nv = gather.allocate(kvDims, kvType);
             nm = gather.allocate(mDims, F32);
             MemorySegment idx = arena.allocate(ValueLayout.JAVA_LONG, (long) batch * hkv * capacity);
             MemorySegment mask = arena.allocate(ValueLayout.JAVA_FLOAT, (long) batch * hkv * capacity);
@@ -652,7 +661,7 @@ public final class OrtDecoder implements KvCacheView, AutoCloseable {
             own.add(hostIdx);
             if (srcK == null) {
                 // first allocation: zero K/V from an empty source is what the gather of nothing yields; run it on a 1-slot dummy
-                NativeTensor z = gather.allocate(new long[] {batch, hkv, 1, d}, F32);
+                NativeTensor z = gather.allocate(new long[] {batch, hkv, 1, d}, kvType);
                 own.add(z);
                 runGather(z, z, hostIdx, hostMask, nk, nv, nm);
             } else {

@@ -18,7 +18,8 @@ import java.util.Random;
 /**
  * The unattended device check {@code scripts/gpu-check.sh} runs: the binding's self-check, the provider, the
  * resident decoder against the Java-API path ({@link OrtCrossCheck}) on a random preset and optionally the testbed
- * model, then {@link OrtBench}. Prints one {@code PASS}/{@code FAIL} line per check and exits 1 on the first failure
+ * model, the fp16-KV decoder against the fp32 one ({@link OrtKvDtypeCheck}: equal greedy tokens, max |logit diff| at
+ * most 1e-2 on the preset and 1e-1 on the testbed), then {@link OrtBench}. Prints one {@code PASS}/{@code FAIL} line per check and exits 1 on the first failure
  * (2 on bad flags), so a run that stops early is never mistaken for a pass.
  *
  * <pre>
@@ -131,6 +132,20 @@ public final class OrtGpuCheck {
                 }
             });
         }
+        // fp16 KV against fp32 KV on the resident decoder (OrtKvDtypeCheck): same greedy tokens, logits within a stated tolerance
+        // (CPU measured 4.6e-5 on tiny-7 and 0.028 on the testbed; on CUDA TF32 matmuls add to the fp16 rounding)
+        step("fp16 KV tiny", () -> {
+            Files.createDirectories(w);
+            Path dir = w.resolve("tiny-7").toAbsolutePath();
+            ModelPackage.random("tiny", 7, dir);
+            return describe(OrtKvDtypeCheck.compare(dir, dev, 0, 0, new Random(5).longs(29, 3, 250).toArray(), 24), 1e-2);
+        });
+        if (tb != null) {
+            step("fp16 KV testbed", () -> {
+                Path dir = w.resolve("testbed-copy").toAbsolutePath(); // copied by the cross-check above
+                return describe(OrtKvDtypeCheck.compare(dir, dev, 0, 0, new Random(3).longs(20, 4, 54).toArray(), 24), 1e-1);
+            });
+        }
         for (NamedExtra x : extras) step(x.name(), () -> x.check().run(dev, w, tb));
         final String bp = benchPreset, bl = benchLengths, bs = benchSteps;
         final Path bo = benchOut;
@@ -168,6 +183,14 @@ public final class OrtGpuCheck {
         e.printStackTrace(System.out);
         System.out.println("gpu-check: FAILED at '" + name + "'");
         System.exit(1);
+    }
+
+    /** Fails unless the greedy tokens are equal and the logits within {@code tol}; else the PASS detail. */
+    private static String describe(OrtKvDtypeCheck.Result r, double tol) {
+        String d = String.format(Locale.ROOT, "tokens %s; fp16 argmax %s; max |logit diff| %.3g (tolerance %.0e); KV bytes %d -> %d",
+                r.tokens32(), r.tokensEqual() ? "equal" : r.tokens16(), r.maxLogitDiff(), tol, r.kvBytes32(), r.kvBytes16());
+        if (!r.tokensEqual() || !(r.maxLogitDiff() <= tol)) throw new IllegalStateException("fp16 KV differs from fp32: " + d);
+        return d;
     }
 
     private static String describe(OrtCrossCheck.Result r) {

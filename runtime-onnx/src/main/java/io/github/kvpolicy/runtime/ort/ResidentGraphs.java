@@ -9,7 +9,8 @@ import java.util.List;
 /**
  * The small helper graphs {@link OrtDecoder} runs on the cache's device, built with the repository's
  * {@link OnnxGraph} (opset {@value OnnxGraph#OPSET}). {@code h} = KV heads and {@code d} = head dim are fixed; the
- * other dims are symbolic.
+ * other dims are symbolic. {@code kv} is the element type of the cache's K/V (FLOAT, or FLOAT16 for a
+ * {@code kvpolicy.kv_dtype=fp16} decoder); masks, queries and the probe's scores and softmax are always FLOAT.
  */
 final class ResidentGraphs {
     private ResidentGraphs() {}
@@ -25,25 +26,25 @@ final class ResidentGraphs {
      * the {@code n} new slots are written (ORT's ScatterND skips its input-to-output copy when both are the same
      * buffer).
      */
-    static OnnxGraph scatter(int layers, int kvHeads, int headDim) {
+    static OnnxGraph scatter(int layers, int kvHeads, int headDim, Elem kv) {
         OnnxGraph g = new OnnxGraph("kv_scatter", null);
         g.input("src", Elem.INT64, "n", 3);
         g.input("mn", Elem.FLOAT, "n");
         for (int i = 0; i < layers; i++) {
             String p = "p_" + i;
-            g.input("k." + i, Elem.FLOAT, "b", kvHeads, p, headDim);
-            g.input("v." + i, Elem.FLOAT, "b", kvHeads, p, headDim);
+            g.input("k." + i, kv, "b", kvHeads, p, headDim);
+            g.input("v." + i, kv, "b", kvHeads, p, headDim);
             g.input("m." + i, Elem.FLOAT, "b", kvHeads, p);
-            g.input("kn." + i, Elem.FLOAT, "b", kvHeads, "s", headDim);
-            g.input("vn." + i, Elem.FLOAT, "b", kvHeads, "s", headDim);
+            g.input("kn." + i, kv, "b", kvHeads, "s", headDim);
+            g.input("vn." + i, kv, "b", kvHeads, "s", headDim);
             g.input("dst." + i, Elem.INT64, "n", 3);
             String kn = g.op("GatherND", "kn." + i, "src");
             String vn = g.op("GatherND", "vn." + i, "src");
             g.nodeNamed("ScatterND", "ko." + i, List.of("k." + i, "dst." + i, kn));
             g.nodeNamed("ScatterND", "vo." + i, List.of("v." + i, "dst." + i, vn));
             g.nodeNamed("ScatterND", "mo." + i, List.of("m." + i, "dst." + i, "mn"));
-            g.output("ko." + i, Elem.FLOAT, "b", kvHeads, p, headDim);
-            g.output("vo." + i, Elem.FLOAT, "b", kvHeads, p, headDim);
+            g.output("ko." + i, kv, "b", kvHeads, p, headDim);
+            g.output("vo." + i, kv, "b", kvHeads, p, headDim);
             g.output("mo." + i, Elem.FLOAT, "b", kvHeads, p);
         }
         return g;
@@ -55,34 +56,40 @@ final class ResidentGraphs {
      * {@code [b,h,q,d]} = the gathered rows where the mask is 0 and exactly {@code +0.0} elsewhere (so a compacted
      * layer is byte-equal to {@code KvCache}'s zero-initialised one), {@code mo} = the mask.
      */
-    static OnnxGraph gather(int kvHeads, int headDim) {
+    static OnnxGraph gather(int kvHeads, int headDim, Elem kv) {
         OnnxGraph g = new OnnxGraph("kv_gather", null);
-        g.input("k", Elem.FLOAT, "b", kvHeads, "p", headDim);
-        g.input("v", Elem.FLOAT, "b", kvHeads, "p", headDim);
+        g.input("k", kv, "b", kvHeads, "p", headDim);
+        g.input("v", kv, "b", kvHeads, "p", headDim);
         g.input("idx", Elem.INT64, "b", kvHeads, "q", 1);
         g.input("mask", Elem.FLOAT, "b", kvHeads, "q");
         String live = g.op("Equal", "mask", g.scalarF32("zero_m", 0f));
         String keep = g.op("Unsqueeze", live, g.constI64("last", false, -1));
         String zero = g.scalarF32("zero", 0f);
+        if (kv != Elem.FLOAT) zero = g.node("Cast", List.of(zero), Attr.i("to", kv.onnxType()));
         String gk = g.node("GatherND", List.of("k", "idx"), Attr.i("batch_dims", 2));
         String gv = g.node("GatherND", List.of("v", "idx"), Attr.i("batch_dims", 2));
         g.nodeNamed("Where", "ko", List.of(keep, gk, zero));
         g.nodeNamed("Where", "vo", List.of(keep, gv, zero));
         g.nodeNamed("Identity", "mo", List.of("mask"));
-        g.output("ko", Elem.FLOAT, "b", kvHeads, "q", headDim);
-        g.output("vo", Elem.FLOAT, "b", kvHeads, "q", headDim);
+        g.output("ko", kv, "b", kvHeads, "q", headDim);
+        g.output("vo", kv, "b", kvHeads, "q", headDim);
         g.output("mo", Elem.FLOAT, "b", kvHeads, "q");
         return g;
     }
 
-    /** Identity copies of one layer's {@code k, v, m}, for reading a device cache back to the host. */
-    static OnnxGraph copy(int kvHeads, int headDim) {
+    /**
+     * Identity copies of one layer's {@code k, v, m}, for reading a device cache back to the host; half K/V are
+     * widened to FLOAT (exactly), so the host always reads floats.
+     */
+    static OnnxGraph copy(int kvHeads, int headDim, Elem kv) {
         OnnxGraph g = new OnnxGraph("kv_copy", null);
-        g.input("k", Elem.FLOAT, "b", kvHeads, "p", headDim);
-        g.input("v", Elem.FLOAT, "b", kvHeads, "p", headDim);
+        g.input("k", kv, "b", kvHeads, "p", headDim);
+        g.input("v", kv, "b", kvHeads, "p", headDim);
         g.input("m", Elem.FLOAT, "b", kvHeads, "p");
-        g.nodeNamed("Identity", "ko", List.of("k"));
-        g.nodeNamed("Identity", "vo", List.of("v"));
+        String op = kv == Elem.FLOAT ? "Identity" : "Cast";
+        Attr[] to = kv == Elem.FLOAT ? new Attr[0] : new Attr[] {Attr.i("to", Elem.FLOAT.onnxType())};
+        g.nodeNamed(op, "ko", List.of("k"), to);
+        g.nodeNamed(op, "vo", List.of("v"), to);
         g.nodeNamed("Identity", "mo", List.of("m"));
         g.output("ko", Elem.FLOAT, "b", kvHeads, "p", headDim);
         g.output("vo", Elem.FLOAT, "b", kvHeads, "p", headDim);
@@ -98,13 +105,14 @@ final class ResidentGraphs {
      * the keys, zeroed where masked (a query that sees no key contributes nothing); outputs {@code sum} and
      * {@code max} over the queries, {@code [h,g,m]}.
      */
-    static OnnxGraph probe(int kvHeads, int headDim) {
+    static OnnxGraph probe(int kvHeads, int headDim, Elem kv) {
         OnnxGraph g = new OnnxGraph("kv_probe", null);
-        g.input("k", Elem.FLOAT, "b", kvHeads, "p", headDim);
+        g.input("k", kv, "b", kvHeads, "p", headDim);
         g.input("kidx", Elem.INT64, kvHeads, "m", 3);
         g.input("q", Elem.FLOAT, kvHeads, "g", "w", headDim);
         g.input("amask", Elem.FLOAT, kvHeads, 1, "w", "m");
         String keys = g.op("GatherND", "k", "kidx");                                  // [h,m,d]
+        if (kv != Elem.FLOAT) keys = g.node("Cast", List.of(keys), Attr.i("to", Elem.FLOAT.onnxType())); // scores and softmax in fp32
         String kt = g.node("Transpose", List.of(g.op("Unsqueeze", keys, g.constI64("ax1", false, 1))), Attr.ints("perm", 0, 1, 3, 2)); // [h,1,d,m]
         String scores = g.op("Add", g.op("MatMul", "q", kt), "amask");                // [h,g,w,m]
         String probs = g.node("Softmax", List.of(scores), Attr.i("axis", -1));

@@ -19,6 +19,8 @@ import java.util.Map;
 import static io.github.kvpolicy.runtime.model.graph.GraphOps.activation;
 import static io.github.kvpolicy.runtime.model.graph.GraphOps.gemm;
 import static io.github.kvpolicy.runtime.model.graph.GraphOps.initializer;
+import static io.github.kvpolicy.runtime.model.graph.GraphOps.kvInput;
+import static io.github.kvpolicy.runtime.model.graph.GraphOps.kvValue;
 import static io.github.kvpolicy.runtime.model.graph.GraphOps.matrix;
 import static io.github.kvpolicy.runtime.model.graph.GraphOps.rope;
 import static io.github.kvpolicy.runtime.model.graph.GraphOps.storedBytes;
@@ -113,8 +115,8 @@ public final class Gemma3Decoder {
             g.input("logits_index", Elem.INT64, "batch");
             g.input(IMAGE_GROUP, Elem.INT64, "batch", "seq");
             for (int i = 0; i < layers; i++) {
-                g.input("past_key." + i, Elem.FLOAT, "batch", hkv, "past_" + i, d);
-                g.input("past_value." + i, Elem.FLOAT, "batch", hkv, "past_" + i, d);
+                kvInput(g, opt, "past_key." + i, "batch", hkv, "past_" + i, d);
+                kvInput(g, opt, "past_value." + i, "batch", hkv, "past_" + i, d);
                 g.input("past_mask." + i, Elem.FLOAT, "batch", hkv, "past_" + i);
                 if (gc.window(i) > 0) g.input(PAST_POSITION + i, Elem.INT64, "batch", hkv, "past_" + i);
             }
@@ -179,13 +181,13 @@ public final class Gemma3Decoder {
                 k4 = rmsNormPlusOne(g, w, k4, p + "self_attn.k_norm.weight", eps);
                 String qT = transpose(g, q4, null, 0, 2, 1, 3);
                 String kT = transpose(g, k4, null, 0, 2, 1, 3);
-                transpose(g, g.op("Reshape", gemm(g, w, hN, p + "self_attn.v_proj", false, opt), shapeKv), "present_value." + i, 0, 2, 1, 3);
+                transpose(g, g.op("Reshape", gemm(g, w, hN, p + "self_attn.v_proj", false, opt), shapeKv), kvValue(opt, "present_value." + i), 0, 2, 1, 3);
                 String qR = rope(g, qT, cs[0], cs[1], zeroI, halfD, fullD, ax3, null);
-                String kR = rope(g, kT, cs[0], cs[1], zeroI, halfD, fullD, ax3, "present_key." + i);
+                String kR = rope(g, kT, cs[0], cs[1], zeroI, halfD, fullD, ax3, kvValue(opt, "present_key." + i));
                 g.nodeNamed("Gather", "queries." + i, List.of(qR, "query_index"), Attr.i("axis", 2));
 
                 String qg = g.op("Reshape", g.op("Mul", qR, scale), grouped);
-                String sPast = g.op("MatMul", qg, transpose(g, "past_key." + i, null, 0, 1, 3, 2));
+                String sPast = g.op("MatMul", qg, transpose(g, kvValue(opt, "past_key." + i), null, 0, 1, 3, 2));
                 sPast = g.op("Add", sPast, g.op("Unsqueeze", "past_mask." + i, ax2));
                 if (win > 0) {
                     // cached keys further back than the window: t - p >= W, on original positions
@@ -195,9 +197,9 @@ public final class Gemma3Decoder {
                 }
                 String sNew = g.op("Add", g.op("MatMul", qg, transpose(g, kR, null, 0, 1, 3, 2)), newMasks.get(win));
                 String probs = g.node("Softmax", List.of(g.node("Concat", List.of(sPast, sNew), Attr.i("axis", -1))), Attr.i("axis", -1));
-                String pLen = g.node("Shape", List.of("past_key." + i), Attr.i("start", 2), Attr.i("end", 3));
-                String o = g.op("Add", g.op("MatMul", g.op("Slice", probs, zeroI, pLen, ax3), "past_value." + i),
-                        g.op("MatMul", g.op("Slice", probs, pLen, maxI, ax3), "present_value." + i));
+                String pLen = g.node("Shape", List.of(kvValue(opt, "past_key." + i)), Attr.i("start", 2), Attr.i("end", 3));
+                String o = g.op("Add", g.op("MatMul", g.op("Slice", probs, zeroI, pLen, ax3), kvValue(opt, "past_value." + i)),
+                        g.op("MatMul", g.op("Slice", probs, pLen, maxI, ax3), kvValue(opt, "present_value." + i)));
                 o = transpose(g, g.op("Reshape", o, ungrouped), null, 0, 2, 1, 3);
                 String attn = gemm(g, w, g.op("Reshape", o, flatQ), p + "self_attn.o_proj", false, opt);
                 x = g.op("Add", x, rmsNormPlusOne(g, w, attn, p + "post_attention_layernorm.weight", eps));
@@ -220,7 +222,7 @@ public final class Gemma3Decoder {
                 g.nodeNamed("Gemm", "logits", List.of(normed, head), Attr.i("transB", 1));
             }
 
-            TransformerDecoder.declareDecoderOutputs(g, layers, hq, hkv, d, vocab);
+            TransformerDecoder.declareDecoderOutputs(g, opt, layers, hq, hkv, d, vocab);
             Map<String, String> meta = new LinkedHashMap<>(metadata);
             meta.put("kvpolicy.rope_theta", Double.toString(cfg.ropeTheta()));
             meta.put("kvpolicy.rope_type", cfg.rope().type());

@@ -16,6 +16,9 @@ import java.util.Map;
 
 import static io.github.kvpolicy.runtime.model.graph.GraphOps.gemm;
 import static io.github.kvpolicy.runtime.model.graph.GraphOps.initializer;
+import static io.github.kvpolicy.runtime.model.graph.GraphOps.kvInput;
+import static io.github.kvpolicy.runtime.model.graph.GraphOps.kvOutput;
+import static io.github.kvpolicy.runtime.model.graph.GraphOps.kvValue;
 import static io.github.kvpolicy.runtime.model.graph.GraphOps.matrix;
 import static io.github.kvpolicy.runtime.model.graph.GraphOps.rmsNorm;
 import static io.github.kvpolicy.runtime.model.graph.GraphOps.rope;
@@ -101,8 +104,8 @@ public final class TransformerDecoder {
             boolean mrope = cfg.rope().isMrope();
             if (mrope) g.input(ROPE_OFFSETS, Elem.INT64, 3, "batch", "seq");
             for (int i = 0; i < layers; i++) {
-                g.input("past_key." + i, Elem.FLOAT, "batch", hkv, "past_" + i, d);
-                g.input("past_value." + i, Elem.FLOAT, "batch", hkv, "past_" + i, d);
+                kvInput(g, opt, "past_key." + i, "batch", hkv, "past_" + i, d);
+                kvInput(g, opt, "past_value." + i, "batch", hkv, "past_" + i, d);
                 g.input("past_mask." + i, Elem.FLOAT, "batch", hkv, "past_" + i);
             }
 
@@ -177,22 +180,22 @@ public final class TransformerDecoder {
                 }
                 String qT = transpose(g, q4, null, 0, 2, 1, 3);                                      // [B,Hq,S,D]
                 String kT = transpose(g, k4, null, 0, 2, 1, 3);                                      // [B,Hkv,S,D]
-                transpose(g, g.op("Reshape", v, shapeKv), "present_value." + i, 0, 2, 1, 3);
+                transpose(g, g.op("Reshape", v, shapeKv), kvValue(opt, "present_value." + i), 0, 2, 1, 3);
                 String qR = rope(g, qT, cos, sin, zeroI, halfD, fullD, ax3, null);
-                String kR = rope(g, kT, cos, sin, zeroI, halfD, fullD, ax3, "present_key." + i);
+                String kR = rope(g, kT, cos, sin, zeroI, halfD, fullD, ax3, kvValue(opt, "present_key." + i));
                 g.nodeNamed("Gather", "queries." + i, List.of(qR, "query_index"), Attr.i("axis", 2));
 
                 String qg = g.op("Reshape", g.op("Mul", qR, scale), grouped);                          // [B,Hkv,G*S,D]
-                String sPast = g.op("MatMul", qg, transpose(g, "past_key." + i, null, 0, 1, 3, 2));    // [B,Hkv,GS,P]
+                String sPast = g.op("MatMul", qg, transpose(g, kvValue(opt, "past_key." + i), null, 0, 1, 3, 2));    // [B,Hkv,GS,P]
                 sPast = g.op("Add", sPast, g.op("Unsqueeze", "past_mask." + i, ax2));
                 String sNew = g.op("MatMul", qg, transpose(g, kR, null, 0, 1, 3, 2));                 // [B,Hkv,GS,S]
                 sNew = g.op("Add", sNew, newMask);
                 String probs = g.node("Softmax", List.of(g.node("Concat", List.of(sPast, sNew), Attr.i("axis", -1))),
                         Attr.i("axis", -1));
-                String pLen = g.node("Shape", List.of("past_key." + i), Attr.i("start", 2), Attr.i("end", 3));
+                String pLen = g.node("Shape", List.of(kvValue(opt, "past_key." + i)), Attr.i("start", 2), Attr.i("end", 3));
                 String pPast = g.op("Slice", probs, zeroI, pLen, ax3);
                 String pNew = g.op("Slice", probs, pLen, maxI, ax3);
-                String o = g.op("Add", g.op("MatMul", pPast, "past_value." + i), g.op("MatMul", pNew, "present_value." + i));
+                String o = g.op("Add", g.op("MatMul", pPast, kvValue(opt, "past_value." + i)), g.op("MatMul", pNew, kvValue(opt, "present_value." + i)));
                 o = transpose(g, g.op("Reshape", o, ungrouped), null, 0, 2, 1, 3);                     // [B,S,Hq,D]
                 String attn = gemm(g, w, g.op("Reshape", o, flatQ), p + "self_attn.o_proj", false, opt);
                 x = g.op("Add", x, attn);
@@ -209,7 +212,7 @@ public final class TransformerDecoder {
             String head = matrix(g, w, tw.lmHead(), opt);
             g.nodeNamed("Gemm", "logits", List.of(normed, head), Attr.i("transB", 1));
 
-            declareDecoderOutputs(g, layers, hq, hkv, d, vocab);
+            declareDecoderOutputs(g, opt, layers, hq, hkv, d, vocab);
             Map<String, String> meta = new LinkedHashMap<>(metadata);
             meta.put("kvpolicy.rope_theta", Double.toString(cfg.ropeTheta()));
             meta.put("kvpolicy.rope_type", cfg.rope().isMrope() ? "mrope" : cfg.rope().type());
@@ -258,11 +261,13 @@ public final class TransformerDecoder {
     }
 
     /** Declares the decoder contract's outputs: {@code logits} [B,V] and per layer present K/V [B,Hkv,S,D] and queries [B,Hq,W,D]. */
-    static void declareDecoderOutputs(OnnxGraph g, int layers, int hq, int hkv, int d, int vocab) {
+    static void declareDecoderOutputs(OnnxGraph g, GraphOps.Storage opt, int layers, int hq, int hkv, int d, int vocab) {
         g.output("logits", Elem.FLOAT, "batch", vocab);
         for (int i = 0; i < layers; i++) {
-            g.output("present_key." + i, Elem.FLOAT, "batch", hkv, "seq", d);
-            g.output("present_value." + i, Elem.FLOAT, "batch", hkv, "seq", d);
+            kvOutput(g, opt, "present_key." + i);
+            kvOutput(g, opt, "present_value." + i);
+            g.output("present_key." + i, opt.kvElem(), "batch", hkv, "seq", d);
+            g.output("present_value." + i, opt.kvElem(), "batch", hkv, "seq", d);
             g.output("queries." + i, Elem.FLOAT, "batch", hq, "w", d);
         }
     }

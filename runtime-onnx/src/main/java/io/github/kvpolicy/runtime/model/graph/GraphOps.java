@@ -35,8 +35,36 @@ public final class GraphOps {
      *
      * @param keepHalfWeights       store F16/BF16 matrices as half and widen them with a {@code Cast}
      * @param externalDataThreshold stored-weight bytes above which a graph's weights go to {@code <graph>.onnx.data}
+     * @param kvHalf                the decoder's KV inputs/outputs ({@code past_key/value.*}, {@code present_key/value.*})
+     *                              are FLOAT16, cast to/from FLOAT at the graph boundary (arithmetic stays FLOAT)
      */
-    public record Storage(boolean keepHalfWeights, long externalDataThreshold) {}
+    public record Storage(boolean keepHalfWeights, long externalDataThreshold, boolean kvHalf) {
+        public Storage(boolean keepHalfWeights, long externalDataThreshold) {
+            this(keepHalfWeights, externalDataThreshold, false);
+        }
+
+        /** The element type of the decoder's KV inputs and outputs. */
+        public Elem kvElem() { return kvHalf ? Elem.FLOAT16 : Elem.FLOAT; }
+    }
+
+    /**
+     * Declares KV input {@code name} ({@code past_key.i}/{@code past_value.i}) with the storage's KV type and returns the
+     * FLOAT value to compute with: the input itself, or (FLOAT16 KV) a {@code Cast} of it named {@code name + ".f32"}.
+     */
+    public static String kvInput(OnnxGraph g, Storage st, String name, Object... dims) {
+        g.input(name, st.kvElem(), dims);
+        return st.kvHalf() ? g.nodeNamed("Cast", name + ".f32", List.of(name), Attr.i("to", Elem.FLOAT.onnxType())) : name;
+    }
+
+    /** The name under which the FLOAT value of KV output {@code name} is computed ({@link #kvOutput} publishes it). */
+    public static String kvValue(Storage st, String name) {
+        return st.kvHalf() ? name + ".f32" : name;
+    }
+
+    /** For FLOAT16 KV, adds the {@code Cast} from {@link #kvValue} to the output {@code name}; nothing for FLOAT. */
+    public static void kvOutput(OnnxGraph g, Storage st, String name) {
+        if (st.kvHalf()) g.nodeNamed("Cast", name, List.of(name + ".f32"), Attr.i("to", Elem.FLOAT16.onnxType()));
+    }
 
     /** A new graph writing to {@code out}, with external data when {@code bytes} exceeds the threshold (any stale side file removed first). */
     public static OnnxGraph newGraph(String name, Path out, long bytes, Storage st) {

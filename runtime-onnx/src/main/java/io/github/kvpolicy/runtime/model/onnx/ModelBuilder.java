@@ -38,23 +38,57 @@ public final class ModelBuilder {
      *                              runtime disables it)
      * @param externalDataThreshold stored-weight size in bytes above which weights go to external data
      *                              (must be below 2 GB, the protobuf limit); 0 forces external data
+     * @param kvDtype               element type of the decoder's KV cache inputs/outputs ({@link KvDtype})
      */
-    public record BuildOptions(boolean keepHalfWeights, long externalDataThreshold) {
+    public record BuildOptions(boolean keepHalfWeights, long externalDataThreshold, KvDtype kvDtype) {
         /**
          * fp32 weights, external data above 64 MiB (measured on small-100m: external data builds 3x faster and
          * ONNX Runtime opens it 2.5x faster than the same weights embedded in the protobuf).
          */
         public static final BuildOptions DEFAULT = new BuildOptions(false, 64L << 20);
 
+        /** fp32 KV cache. */
+        public BuildOptions(boolean keepHalfWeights, long externalDataThreshold) {
+            this(keepHalfWeights, externalDataThreshold, KvDtype.FP32);
+        }
+
+        /** These options with KV type {@code t}. */
+        public BuildOptions withKvDtype(KvDtype t) {
+            return new BuildOptions(keepHalfWeights, externalDataThreshold, t);
+        }
+
         public BuildOptions {
+            java.util.Objects.requireNonNull(kvDtype, "kvDtype");
             if (externalDataThreshold < 0 || externalDataThreshold > (1L << 31) - (1L << 24)) {
                 throw new IllegalArgumentException("externalDataThreshold must be in [0, ~2 GB), got " + externalDataThreshold);
             }
         }
     }
 
+    /**
+     * Element type of the decoder's KV cache ({@code past_key/value.*} inputs, {@code present_key/value.*} outputs).
+     * {@code FP16} halves the resident cache; the graph casts K/V to fp32 at its boundary, so every matmul, the
+     * RMSNorm statistics and the softmax run in fp32 and {@code logits}/{@code queries} stay fp32 (the
+     * only numerical change is the rounding of cached K/V to fp16). Recorded as metadata {@code kvpolicy.kv_dtype}.
+     */
+    public enum KvDtype {
+        FP32, FP16;
+
+        /** {@code fp32}/{@code fp16}. */
+        public String label() { return name().toLowerCase(java.util.Locale.ROOT); }
+
+        /** Parses {@code fp32}/{@code fp16} (case-insensitive), failing in one line naming the value. */
+        public static KvDtype parse(String s) {
+            return switch (s == null ? "" : s.trim().toLowerCase(java.util.Locale.ROOT)) {
+                case "fp32", "float32", "f32" -> FP32;
+                case "fp16", "float16", "f16", "half" -> FP16;
+                default -> throw new IllegalArgumentException("dtype must be fp32 or fp16, got \"" + s + "\"");
+            };
+        }
+    }
+
     private static GraphOps.Storage storage(BuildOptions opt) {
-        return new GraphOps.Storage(opt.keepHalfWeights(), opt.externalDataThreshold());
+        return new GraphOps.Storage(opt.keepHalfWeights(), opt.externalDataThreshold(), opt.kvDtype() == KvDtype.FP16);
     }
 
     /** The family that builds {@code cfg} (fails naming the architecture and the supported ones). */
@@ -97,6 +131,7 @@ public final class ModelBuilder {
         m.put("kvpolicy.hidden_size", Integer.toString(cfg.hiddenSize()));
         m.put("kvpolicy.vocab_size", Integer.toString(cfg.vocabSize()));
         m.put("kvpolicy.weights", opt.keepHalfWeights() ? "half-matrices" : "fp32");
+        if (kind.equals("decoder")) m.put("kvpolicy.kv_dtype", opt.kvDtype().label());
         return m;
     }
 }
