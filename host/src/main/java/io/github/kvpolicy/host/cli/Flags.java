@@ -1,5 +1,6 @@
 package io.github.kvpolicy.host.cli;
 
+import java.io.PrintStream;
 import java.nio.file.InvalidPathException;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -11,8 +12,10 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Objects;
+import java.util.Optional;
 import java.util.Set;
 import java.util.function.Function;
+import java.util.function.IntConsumer;
 
 /**
  * The one small command-line flag parser of the {@code main} entry points that must stay free of picocli (the
@@ -181,6 +184,34 @@ public final class Flags {
             values.computeIfAbsent(name, k -> new ArrayList<>()).add(v);
         }
         return new Parsed(this, values, switches, positionals, help);
+    }
+
+    /**
+     * The standard start of a {@code main}: parses {@code args} and converts them with {@code options}. On
+     * {@code --help} prints the help to standard output and returns empty (the main then returns normally); on a usage
+     * error, from parsing or from {@code options} ({@link IllegalArgumentException}), prints one line
+     * {@code program: message} to standard error and exits the JVM with status 2.
+     */
+    public <T> Optional<T> parseMain(String program, String[] args, Function<Parsed, T> options) {
+        return parseMain(program, args, options, System.out, System.err, System::exit);
+    }
+
+    /** {@link #parseMain(String, String[], Function)} with its streams and exit injected (tests). */
+    <T> Optional<T> parseMain(String program, String[] args, Function<Parsed, T> options, PrintStream out, PrintStream err, IntConsumer exit) {
+        try {
+            Parsed p = parse(args);
+            if (p.helpRequested()) {
+                out.print(p.help());
+                out.flush();
+                return Optional.empty();
+            }
+            return Optional.of(options.apply(p));
+        } catch (IllegalArgumentException e) {
+            err.println(program + ": " + e.getMessage());
+            err.flush();
+            exit.accept(2);
+            return Optional.empty();
+        }
     }
 
     private Spec spec(String name) {

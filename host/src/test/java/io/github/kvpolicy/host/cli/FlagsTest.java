@@ -216,4 +216,22 @@ class FlagsTest {
         assertEquals(2, b.intValue("--count"));
         assertArrayEquals(new String[] {"--count", "1"}, args);
     }
+
+    @Test
+    void parseMainPrintsHelpExitsTwoOnAUsageErrorAndOtherwiseConverts() {
+        java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream(), err = new java.io.ByteArrayOutputStream();
+        java.io.PrintStream o = new java.io.PrintStream(out, true), e = new java.io.PrintStream(err, true);
+        List<Integer> exits = new java.util.ArrayList<>();
+
+        assertEquals(java.util.Optional.of(7), flags().parseMain("tool", new String[] {"--count", "7"}, p -> p.intValue("--count"), o, e, exits::add));
+        assertTrue(exits.isEmpty() && out.size() == 0 && err.size() == 0);
+
+        assertTrue(flags().parseMain("tool", new String[] {"--help"}, p -> p.intValue("--count"), o, e, exits::add).isEmpty());
+        assertTrue(out.toString().contains("--count N"), out.toString());
+        assertTrue(exits.isEmpty(), "help is not an error");
+
+        assertTrue(flags().parseMain("tool", new String[] {"--count", "x"}, p -> p.intValue("--count"), o, e, exits::add).isEmpty());
+        assertEquals(List.of(2), exits);
+        assertEquals("tool: --count: not an integer: 'x'", err.toString().strip());
+    }
 }

@@ -106,19 +106,9 @@ public final class Bench {
     private Bench() {}
 
     public static void main(String[] args) throws IOException {
-        Options o;
-        try {
-            Flags.Parsed flags = FLAGS.parse(args);
-            if (flags.helpRequested()) {
-                System.out.print(flags.help());
-                return;
-            }
-            o = Options.of(flags);
-        } catch (IllegalArgumentException e) {
-            System.err.println("bench: " + e.getMessage());
-            System.exit(2);
-            return;
-        }
+        java.util.Optional<Options> parsed = FLAGS.parseMain("bench", args, Options::of);
+        if (parsed.isEmpty()) return;
+        Options o = parsed.get();
         Report r = run(o, System.out::println);
         System.out.println();
         System.out.println(r.markdown());

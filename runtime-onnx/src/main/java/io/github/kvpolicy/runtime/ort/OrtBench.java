@@ -129,19 +129,9 @@ public final class OrtBench {
     private OrtBench() {}
 
     public static void main(String[] args) {
-        Options o;
-        try {
-            Flags.Parsed flags = FLAGS.parse(args);
-            if (flags.helpRequested()) {
-                System.out.print(flags.help());
-                return;
-            }
-            o = Options.of(flags);
-        } catch (IllegalArgumentException e) {
-            System.err.println("ort-bench: " + e.getMessage());
-            System.exit(2);
-            return;
-        }
+        java.util.Optional<Options> parsed = FLAGS.parseMain("ort-bench", args, Options::of);
+        if (parsed.isEmpty()) return;
+        Options o = parsed.get();
         Report r = run(o, System.out::println);
         String md = r.markdown();
         System.out.println(md);
