@@ -16,7 +16,8 @@ public final class BenchCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        Bench.main(args.toArray(String[]::new));
+        // not Bench.main: a usage error must reach the command line's handler (one line, exit 2), not System.exit here
+        Bench.runFromFlags(args.toArray(String[]::new), System.out);
         return 0;
     }
 }

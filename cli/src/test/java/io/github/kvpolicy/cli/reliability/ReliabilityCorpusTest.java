@@ -91,6 +91,9 @@ class ReliabilityCorpusTest {
 
     static List<Case> corpus() {
         return List.of(
+                new Case("bench: a flag value that is not a number", "--reps: not an integer: 'x'", "bench", "--reps", "x"),
+                new Case("bench: an unknown flag", "unknown flag --nope", "bench", "--nope", "1"),
+                new Case("bench: an unknown KV dtype", "--dtype", "bench", "--dtype", "fp8"),
                 new Case("missing model folder", "does not exist", "generate", "--model", p("user/nope"), "--tokens", "1,2"),
                 new Case("folder without config.json", "missing config.json", "generate", "--model", p("user"), "--tokens", "1,2"),
                 new Case("config.json that is not JSON", "config.json", "generate", "--model", p("user/not-json"), "--tokens", "1,2"),

@@ -105,16 +105,34 @@ public final class Bench {
 
     private Bench() {}
 
+    /** Standalone entry: a usage error prints one line and exits with status 2 (see {@link Flags#parseMain}). */
     public static void main(String[] args) throws IOException {
         java.util.Optional<Options> parsed = FLAGS.parseMain("bench", args, Options::of);
-        if (parsed.isEmpty()) return;
-        Options o = parsed.get();
-        Report r = run(o, System.out::println);
-        System.out.println();
-        System.out.println(r.markdown());
+        if (parsed.isPresent()) runAndPrint(parsed.get(), System.out);
+    }
+
+    /**
+     * Entry for a host command line ({@code kvpolicy bench}): prints the help on {@code --help}, otherwise runs the
+     * benchmark printing progress and the table to {@code out}. Never exits the JVM.
+     *
+     * @throws IllegalArgumentException one line naming a bad flag or value, before anything has run
+     */
+    public static void runFromFlags(String[] args, java.io.PrintStream out) throws IOException {
+        Flags.Parsed p = FLAGS.parse(args);
+        if (p.helpRequested()) {
+            out.print(p.help());
+            return;
+        }
+        runAndPrint(Options.of(p), out);
+    }
+
+    private static void runAndPrint(Options o, java.io.PrintStream out) throws IOException {
+        Report r = run(o, out::println);
+        out.println();
+        out.println(r.markdown());
         if (r.options().out() != null) {
             Files.writeString(r.options().out(), r.markdown());
-            System.out.println("written to " + r.options().out());
+            out.println("written to " + r.options().out());
         }
     }
 
