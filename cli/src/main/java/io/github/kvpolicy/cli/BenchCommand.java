@@ -9,7 +9,7 @@ import picocli.CommandLine.Unmatched;
 
 /** The runtime benchmark (prefill, decode ms/token against kept cache, policy and compaction overhead). */
 @Command(name = "bench", description = "Runtime benchmark on a random-weights model; options as io.github.kvpolicy.runtime.bench.Bench "
-        + "(--preset small-100m --prompt 2048 --decode 32 --ratios 0.1,0.25,0.5,1.0 --reps 3 --warmup 1 --device cpu|cuda --dtype fp32|fp16 --out FILE).")
+        + "(--preset small-100m --prompt 2048 --decode 32 --ratios 0.1,0.25,0.5,1.0 --reps 3 --warmup 1 --device cpu|cuda --dtype fp32|fp16-kv|fp16 --out FILE).")
 public final class BenchCommand implements Callable<Integer> {
     @Unmatched
     List<String> args = new ArrayList<>();

@@ -38,6 +38,6 @@ final class ModelSelection {
     }
 
     static GeneratorConfig config(String device, String dtype, int threads) {
-        return GeneratorConfig.defaults().withDevice(Device.parse(device)).withKvDtype(ModelBuilder.KvDtype.parse(dtype)).withIntraOpThreads(threads);
+        return GeneratorConfig.defaults().withDevice(Device.parse(device)).withPrecision(ModelBuilder.Precision.parse(dtype)).withIntraOpThreads(threads);
     }
 }

@@ -48,6 +48,10 @@ public final class VerifyModelCommand implements Callable<Integer> {
     @Option(names = "--threads", defaultValue = "0", description = "ONNX Runtime intra-op threads (0 = default).")
     int threads;
 
+    @Option(names = "--dtype", defaultValue = "fp32", description = "Precision of the built graphs: fp32, fp16-kv (fp16 KV cache) "
+            + "or fp16 (fp16 weights, projections and cache; compare with a larger --tolerance). Default fp32.")
+    String dtype;
+
     @Override
     public Integer call() throws IOException {
         if (!(tolerance > 0) || !Double.isFinite(tolerance)) {
@@ -57,6 +61,7 @@ public final class VerifyModelCommand implements Callable<Integer> {
             throw new IllegalArgumentException("--reference " + reference + ": file does not exist");
         }
         PrintWriter out = spec.commandLine().getOut();
+        ModelBuilder.BuildOptions options = ModelBuilder.BuildOptions.DEFAULT.withPrecision(ModelBuilder.Precision.parse(dtype));
         ModelPackage pkg = ModelPackage.open(model);
         ModelConfig cfg = pkg.config();
         ReferenceFile ref = ReferenceFile.read(reference);
@@ -70,15 +75,15 @@ public final class VerifyModelCommand implements Callable<Integer> {
             }
             long t0 = System.nanoTime();
             try (WeightStore w = WeightStore.openDirectory(model)) {
-                ModelBuilder.buildDecoder(cfg, w, decoder, ModelBuilder.BuildOptions.DEFAULT);
-                ModelBuilder.buildEmbed(cfg, w, embed, ModelBuilder.BuildOptions.DEFAULT);
-                if (vision != null) ModelBuilder.buildVision(cfg, w, vision, ModelBuilder.BuildOptions.DEFAULT);
+                ModelBuilder.buildDecoder(cfg, w, decoder, options);
+                ModelBuilder.buildEmbed(cfg, w, embed, options);
+                if (vision != null) ModelBuilder.buildVision(cfg, w, vision, options);
             }
-            out.printf(Locale.ROOT, "model: %s (family %s, architecture %s, language model %s%s), graphs built in %.1f s%n", model,
+            out.printf(Locale.ROOT, "model: %s (family %s, architecture %s, language model %s%s), %s graphs built in %.1f s%n", model,
                     ModelBuilder.family(cfg).name(), cfg.architecture(), cfg.modelType(),
-                    cfg.vitConfig().map(v -> ", vision " + v.modelType()).orElse(""), (System.nanoTime() - t0) / 1e9);
+                    cfg.vitConfig().map(v -> ", vision " + v.modelType()).orElse(""), options.precision().label(), (System.nanoTime() - t0) / 1e9);
             ModelVerifier.Report r;
-            try (Generator gen = Generator.open(decoder, embed, vision, GeneratorConfig.defaults().withIntraOpThreads(threads))) {
+            try (Generator gen = Generator.open(decoder, embed, vision, GeneratorConfig.defaults().withIntraOpThreads(threads).withPrecision(options.precision()))) {
                 r = ModelVerifier.verify(gen, cfg, ref);
             }
             out.printf(Locale.ROOT, "reference: %s (%d prompt positions, %d image tokens, %d greedy steps)%n", reference,

@@ -47,9 +47,9 @@ public final class Generator implements AutoCloseable {
         this.model = model;
         this.config = config;
         try {
-            if (model.kvDtype() != config.kvDtype()) {
-                throw new IllegalStateException(model.directory() + " holds graphs with a " + model.kvDtype().label() + " KV cache but dtype="
-                        + config.kvDtype().label() + " was configured (open the model package to build the " + config.kvDtype().label() + " graphs)");
+            if (model.precision() != config.precision()) {
+                throw new IllegalStateException(model.directory() + " holds " + model.precision().label() + " graphs but dtype="
+                        + config.precision().label() + " was configured (open the model package to build the " + config.precision().label() + " graphs)");
             }
             this.resident = OrtDecoder.openSessions(model, config.device(), config.cudaDeviceId(), config.intraOpThreads());
         } catch (RuntimeException | Error e) {
@@ -80,9 +80,9 @@ public final class Generator implements AutoCloseable {
         return open(built.decoder(), built.embed(), built.vision().orElse(null), config);
     }
 
-    /** Builds {@code pkg}'s graphs (with the configured {@link GeneratorConfig#kvDtype()}) if needed ({@link ModelPackage#ensureBuilt()}) and opens them. */
+    /** Builds {@code pkg}'s graphs (with the configured {@link GeneratorConfig#precision()}) if needed ({@link ModelPackage#ensureBuilt()}) and opens them. */
     public static Generator open(ModelPackage pkg, GeneratorConfig config) {
-        if (pkg.options().kvDtype() != config.kvDtype()) pkg = ModelPackage.open(pkg.directory(), pkg.options().withKvDtype(config.kvDtype()));
+        if (pkg.options().precision() != config.precision()) pkg = ModelPackage.open(pkg.directory(), pkg.options().withPrecision(config.precision()));
         Generator g = open(pkg.ensureBuilt(), config);
         g.maxPositions = pkg.config().maxPositionEmbeddings();
         return g;

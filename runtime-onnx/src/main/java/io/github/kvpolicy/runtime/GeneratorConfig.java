@@ -1,6 +1,6 @@
 package io.github.kvpolicy.runtime;
 
-import io.github.kvpolicy.runtime.model.onnx.ModelBuilder.KvDtype;
+import io.github.kvpolicy.runtime.model.onnx.ModelBuilder.Precision;
 import io.github.kvpolicy.runtime.ort.Device;
 import java.time.Duration;
 
@@ -17,13 +17,13 @@ import java.time.Duration;
  * @param policyCallLimit wall-clock limit of one {@code compress} call of a policy that declares no
  *                        {@code maxCallTime} of its own; positive. A call that overruns fails its request and the
  *                        policy is quarantined for the generator ({@link io.github.kvpolicy.runtime.policy.PolicyCallRunner})
- * @param kvDtype         element type of the KV cache ({@link KvDtype}; default fp32): {@link Generator#open(
+ * @param precision         element type of the KV cache ({@link Precision}; default fp32): {@link Generator#open(
  *                        io.github.kvpolicy.runtime.model.ModelPackage, GeneratorConfig)} builds the matching graphs, and
  *                        a generator refuses, in one line, graphs built with another KV type. fp16 runs on the CPU too
  *                        (ONNX Runtime's CPU provider runs the graph's Casts; arithmetic is fp32 either way)
  */
 public record GeneratorConfig(Device device, int cudaDeviceId, int intraOpThreads, int prefillChunk, int decodeReserve, Duration policyCallLimit,
-                              KvDtype kvDtype) {
+                              Precision precision) {
     /** The default {@link #policyCallLimit}: generous for CPU scoring of long prompts, finite so nothing hangs. */
     public static final Duration DEFAULT_POLICY_CALL_LIMIT = Duration.ofSeconds(120);
 
@@ -36,35 +36,35 @@ public record GeneratorConfig(Device device, int cudaDeviceId, int intraOpThread
         if (policyCallLimit == null || policyCallLimit.isNegative() || policyCallLimit.isZero()) {
             throw new IllegalArgumentException("policyCallLimit must be positive, got " + policyCallLimit);
         }
-        if (kvDtype == null) throw new IllegalArgumentException("kvDtype must be set (fp32 or fp16)");
+        if (precision == null) throw new IllegalArgumentException("precision must be set (fp32, fp16-kv or fp16)");
     }
 
     /** fp32 KV. */
     public GeneratorConfig(Device device, int cudaDeviceId, int intraOpThreads, int prefillChunk, int decodeReserve, Duration policyCallLimit) {
-        this(device, cudaDeviceId, intraOpThreads, prefillChunk, decodeReserve, policyCallLimit, KvDtype.FP32);
+        this(device, cudaDeviceId, intraOpThreads, prefillChunk, decodeReserve, policyCallLimit, Precision.FP32);
     }
 
     /** The five sizing parameters with the {@link #DEFAULT_POLICY_CALL_LIMIT}. */
     public GeneratorConfig(Device device, int cudaDeviceId, int intraOpThreads, int prefillChunk, int decodeReserve) {
-        this(device, cudaDeviceId, intraOpThreads, prefillChunk, decodeReserve, DEFAULT_POLICY_CALL_LIMIT, KvDtype.FP32);
+        this(device, cudaDeviceId, intraOpThreads, prefillChunk, decodeReserve, DEFAULT_POLICY_CALL_LIMIT, Precision.FP32);
     }
 
     /** CPU, default threads, prefill chunks of 512 tokens, a decoding reserve of 64 slots, 120 s per policy call, fp32 KV. */
     public static GeneratorConfig defaults() {
-        return new GeneratorConfig(Device.CPU, 0, 0, 512, 64, DEFAULT_POLICY_CALL_LIMIT, KvDtype.FP32);
+        return new GeneratorConfig(Device.CPU, 0, 0, 512, 64, DEFAULT_POLICY_CALL_LIMIT, Precision.FP32);
     }
 
-    public GeneratorConfig withDevice(Device d) { return new GeneratorConfig(d, cudaDeviceId, intraOpThreads, prefillChunk, decodeReserve, policyCallLimit, kvDtype); }
+    public GeneratorConfig withDevice(Device d) { return new GeneratorConfig(d, cudaDeviceId, intraOpThreads, prefillChunk, decodeReserve, policyCallLimit, precision); }
 
-    public GeneratorConfig withCudaDeviceId(int id) { return new GeneratorConfig(device, id, intraOpThreads, prefillChunk, decodeReserve, policyCallLimit, kvDtype); }
+    public GeneratorConfig withCudaDeviceId(int id) { return new GeneratorConfig(device, id, intraOpThreads, prefillChunk, decodeReserve, policyCallLimit, precision); }
 
-    public GeneratorConfig withIntraOpThreads(int n) { return new GeneratorConfig(device, cudaDeviceId, n, prefillChunk, decodeReserve, policyCallLimit, kvDtype); }
+    public GeneratorConfig withIntraOpThreads(int n) { return new GeneratorConfig(device, cudaDeviceId, n, prefillChunk, decodeReserve, policyCallLimit, precision); }
 
-    public GeneratorConfig withPrefillChunk(int n) { return new GeneratorConfig(device, cudaDeviceId, intraOpThreads, n, decodeReserve, policyCallLimit, kvDtype); }
+    public GeneratorConfig withPrefillChunk(int n) { return new GeneratorConfig(device, cudaDeviceId, intraOpThreads, n, decodeReserve, policyCallLimit, precision); }
 
-    public GeneratorConfig withDecodeReserve(int n) { return new GeneratorConfig(device, cudaDeviceId, intraOpThreads, prefillChunk, n, policyCallLimit, kvDtype); }
+    public GeneratorConfig withDecodeReserve(int n) { return new GeneratorConfig(device, cudaDeviceId, intraOpThreads, prefillChunk, n, policyCallLimit, precision); }
 
-    public GeneratorConfig withPolicyCallLimit(Duration d) { return new GeneratorConfig(device, cudaDeviceId, intraOpThreads, prefillChunk, decodeReserve, d, kvDtype); }
+    public GeneratorConfig withPolicyCallLimit(Duration d) { return new GeneratorConfig(device, cudaDeviceId, intraOpThreads, prefillChunk, decodeReserve, d, precision); }
 
-    public GeneratorConfig withKvDtype(KvDtype t) { return new GeneratorConfig(device, cudaDeviceId, intraOpThreads, prefillChunk, decodeReserve, policyCallLimit, t); }
+    public GeneratorConfig withPrecision(Precision t) { return new GeneratorConfig(device, cudaDeviceId, intraOpThreads, prefillChunk, decodeReserve, policyCallLimit, t); }
 }

@@ -25,7 +25,7 @@ import org.snakeyaml.engine.v2.exceptions.YamlEngineException;
  * <p>Keys: {@code policy} (a name, or a map with a {@code policy} key and its options; options of type policy
  * nest the same way), {@code budget} ("10%", "0.1" or "64"), {@code plugins} (a directory or a list),
  * {@code model} (a model package directory, {@code testbed}, or {@code random:<preset>}), {@code device}
- * ({@code cpu} or {@code cuda}), {@code dtype} (the KV cache's element type, {@code fp32} or {@code fp16}), {@code seed}, {@code generation.max-new-tokens}, {@code generation.temperature}.
+ * ({@code cpu} or {@code cuda}), {@code dtype} (the model's precision: {@code fp32}, {@code fp16-kv} or {@code fp16}), {@code seed}, {@code generation.max-new-tokens}, {@code generation.temperature}.
  *
  * <p>Overrides use dotted paths: {@code policy.alpha=0.8}, {@code budget=5%}. Environment variables
  * {@code KVPOLICY_<PATH>} use {@code __} for the dots: {@code KVPOLICY_POLICY__ALPHA=0.8},
@@ -253,10 +253,15 @@ public final class KvPolicyConfig {
         return d;
     }
 
-    /** {@code fp32} (default) or {@code fp16}: the element type of the decoder's KV cache. */
+    /**
+     * The model's numeric precision: {@code fp32} (default), {@code fp16-kv} (fp16 KV cache, fp32 arithmetic) or
+     * {@code fp16} (fp16 weights, projections and KV cache; norm statistics and softmax in fp32).
+     */
     public String dtype() {
         String d = String.valueOf(tree.getOrDefault("dtype", "fp32")).toLowerCase(Locale.ROOT);
-        if (!d.equals("fp32") && !d.equals("fp16")) throw new ConfigException("Invalid 'dtype' configuration '" + d + "': expected fp32 or fp16");
+        if (!d.equals("fp32") && !d.equals("fp16-kv") && !d.equals("fp16")) {
+            throw new ConfigException("Invalid 'dtype' configuration '" + d + "': expected fp32, fp16-kv or fp16");
+        }
         return d;
     }
 

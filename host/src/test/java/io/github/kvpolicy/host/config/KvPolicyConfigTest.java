@@ -74,7 +74,7 @@ class KvPolicyConfigTest {
         assertEquals("fp16", KvPolicyConfig.load(null, Map.of(), List.of("dtype=FP16")).dtype());
         assertEquals("fp16", KvPolicyConfig.load(null, Map.of("KVPOLICY_DTYPE", "fp16"), List.of()).dtype());
         ConfigException bad = assertThrows(ConfigException.class, () -> KvPolicyConfig.load(null, Map.of(), List.of("dtype=bf16")).dtype());
-        assertEquals("Invalid 'dtype' configuration 'bf16': expected fp32 or fp16", bad.getMessage());
+        assertEquals("Invalid 'dtype' configuration 'bf16': expected fp32, fp16-kv or fp16", bad.getMessage());
     }
 
     @Test

@@ -38,16 +38,16 @@ import java.util.Random;
  * <pre>
  * Bench [--preset small-100m] [--seed 1] [--dir target/bench-models] [--prompt 2048] [--decode 32]
  *       [--ratios 0.1,0.25,0.5,1.0] [--reps 3] [--warmup 1] [--chunk 512] [--threads 0] [--device cpu]
- *       [--probe-window 32] [--dtype fp32|fp16] [--out FILE] [--help]
+ *       [--probe-window 32] [--dtype fp32|fp16-kv|fp16] [--out FILE] [--help]
  * </pre>
  * Flags are parsed by {@link Flags} ({@code --name value} or {@code --name=value}); a bad flag or value prints one line
- * and exits 2. {@code --dtype fp16} builds the model with an fp16 KV cache ({@link ModelBuilder.KvDtype#FP16}: half the
- * KV bytes, arithmetic still fp32) in its own graph folder.
+ * and exits 2. {@code --dtype} builds the model in that precision ({@link ModelBuilder.Precision}: {@code fp16-kv} halves the
+ * KV bytes with fp32 arithmetic, {@code fp16} also stores the weights and runs the projections in fp16) in its own graph folder.
  */
 public final class Bench {
     /** Benchmark options; see the class comment for the flags. */
     public record Options(String preset, long seed, Path dir, int prompt, int decode, List<Double> ratios, int reps, int warmup,
-                          int chunk, int threads, Device device, int probeWindow, Path out, ModelBuilder.KvDtype dtype) {
+                          int chunk, int threads, Device device, int probeWindow, Path out, ModelBuilder.Precision dtype) {
         public Options {
             java.util.Objects.requireNonNull(dtype, "dtype");
         }
@@ -55,7 +55,7 @@ public final class Bench {
         /** fp32 KV. */
         public Options(String preset, long seed, Path dir, int prompt, int decode, List<Double> ratios, int reps, int warmup,
                        int chunk, int threads, Device device, int probeWindow, Path out) {
-            this(preset, seed, dir, prompt, decode, ratios, reps, warmup, chunk, threads, device, probeWindow, out, ModelBuilder.KvDtype.FP32);
+            this(preset, seed, dir, prompt, decode, ratios, reps, warmup, chunk, threads, device, probeWindow, out, ModelBuilder.Precision.FP32);
         }
 
         public static Options defaults() {
@@ -71,7 +71,7 @@ public final class Bench {
             Options o = new Options(p.string("--preset"), p.longValue("--seed"), p.path("--dir"), p.intValue("--prompt"), p.intValue("--decode"),
                     p.doubleList("--ratios"), p.intValue("--reps"), p.intValue("--warmup"), p.intValue("--chunk"), p.intValue("--threads"),
                     p.as("--device", Device::parse), p.intValue("--probe-window"), p.path("--out"),
-                    p.as("--dtype", ModelBuilder.KvDtype::parse));
+                    p.as("--dtype", ModelBuilder.Precision::parse));
             if (o.reps < 1 || o.warmup < 0 || o.prompt < 8 || o.decode < 2) throw new IllegalArgumentException("need --reps >= 1, --warmup >= 0, --prompt >= 8, --decode >= 2");
             if (o.ratios.isEmpty()) throw new IllegalArgumentException("--ratios: needs at least one ratio");
             return o;
@@ -92,7 +92,7 @@ public final class Bench {
             .value("--threads", "N", "0", "intra-op threads (0: ONNX Runtime's default)")
             .value("--device", "cpu|cuda", "cpu", "execution device")
             .value("--probe-window", "N", "32", "queries of the probe-based policy")
-            .value("--dtype", "fp32|fp16", "fp32", "KV cache element type of the built decoder (fp16: half the KV bytes, arithmetic fp32)")
+            .value("--dtype", "fp32|fp16-kv|fp16", "fp32", "precision of the built decoder (fp16-kv: fp16 KV cache; fp16: fp16 weights, projections and KV)")
             .value("--out", "FILE", null, "also write the markdown table here");
 
     /** One ratio's medians. Bytes are summed over layers, keys + values. */
@@ -140,10 +140,10 @@ public final class Bench {
     public static Report run(Options o, java.util.function.Consumer<String> log) {
         log.accept("building/opening random model '" + o.preset() + "' (seed " + o.seed() + ") under " + o.dir());
         ModelPackage pkg = ModelPackage.random(o.preset(), o.seed(), o.dir().resolve(o.preset() + "-" + o.seed()));
-        ModelPackage.BuiltModel built = o.dtype() == ModelBuilder.KvDtype.FP32 ? pkg.ensureBuilt()
-                : ModelPackage.open(pkg.directory(), ModelBuilder.BuildOptions.DEFAULT.withKvDtype(o.dtype())).ensureBuilt();
+        ModelPackage.BuiltModel built = o.dtype() == ModelBuilder.Precision.FP32 ? pkg.ensureBuilt()
+                : ModelPackage.open(pkg.directory(), ModelBuilder.BuildOptions.DEFAULT.withPrecision(o.dtype())).ensureBuilt();
         GeneratorConfig cfg = GeneratorConfig.defaults().withDevice(o.device()).withIntraOpThreads(o.threads()).withPrefillChunk(o.chunk())
-                .withKvDtype(o.dtype());
+                .withPrecision(o.dtype());
         long[] prompt = new Random(o.seed() + 17).longs(o.prompt(), 3, built.config().vocabSize()).toArray();
         Prompt p = Prompt.ofTokens(prompt);
         List<Double> prefill = new ArrayList<>();
@@ -219,7 +219,7 @@ public final class Bench {
     private static String markdown(Options o, ModelShape s, long params, double prefillMs, List<RatioRow> rows, double ppm, double pcm, double axpy, double dot) {
         StringBuilder sb = new StringBuilder();
         sb.append(String.format(Locale.ROOT, "Model: random `%s` (%s, %.1fM decoder parameters), prompt %d tokens (chunks of %d), %d decoded tokens, "
-                        + "device %s, KV %s, intra-op threads %s; medians of %d repetitions after %d warm-up.%n%n",
+                        + "device %s, precision %s, intra-op threads %s; medians of %d repetitions after %d warm-up.%n%n",
                 o.preset(), s, params / 1e6, o.prompt(), o.chunk(), o.decode(), o.device().name().toLowerCase(Locale.ROOT), o.dtype().label(),
                 o.threads() == 0 ? "default" : Integer.toString(o.threads()), o.reps(), o.warmup()));
         sb.append(String.format(Locale.ROOT, "Prefill: **%.0f ms** (%.2f ms/token)%n%n", prefillMs, prefillMs / o.prompt()));

@@ -1,6 +1,7 @@
 package io.github.kvpolicy.runtime.decode;
 
 import ai.onnxruntime.NodeInfo;
+import ai.onnxruntime.OnnxJavaType;
 import ai.onnxruntime.OnnxTensor;
 import ai.onnxruntime.OnnxValue;
 import ai.onnxruntime.OrtEnvironment;
@@ -54,7 +55,7 @@ public final class ModelSessions implements AutoCloseable {
     private int slidingWindow;
     private int[] layerWindows;      // kvpolicy.layer_windows (Gemma 3), null when absent
     private double attentionScale;   // kvpolicy.attention_scale, 0 when absent (1/√D)
-    private ModelBuilder.KvDtype kvDtype = ModelBuilder.KvDtype.FP32; // kvpolicy.kv_dtype, fp32 when absent
+    private ModelBuilder.Precision precision = ModelBuilder.Precision.FP32; // kvpolicy.precision, fp32 when absent
 
     private ModelSessions(OrtEnvironment env, Path decoderPath, boolean cuda, int cudaDevice, int intraOpThreads, Set<String> decoderInputNames,
                           Map<String, String> decoderInputInfo, OrtSession embed, OrtSession vision, ModelShape shape, int hidden, int vocab, Path dir) {
@@ -130,11 +131,11 @@ public final class ModelSessions implements AutoCloseable {
                     vocab, decoderPath.getParent());
             ms.slidingWindow = meta.containsKey("kvpolicy.sliding_window") ? intMeta(meta, "kvpolicy.sliding_window", decoderPath) : 0;
             ms.layerWindows = layerWindows(meta, shape.layers(), decoderPath);
-            if (meta.containsKey("kvpolicy.kv_dtype")) {
+            if (meta.containsKey("kvpolicy.precision")) {
                 try {
-                    ms.kvDtype = ModelBuilder.KvDtype.parse(meta.get("kvpolicy.kv_dtype"));
+                    ms.precision = ModelBuilder.Precision.parse(meta.get("kvpolicy.precision"));
                 } catch (IllegalArgumentException e) {
-                    throw new IllegalStateException(decoderPath + ": metadata kvpolicy.kv_dtype: " + e.getMessage());
+                    throw new IllegalStateException(decoderPath + ": metadata kvpolicy.precision: " + e.getMessage());
                 }
             }
             ms.attentionScale = meta.containsKey("kvpolicy.attention_scale") ? Double.parseDouble(meta.get("kvpolicy.attention_scale").trim()) : 0;
@@ -406,7 +407,7 @@ public final class ModelSessions implements AutoCloseable {
     }
 
     /** The element type of the decoder's KV cache inputs/outputs (metadata {@code kvpolicy.kv_dtype}; fp32 when absent). */
-    public ModelBuilder.KvDtype kvDtype() { return kvDtype; }
+    public ModelBuilder.Precision precision() { return precision; }
 
     /** Whether the decoder takes 3-D rotary positions ({@code rope_offsets} i64 {@code [3, B, S]}, Qwen2-VL M-RoPE). */
     public boolean takesRopeOffsets() {
@@ -434,10 +435,16 @@ public final class ModelSessions implements AutoCloseable {
      */
     public DecoderOutputs decode(int b, int s, float[] embeds, long[] positionIds, float[] inputMask, long[] queryIndex, long[] logitsIndex,
                                  OnnxTensor[][] past, long[] ropeOffsets, long[] imageGroup, long[][] pastPositions) {
-        if (kvDtype != ModelBuilder.KvDtype.FP32) {
-            throw new IllegalStateException(decoderPath + " has a " + kvDtype.label() + " KV cache; the host reference decode path takes fp32 K/V only (use the resident OrtDecoder)");
-        }
         int layers = shape.layers();
+        OnnxJavaType kvType = precision.kvHalf() ? OnnxJavaType.FLOAT16 : OnnxJavaType.FLOAT;
+        for (int i = 0; i < layers; i++) {
+            for (int j = 0; j < 2; j++) {
+                if (past[i] == null || past[i][j] == null || past[i][j].getInfo().type != kvType) {
+                    throw new IllegalStateException(decoderPath + " is a " + precision.label() + " build: past K/V must be " + kvType
+                            + " tensors (the host reference KvCache holds fp32 only; decode reduced-precision builds with the resident OrtDecoder)");
+                }
+            }
+        }
         List<OnnxTensor> own = new ArrayList<>();
         try {
             Map<String, OnnxTensor> in = new LinkedHashMap<>();

@@ -287,9 +287,9 @@ public final class ModelPackage {
         return new BuiltModel(b.config(), b.decoder(), b.embed(), b.vision(), won);
     }
 
-    /** {@code ""} for an fp32-KV build, {@code "-fp16"} for an fp16 one: the build folder's name after its hash. */
+    /** {@code ""} for an fp32 build, else {@code "-" + precision label} ({@code -fp16-kv}, {@code -fp16}): the build folder's name after its hash. */
     private String keySuffix() {
-        return options.kvDtype() == ModelBuilder.KvDtype.FP32 ? "" : "-" + options.kvDtype().label();
+        return options.precision() == ModelBuilder.Precision.FP32 ? "" : "-" + options.precision().label();
     }
 
     /** The build fingerprint (JSON text) for the current files and options. */
@@ -299,8 +299,8 @@ public final class ModelPackage {
         fp.put("contract", ModelBuilderVersion.CONTRACT);
         fp.put("keep_half_weights", options.keepHalfWeights());
         fp.put("external_data_threshold", options.externalDataThreshold());
-        // fp16 KV builds get their own folder; fp32 keeps the key it always had (no rebuild of existing caches)
-        if (options.kvDtype() != ModelBuilder.KvDtype.FP32) fp.put("kv_dtype", options.kvDtype().label());
+        // fp16-kv and fp16 builds get their own folders; fp32 keeps the key it always had
+        if (options.precision() != ModelBuilder.Precision.FP32) fp.put("precision", options.precision().label());
         fp.put("config_sha256", sha256(Files.readAllBytes(dir.resolve("config.json"))));
         List<Object> files = new ArrayList<>();
         List<Path> weightFiles = new ArrayList<>();

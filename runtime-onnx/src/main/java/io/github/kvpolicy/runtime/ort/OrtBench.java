@@ -37,17 +37,17 @@ import java.util.Random;
  * <pre>
  * java --enable-native-access=ALL-UNNAMED -cp ... io.github.kvpolicy.runtime.ort.OrtBench \
  *   [--preset small-100m] [--seed 1] [--dir target/bench-models] [--lengths 512,2048] [--steps 24] [--warmup 4]
- *   [--chunk 512] [--threads 0] [--device cpu|cuda] [--dtype fp32|fp16] [--scatter-capacities 1024,65536] [--out FILE] [--help]
+ *   [--chunk 512] [--threads 0] [--device cpu|cuda] [--dtype fp32|fp16-kv|fp16] [--scatter-capacities 1024,65536] [--out FILE] [--help]
  * </pre>
- * With {@code --dtype fp16} the resident path runs the fp16-KV build of the model ({@link ModelBuilder.KvDtype#FP16})
- * while the Java-API path keeps the fp32 build (it takes fp32 K/V only), so "same tokens" compares fp16 KV with fp32.
+ * With {@code --dtype fp16-kv} or {@code fp16} the resident path runs that build of the model ({@link ModelBuilder.Precision})
+ * while the Java-API path keeps the fp32 build (it takes fp32 K/V only), so "same tokens" compares the reduced precision with fp32.
  * Flags are parsed by {@link Flags} ({@code --name value} or {@code --name=value}); a bad flag or value prints one line
  * and exits 2.
  */
 public final class OrtBench {
     /** Options; see the class comment. */
     public record Options(String preset, long seed, Path dir, int[] lengths, int steps, int warmup, int chunk, int threads, Device device,
-                          int[] scatterCapacities, Path out, ModelBuilder.KvDtype dtype) {
+                          int[] scatterCapacities, Path out, ModelBuilder.Precision dtype) {
         public Options {
             java.util.Objects.requireNonNull(dtype, "dtype");
         }
@@ -55,7 +55,7 @@ public final class OrtBench {
         /** fp32 KV. */
         public Options(String preset, long seed, Path dir, int[] lengths, int steps, int warmup, int chunk, int threads, Device device,
                        int[] scatterCapacities, Path out) {
-            this(preset, seed, dir, lengths, steps, warmup, chunk, threads, device, scatterCapacities, out, ModelBuilder.KvDtype.FP32);
+            this(preset, seed, dir, lengths, steps, warmup, chunk, threads, device, scatterCapacities, out, ModelBuilder.Precision.FP32);
         }
 
         static Options defaults() {
@@ -71,7 +71,7 @@ public final class OrtBench {
         static Options of(Flags.Parsed p) {
             Options o = new Options(p.string("--preset"), p.longValue("--seed"), p.path("--dir"), ints(p.intList("--lengths")), p.intValue("--steps"),
                     p.intValue("--warmup"), p.intValue("--chunk"), p.intValue("--threads"), p.as("--device", Device::parse),
-                    ints(p.intList("--scatter-capacities")), p.path("--out"), p.as("--dtype", ModelBuilder.KvDtype::parse));
+                    ints(p.intList("--scatter-capacities")), p.path("--out"), p.as("--dtype", ModelBuilder.Precision::parse));
             if (o.steps <= o.warmup) throw new IllegalArgumentException("--steps (" + o.steps + ") must exceed --warmup (" + o.warmup + ")");
             if (o.chunk < 1) throw new IllegalArgumentException("--chunk must be >= 1, got " + o.chunk);
             if (o.lengths.length == 0) throw new IllegalArgumentException("--lengths: needs at least one length");
@@ -95,7 +95,7 @@ public final class OrtBench {
             .value("--chunk", "TOKENS", "512", "prefill chunk (>= 1)")
             .value("--threads", "N", "0", "intra-op threads (0: ONNX Runtime's default)")
             .value("--device", "cpu|cuda", "cpu", "execution device")
-            .value("--dtype", "fp32|fp16", "fp32", "KV cache element type of the resident path's decoder build")
+            .value("--dtype", "fp32|fp16-kv|fp16", "fp32", "precision of the resident path's decoder build")
             .value("--scatter-capacities", "N,..", "1024,65536", "cache slots of the in-place append timing (empty: skip it)")
             .value("--out", "FILE", null, "also write the markdown table here");
 
@@ -152,8 +152,8 @@ public final class OrtBench {
     public static Report run(Options o, java.util.function.Consumer<String> log) {
         ModelPackage pkg = ModelPackage.random(o.preset(), o.seed(), o.dir().resolve(o.preset() + "-" + o.seed()).toAbsolutePath());
         ModelPackage.BuiltModel built = pkg.ensureBuilt();
-        ModelPackage.BuiltModel resident = o.dtype() == ModelBuilder.KvDtype.FP32 ? built
-                : ModelPackage.open(pkg.directory(), ModelBuilder.BuildOptions.DEFAULT.withKvDtype(o.dtype())).ensureBuilt();
+        ModelPackage.BuiltModel resident = o.dtype() == ModelBuilder.Precision.FP32 ? built
+                : ModelPackage.open(pkg.directory(), ModelBuilder.BuildOptions.DEFAULT.withPrecision(o.dtype())).ensureBuilt();
         boolean cuda = o.device() == Device.CUDA;
         List<Row> rows = new ArrayList<>();
         ModelShape shape;
@@ -162,7 +162,7 @@ public final class OrtBench {
              ModelSessions ortModel = resident == built ? null : ModelSessions.open(resident.decoder().getParent(), cuda, 0, o.threads())) {
             shape = model.shape();
             OrtApi api = OrtApi.get();
-            header = String.format(Locale.ROOT, "Model: random `%s` (seed %d, %s), device %s, resident KV %s, ONNX Runtime %s, intra-op threads %s; "
+            header = String.format(Locale.ROOT, "Model: random `%s` (seed %d, %s), device %s, resident precision %s, ONNX Runtime %s, intra-op threads %s; "
                             + "per cache length: prefill in chunks of %d, then %d greedy steps interleaved between the two paths, first %d dropped, medians.",
                     o.preset(), o.seed(), shape, o.device().name().toLowerCase(Locale.ROOT), o.dtype().label(), api.version(), o.threads() == 0 ? "default" : o.threads(),
                     o.chunk(), o.steps(), o.warmup());
@@ -238,10 +238,10 @@ public final class OrtBench {
     }
 
     /** Times the scatter graph appending one token to a one-layer cache of {@code capacity} slots (median of 30 runs after 5). */
-    static ScatterRow scatter(ModelShape shape, int capacity, Device device, ModelBuilder.KvDtype dtype) {
+    static ScatterRow scatter(ModelShape shape, int capacity, Device device, ModelBuilder.Precision dtype) {
         int hkv = shape.kvHeads(), d = shape.headDim();
         int F32 = OrtApi.ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT, I64 = OrtApi.ONNX_TENSOR_ELEMENT_DATA_TYPE_INT64;
-        boolean half = dtype == ModelBuilder.KvDtype.FP16;
+        boolean half = dtype.kvHalf();
         int KV = half ? OrtApi.ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT16 : F32;
         OnnxGraph.Elem kvElem = half ? OnnxGraph.Elem.FLOAT16 : OnnxGraph.Elem.FLOAT;
         try (NativeSession s = NativeSession.openGraph(ResidentGraphs.scatter(1, hkv, d, kvElem), "kv_scatter", device, 0, 1);

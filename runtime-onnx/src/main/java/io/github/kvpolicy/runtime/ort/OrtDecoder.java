@@ -92,7 +92,7 @@ public final class OrtDecoder implements KvCacheView, AutoCloseable {
         final int hidden, vocab;
         final int[] windows;            // per layer 0 or the sliding window W (past_position.{i} is fed when W > 0)
         final boolean ropeOffsets, imageGroup;
-        final int kvType;               // ORT element type of the cache's K/V: FLOAT, or FLOAT16 (kvpolicy.kv_dtype=fp16)
+        final int kvType;               // ORT element type of the cache's K/V: FLOAT, or FLOAT16 (an fp16-kv or fp16 build)
         private int refs = 1;
         private boolean ownerClosed;
 
@@ -211,7 +211,7 @@ public final class OrtDecoder implements KvCacheView, AutoCloseable {
         int[] windows = new int[shape.layers()];
         for (int l = 0; l < windows.length; l++) windows[l] = model.window(l);
         List<NativeSession> opened = new ArrayList<>();
-        boolean half = model.kvDtype() == ModelBuilder.KvDtype.FP16;
+        boolean half = model.precision().kvHalf();
         Elem kv = half ? Elem.FLOAT16 : Elem.FLOAT;
         try {
             NativeSession dec = track(opened, NativeSession.open(model.directory().resolve("decoder.onnx"), device, cudaDevice, intraOpThreads));

@@ -27,19 +27,19 @@ class BenchSmokeTest {
     }
 
     @Test
-    void runsWithAnFp16KvCache() {
-        Bench.Options o = new Bench.Options("tiny", 7, Path.of("target/test-models"), 64, 3, List.of(0.25, 1.0), 1, 0, 16, 1, Device.CPU, 8, null,
-                io.github.kvpolicy.runtime.model.onnx.ModelBuilder.KvDtype.FP16);
-        Bench.Report r = Bench.run(o, s -> {});
+    void runsWithReducedPrecision() {
         Bench.Report r32 = Bench.run(new Bench.Options("tiny", 7, Path.of("target/test-models"), 64, 3, List.of(0.25, 1.0), 1, 0, 16, 1, Device.CPU, 8, null), s -> {});
-        assertEquals(r32.ratios().get(1).allocatedBefore(), 2 * r.ratios().get(1).allocatedBefore(), "fp16 K/V take half the bytes");
-        assertTrue(r.markdown().contains("device cpu, KV fp16,"), r.markdown());
+        for (var p : List.of(io.github.kvpolicy.runtime.model.onnx.ModelBuilder.Precision.FP16_KV, io.github.kvpolicy.runtime.model.onnx.ModelBuilder.Precision.FP16)) {
+            Bench.Report r = Bench.run(new Bench.Options("tiny", 7, Path.of("target/test-models"), 64, 3, List.of(0.25, 1.0), 1, 0, 16, 1, Device.CPU, 8, null, p), s -> {});
+            assertEquals(r32.ratios().get(1).allocatedBefore(), 2 * r.ratios().get(1).allocatedBefore(), p + ": fp16 K/V take half the bytes");
+            assertTrue(r.markdown().contains("device cpu, precision " + p.label() + ","), r.markdown());
+        }
     }
 
     @Test
     void badFlagsAreNamed() {
         IllegalArgumentException d = assertThrows(IllegalArgumentException.class, () -> Bench.Options.parse(new String[] {"--dtype", "fp8"}));
-        assertTrue(d.getMessage().contains("dtype must be fp32 or fp16, got \"fp8\""), d.getMessage());
+        assertTrue(d.getMessage().contains("dtype must be fp32, fp16-kv or fp16, got \"fp8\""), d.getMessage());
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> Bench.Options.parse(new String[] {"--bogus", "1"}));
         assertTrue(e.getMessage().startsWith("unknown flag --bogus; known: --preset --seed"), e.getMessage());
         e = assertThrows(IllegalArgumentException.class, () -> Bench.Options.parse(new String[] {"--reps", "x"}));
@@ -56,7 +56,7 @@ class BenchSmokeTest {
         Bench.Options o = Bench.Options.parse(new String[] {"--preset", "tiny", "--seed=7", "--dir", "d", "--prompt", "64", "--decode", "3", "--ratios", "0.25, 1.0",
                 "--reps", "2", "--warmup", "0", "--chunk", "16", "--threads", "1", "--device", "cpu", "--probe-window", "8", "--out", "o.md"});
         assertEquals(new Bench.Options("tiny", 7, Path.of("d"), 64, 3, List.of(0.25, 1.0), 2, 0, 16, 1, Device.CPU, 8, Path.of("o.md")), o);
-        assertEquals(io.github.kvpolicy.runtime.model.onnx.ModelBuilder.KvDtype.FP16, Bench.Options.parse(new String[] {"--dtype=fp16"}).dtype());
+        assertEquals(io.github.kvpolicy.runtime.model.onnx.ModelBuilder.Precision.FP16, Bench.Options.parse(new String[] {"--dtype=fp16"}).dtype());
         assertTrue(Bench.FLAGS.help().contains("--ratios R,..  "), Bench.FLAGS.help());
     }
 }

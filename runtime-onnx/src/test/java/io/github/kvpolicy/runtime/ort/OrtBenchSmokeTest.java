@@ -30,14 +30,14 @@ class OrtBenchSmokeTest {
     @Test
     void runsTheResidentPathWithAnFp16KvCache() {
         OrtBench.Options o = OrtBench.Options.parse(new String[] {"--preset", "tiny", "--seed", "7", "--dir", "target/test-models", "--lengths", "20",
-                "--steps", "6", "--warmup", "2", "--chunk", "16", "--threads", "1", "--scatter-capacities", "64", "--dtype", "fp16"});
+                "--steps", "6", "--warmup", "2", "--chunk", "16", "--threads", "1", "--scatter-capacities", "64", "--dtype", "fp16-kv"});
         OrtBench.Report r = OrtBench.run(o, s -> {});
         assertTrue(r.rows().getFirst().tokensEqual(), "fp16 KV resident vs fp32 Java API: same greedy tokens");
         OrtBench.ScatterRow half = r.scatter().getFirst();
         var c = io.github.kvpolicy.runtime.TestModels.preset("tiny");
         long slots = (long) c.numKvHeads() * 64;
         assertEquals(2 * slots * c.headDim() * 2 + 4 * slots, half.cacheBytes(), "fp16 K and V, fp32 mask");
-        assertTrue(r.markdown().contains("resident KV fp16"), r.markdown());
+        assertTrue(r.markdown().contains("resident precision fp16-kv"), r.markdown());
     }
 
     @Test

@@ -41,11 +41,14 @@ class OrtGpuCheckTest {
                 Path.of("..", "testbed", "model").toAbsolutePath().toString(), "--bench-preset", "tiny", "--bench-lengths", "30", "--bench-steps", "6",
                 "--bench-out", bench.toString());
         assertEquals(0, o.exit(), o.output());
-        for (String check : new String[] {"binding", "cross-check tiny", "cross-check testbed", "generation session", "bench"}) {
+        for (String check : new String[] {"binding", "cross-check tiny", "cross-check testbed", "fp16-kv tiny", "fp16-kv testbed", "fp16 tiny",
+                "fp16 testbed", "generation session", "bench", "bench fp16"}) {
             assertTrue(o.output().contains("PASS " + check + " ("), check + ":\n" + o.output());
         }
         assertTrue(o.output().contains("gpu-check: ALL PASSED (device cpu)"), o.output());
         assertTrue(Files.readString(bench).contains("| 30 |"));
+        Path bench16 = bench.resolveSibling("gpu-check-bench-fp16.md");
+        assertTrue(Files.readString(bench16).contains("resident precision fp16"), Files.readString(bench16));
     }
 
     @Test

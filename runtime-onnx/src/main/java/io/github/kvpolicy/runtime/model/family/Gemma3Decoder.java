@@ -22,6 +22,10 @@ import static io.github.kvpolicy.runtime.model.graph.GraphOps.initializer;
 import static io.github.kvpolicy.runtime.model.graph.GraphOps.kvInput;
 import static io.github.kvpolicy.runtime.model.graph.GraphOps.kvValue;
 import static io.github.kvpolicy.runtime.model.graph.GraphOps.matrix;
+import static io.github.kvpolicy.runtime.model.graph.GraphOps.publishFloat;
+import static io.github.kvpolicy.runtime.model.graph.GraphOps.scalar;
+import static io.github.kvpolicy.runtime.model.graph.GraphOps.toCompute;
+import static io.github.kvpolicy.runtime.model.graph.GraphOps.toFloat;
 import static io.github.kvpolicy.runtime.model.graph.GraphOps.rope;
 import static io.github.kvpolicy.runtime.model.graph.GraphOps.storedBytes;
 import static io.github.kvpolicy.runtime.model.graph.GraphOps.transpose;
@@ -42,7 +46,11 @@ import static io.github.kvpolicy.runtime.model.graph.GraphOps.transpose;
  * {@code token_type_ids} rule). On a sliding layer {@code i} with window W a query at position t sees only keys at
  * positions p with {@code t - p < W}: for new keys p comes from {@code position_ids}, for cached keys from
  * {@code past_position.{i}} i64 {@code [B, Hkv, P_i]} (the slot's original position; only sliding layers take it).
- * The image rule wins over the window (as transformers ORs the two). Stateless.
+ * The image rule wins over the window (as transformers ORs the two).
+ *
+ * <p>With fp16 compute (as {@link TransformerDecoder}) projections and attention matmuls run in fp16; the residual
+ * stream, every RMSNorm (including the post-attention and post-feed-forward norms of a projection's output), the
+ * GELU, the mask, the softmax and the logit soft-cap stay fp32. Stateless.
  */
 public final class Gemma3Decoder {
     private Gemma3Decoder() {}
@@ -97,6 +105,11 @@ public final class Gemma3Decoder {
         return new String[]{g.op("Unsqueeze", g.op("Cos", emb), ax1), g.op("Unsqueeze", g.op("Sin", emb), ax1)};
     }
 
+    /** The cos/sin pair in the compute type. */
+    private static String[] inCompute(OnnxGraph g, GraphOps.Storage opt, String[] cosSin) {
+        return new String[]{toCompute(g, opt, cosSin[0]), toCompute(g, opt, cosSin[1])};
+    }
+
     /** Builds {@code decoder.onnx} at {@code out} (plus {@code out + ".data"} when external). */
     public static void buildDecoder(ModelConfig cfg, WeightStore w, TextWeights tw, Path out, GraphOps.Storage opt,
                                     Map<String, String> metadata) {
@@ -130,7 +143,7 @@ public final class Gemma3Decoder {
             String grouped = g.constI64("grouped", false, 0, hkv, -1, d);
             String ungrouped = g.constI64("ungrouped", false, 0, hq, -1, d);
             String eps = g.scalarF32("eps", (float) cfg.rmsNormEps());
-            String scale = g.scalarF32("scale", (float) gc.attentionScale());
+            String scale = scalar(g, opt, "scale", (float) gc.attentionScale());
             String ax0 = g.constI64("axes0", false, 0);
             String ax1 = g.constI64("axes1", false, 1);
             String ax2 = g.constI64("axes2", false, 2);
@@ -145,8 +158,8 @@ public final class Gemma3Decoder {
             String tileG = g.constI64("tile_g", false, 1, 1, groups, 1);
 
             String posF = g.node("Cast", List.of("position_ids"), Attr.i("to", Elem.FLOAT.onnxType()));
-            String[] globalRope = rotary(g, cfg.rope(), cfg.ropeTheta(), d, "global", posF, axLast, ax1);
-            String[] localRope = gc.hasSlidingLayers() ? rotary(g, RopeScaling.NONE, gc.localRopeTheta(), d, "local", posF, axLast, ax1) : null;
+            String[] globalRope = inCompute(g, opt, rotary(g, cfg.rope(), cfg.ropeTheta(), d, "global", posF, axLast, ax1));
+            String[] localRope = gc.hasSlidingLayers() ? inCompute(g, opt, rotary(g, RopeScaling.NONE, gc.localRopeTheta(), d, "local", posF, axLast, ax1)) : null;
 
             // -------- new-token masks [B,1,G*S,S]: (causal [∧ window]) ∨ same image, + input_mask
             String s1 = g.node("Shape", List.of(embeds), Attr.i("start", 1), Attr.i("end", 2));
@@ -174,20 +187,20 @@ public final class Gemma3Decoder {
                 String p = tw.layer(i);
                 int win = gc.window(i);
                 String[] cs = win > 0 ? localRope : globalRope;
-                String hN = rmsNormPlusOne(g, w, x, p + "input_layernorm.weight", eps);
+                String hN = toCompute(g, opt, rmsNormPlusOne(g, w, x, p + "input_layernorm.weight", eps));
                 String q4 = g.op("Reshape", gemm(g, w, hN, p + "self_attn.q_proj", false, opt), shapeQ);
                 String k4 = g.op("Reshape", gemm(g, w, hN, p + "self_attn.k_proj", false, opt), shapeKv);
-                q4 = rmsNormPlusOne(g, w, q4, p + "self_attn.q_norm.weight", eps);
-                k4 = rmsNormPlusOne(g, w, k4, p + "self_attn.k_norm.weight", eps);
+                q4 = toCompute(g, opt, rmsNormPlusOne(g, w, toFloat(g, opt, q4), p + "self_attn.q_norm.weight", eps));
+                k4 = toCompute(g, opt, rmsNormPlusOne(g, w, toFloat(g, opt, k4), p + "self_attn.k_norm.weight", eps));
                 String qT = transpose(g, q4, null, 0, 2, 1, 3);
                 String kT = transpose(g, k4, null, 0, 2, 1, 3);
                 transpose(g, g.op("Reshape", gemm(g, w, hN, p + "self_attn.v_proj", false, opt), shapeKv), kvValue(opt, "present_value." + i), 0, 2, 1, 3);
                 String qR = rope(g, qT, cs[0], cs[1], zeroI, halfD, fullD, ax3, null);
                 String kR = rope(g, kT, cs[0], cs[1], zeroI, halfD, fullD, ax3, kvValue(opt, "present_key." + i));
-                g.nodeNamed("Gather", "queries." + i, List.of(qR, "query_index"), Attr.i("axis", 2));
+                publishFloat(g, opt, g.node("Gather", List.of(qR, "query_index"), Attr.i("axis", 2)), "queries." + i);
 
                 String qg = g.op("Reshape", g.op("Mul", qR, scale), grouped);
-                String sPast = g.op("MatMul", qg, transpose(g, kvValue(opt, "past_key." + i), null, 0, 1, 3, 2));
+                String sPast = toFloat(g, opt, g.op("MatMul", qg, transpose(g, kvValue(opt, "past_key." + i), null, 0, 1, 3, 2)));
                 sPast = g.op("Add", sPast, g.op("Unsqueeze", "past_mask." + i, ax2));
                 if (win > 0) {
                     // cached keys further back than the window: t - p >= W, on original positions
@@ -195,31 +208,31 @@ public final class Gemma3Decoder {
                     String outside = g.op("Where", g.op("Less", diff, g.constI64("window", true, win)), zeroF, negF);
                     sPast = g.op("Add", sPast, groups > 1 ? g.op("Tile", outside, tileG) : outside);
                 }
-                String sNew = g.op("Add", g.op("MatMul", qg, transpose(g, kR, null, 0, 1, 3, 2)), newMasks.get(win));
-                String probs = g.node("Softmax", List.of(g.node("Concat", List.of(sPast, sNew), Attr.i("axis", -1))), Attr.i("axis", -1));
+                String sNew = g.op("Add", toFloat(g, opt, g.op("MatMul", qg, transpose(g, kR, null, 0, 1, 3, 2))), newMasks.get(win));
+                String probs = toCompute(g, opt, g.node("Softmax", List.of(g.node("Concat", List.of(sPast, sNew), Attr.i("axis", -1))), Attr.i("axis", -1)));
                 String pLen = g.node("Shape", List.of(kvValue(opt, "past_key." + i)), Attr.i("start", 2), Attr.i("end", 3));
                 String o = g.op("Add", g.op("MatMul", g.op("Slice", probs, zeroI, pLen, ax3), kvValue(opt, "past_value." + i)),
                         g.op("MatMul", g.op("Slice", probs, pLen, maxI, ax3), kvValue(opt, "present_value." + i)));
                 o = transpose(g, g.op("Reshape", o, ungrouped), null, 0, 2, 1, 3);
                 String attn = gemm(g, w, g.op("Reshape", o, flatQ), p + "self_attn.o_proj", false, opt);
-                x = g.op("Add", x, rmsNormPlusOne(g, w, attn, p + "post_attention_layernorm.weight", eps));
+                x = g.op("Add", x, rmsNormPlusOne(g, w, toFloat(g, opt, attn), p + "post_attention_layernorm.weight", eps));
 
-                String h2 = rmsNormPlusOne(g, w, x, p + "pre_feedforward_layernorm.weight", eps);
-                String act = g.op("Mul", activation(g, gemm(g, w, h2, p + "mlp.gate_proj", false, opt), "gelu_pytorch_tanh"),
-                        gemm(g, w, h2, p + "mlp.up_proj", false, opt));
+                String h2 = toCompute(g, opt, rmsNormPlusOne(g, w, x, p + "pre_feedforward_layernorm.weight", eps));
+                String gelu = toCompute(g, opt, activation(g, toFloat(g, opt, gemm(g, w, h2, p + "mlp.gate_proj", false, opt)), "gelu_pytorch_tanh"));
+                String act = g.op("Mul", gelu, gemm(g, w, h2, p + "mlp.up_proj", false, opt));
                 String mlp = gemm(g, w, act, p + "mlp.down_proj", false, opt);
-                x = g.op("Add", x, rmsNormPlusOne(g, w, mlp, p + "post_feedforward_layernorm.weight", eps));
+                x = g.op("Add", x, rmsNormPlusOne(g, w, toFloat(g, opt, mlp), p + "post_feedforward_layernorm.weight", eps));
             }
             String x3 = g.op("Reshape", x, shapeBsh);
             String last = g.node("GatherND", List.of(x3, g.op("Unsqueeze", "logits_index", axLast)), Attr.i("batch_dims", 1));
-            String normed = rmsNormPlusOne(g, w, last, tw.finalNorm(), eps);
+            String normed = toCompute(g, opt, rmsNormPlusOne(g, w, last, tw.finalNorm(), eps));
             String head = matrix(g, w, tw.lmHead(), opt);
             if (gc.finalLogitSoftcap() > 0) {
                 String cap = g.scalarF32("softcap", (float) gc.finalLogitSoftcap());
-                String raw = g.node("Gemm", List.of(normed, head), Attr.i("transB", 1));
+                String raw = toFloat(g, opt, g.node("Gemm", List.of(normed, head), Attr.i("transB", 1)));
                 g.nodeNamed("Mul", "logits", List.of(g.op("Tanh", g.op("Div", raw, cap)), cap));
             } else {
-                g.nodeNamed("Gemm", "logits", List.of(normed, head), Attr.i("transB", 1));
+                publishFloat(g, opt, g.node("Gemm", List.of(normed, head), Attr.i("transB", 1)), "logits");
             }
 
             TransformerDecoder.declareDecoderOutputs(g, opt, layers, hq, hkv, d, vocab);

@@ -20,6 +20,10 @@ import static io.github.kvpolicy.runtime.model.graph.GraphOps.kvInput;
 import static io.github.kvpolicy.runtime.model.graph.GraphOps.kvOutput;
 import static io.github.kvpolicy.runtime.model.graph.GraphOps.kvValue;
 import static io.github.kvpolicy.runtime.model.graph.GraphOps.matrix;
+import static io.github.kvpolicy.runtime.model.graph.GraphOps.publishFloat;
+import static io.github.kvpolicy.runtime.model.graph.GraphOps.scalar;
+import static io.github.kvpolicy.runtime.model.graph.GraphOps.toCompute;
+import static io.github.kvpolicy.runtime.model.graph.GraphOps.toFloat;
 import static io.github.kvpolicy.runtime.model.graph.GraphOps.rmsNorm;
 import static io.github.kvpolicy.runtime.model.graph.GraphOps.rope;
 import static io.github.kvpolicy.runtime.model.graph.GraphOps.storedBytes;
@@ -34,7 +38,12 @@ import static io.github.kvpolicy.runtime.model.graph.GraphOps.transpose;
  * frequencies of {@link io.github.kvpolicy.runtime.model.config.RopeScaling#inverseFrequencies} (default, linear,
  * llama3); grouped-query attention scored separately over the past and the new keys and joined in the softmax;
  * {@code x += o_proj(attn)}; {@code x += down(silu(gate(h2)) · up(h2))}. Finally {@code logits =
- * lm_head(RMSNorm(x[logits_index]))}. Stateless.
+ * lm_head(RMSNorm(x[logits_index]))}.
+ *
+ * <p>With fp16 compute ({@link GraphOps.Storage#computeHalf()}) the norm outputs are cast to fp16 and every projection,
+ * the rotary embedding, the scores and the weighted sum of values run in fp16 against the fp16 cache; the residual
+ * stream, the RMSNorm statistics, the mask and the softmax stay fp32 (as transformers' {@code softmax(dtype=float32)}),
+ * and {@code logits}/{@code queries} are cast to fp32 at the boundary. Stateless.
  */
 public final class TransformerDecoder {
     private TransformerDecoder() {}
@@ -119,7 +128,7 @@ public final class TransformerDecoder {
             String grouped = g.constI64("grouped", false, 0, hkv, -1, d);
             String ungrouped = g.constI64("ungrouped", false, 0, hq, -1, d);
             String eps = g.scalarF32("eps", (float) cfg.rmsNormEps());
-            String scale = g.scalarF32("scale", (float) (1.0 / Math.sqrt(d)));
+            String scale = scalar(g, opt, "scale", (float) (1.0 / Math.sqrt(d)));
             String ax0 = g.constI64("axes0", false, 0);
             String ax1 = g.constI64("axes1", false, 1);
             String ax2 = g.constI64("axes2", false, 2);
@@ -150,8 +159,8 @@ public final class TransformerDecoder {
                 String pos = g.node("Cast", List.of("position_ids"), Attr.i("to", Elem.FLOAT.onnxType()));
                 emb = g.op("Mul", g.op("Unsqueeze", pos, axLast), invFreq);                               // [B,S,D]
             }
-            String cos = g.op("Unsqueeze", g.op("Cos", emb), ax1);                    // [B,1,S,D]
-            String sin = g.op("Unsqueeze", g.op("Sin", emb), ax1);
+            String cos = toCompute(g, opt, g.op("Unsqueeze", g.op("Cos", emb), ax1));  // [B,1,S,D]
+            String sin = toCompute(g, opt, g.op("Unsqueeze", g.op("Sin", emb), ax1));
 
             // -------- new-token mask [B,1,G*S,S]: causal + input_mask (additive)
             String s1 = g.node("Shape", List.of(embeds), Attr.i("start", 1), Attr.i("end", 2));
@@ -168,49 +177,49 @@ public final class TransformerDecoder {
             String x = g.op("Reshape", embeds, flatH);                                               // [B*S,H]
             for (int i = 0; i < layers; i++) {
                 String p = tw.layer(i);
-                String hN = rmsNorm(g, w, x, p + "input_layernorm.weight", eps, axLast);
+                String hN = toCompute(g, opt, rmsNorm(g, w, x, p + "input_layernorm.weight", eps, axLast));
                 String q = gemm(g, w, hN, p + "self_attn.q_proj", cfg.qkvBias(), opt);
                 String k = gemm(g, w, hN, p + "self_attn.k_proj", cfg.qkvBias(), opt);
                 String v = gemm(g, w, hN, p + "self_attn.v_proj", cfg.qkvBias(), opt);
                 String q4 = g.op("Reshape", q, shapeQ);                                              // [B,S,Hq,D]
                 String k4 = g.op("Reshape", k, shapeKv);                                             // [B,S,Hkv,D]
                 if (cfg.qkNorm()) {
-                    q4 = rmsNorm(g, w, q4, p + "self_attn.q_norm.weight", eps, axLast);
-                    k4 = rmsNorm(g, w, k4, p + "self_attn.k_norm.weight", eps, axLast);
+                    q4 = toCompute(g, opt, rmsNorm(g, w, toFloat(g, opt, q4), p + "self_attn.q_norm.weight", eps, axLast));
+                    k4 = toCompute(g, opt, rmsNorm(g, w, toFloat(g, opt, k4), p + "self_attn.k_norm.weight", eps, axLast));
                 }
                 String qT = transpose(g, q4, null, 0, 2, 1, 3);                                      // [B,Hq,S,D]
                 String kT = transpose(g, k4, null, 0, 2, 1, 3);                                      // [B,Hkv,S,D]
                 transpose(g, g.op("Reshape", v, shapeKv), kvValue(opt, "present_value." + i), 0, 2, 1, 3);
                 String qR = rope(g, qT, cos, sin, zeroI, halfD, fullD, ax3, null);
                 String kR = rope(g, kT, cos, sin, zeroI, halfD, fullD, ax3, kvValue(opt, "present_key." + i));
-                g.nodeNamed("Gather", "queries." + i, List.of(qR, "query_index"), Attr.i("axis", 2));
+                publishFloat(g, opt, g.node("Gather", List.of(qR, "query_index"), Attr.i("axis", 2)), "queries." + i);
 
                 String qg = g.op("Reshape", g.op("Mul", qR, scale), grouped);                          // [B,Hkv,G*S,D]
-                String sPast = g.op("MatMul", qg, transpose(g, kvValue(opt, "past_key." + i), null, 0, 1, 3, 2));    // [B,Hkv,GS,P]
+                String sPast = toFloat(g, opt, g.op("MatMul", qg, transpose(g, kvValue(opt, "past_key." + i), null, 0, 1, 3, 2))); // [B,Hkv,GS,P]
                 sPast = g.op("Add", sPast, g.op("Unsqueeze", "past_mask." + i, ax2));
-                String sNew = g.op("MatMul", qg, transpose(g, kR, null, 0, 1, 3, 2));                 // [B,Hkv,GS,S]
+                String sNew = toFloat(g, opt, g.op("MatMul", qg, transpose(g, kR, null, 0, 1, 3, 2))); // [B,Hkv,GS,S]
                 sNew = g.op("Add", sNew, newMask);
-                String probs = g.node("Softmax", List.of(g.node("Concat", List.of(sPast, sNew), Attr.i("axis", -1))),
-                        Attr.i("axis", -1));
+                String probs = toCompute(g, opt, g.node("Softmax", List.of(g.node("Concat", List.of(sPast, sNew), Attr.i("axis", -1))),
+                        Attr.i("axis", -1)));
                 String pLen = g.node("Shape", List.of(kvValue(opt, "past_key." + i)), Attr.i("start", 2), Attr.i("end", 3));
                 String pPast = g.op("Slice", probs, zeroI, pLen, ax3);
                 String pNew = g.op("Slice", probs, pLen, maxI, ax3);
                 String o = g.op("Add", g.op("MatMul", pPast, kvValue(opt, "past_value." + i)), g.op("MatMul", pNew, kvValue(opt, "present_value." + i)));
                 o = transpose(g, g.op("Reshape", o, ungrouped), null, 0, 2, 1, 3);                     // [B,S,Hq,D]
                 String attn = gemm(g, w, g.op("Reshape", o, flatQ), p + "self_attn.o_proj", false, opt);
-                x = g.op("Add", x, attn);
+                x = g.op("Add", x, toFloat(g, opt, attn));
 
-                String h2 = rmsNorm(g, w, x, p + "post_attention_layernorm.weight", eps, axLast);
+                String h2 = toCompute(g, opt, rmsNorm(g, w, x, p + "post_attention_layernorm.weight", eps, axLast));
                 String gate = gemm(g, w, h2, p + "mlp.gate_proj", false, opt);
                 String up = gemm(g, w, h2, p + "mlp.up_proj", false, opt);
                 String act = g.op("Mul", g.op("Mul", gate, g.op("Sigmoid", gate)), up);
-                x = g.op("Add", x, gemm(g, w, act, p + "mlp.down_proj", false, opt));
+                x = g.op("Add", x, toFloat(g, opt, gemm(g, w, act, p + "mlp.down_proj", false, opt)));
             }
             String x3 = g.op("Reshape", x, shapeBsh);                                                // [B,S,H]
             String last = g.node("GatherND", List.of(x3, g.op("Unsqueeze", "logits_index", axLast)), Attr.i("batch_dims", 1));
-            String normed = rmsNorm(g, w, last, tw.finalNorm(), eps, axLast);
+            String normed = toCompute(g, opt, rmsNorm(g, w, last, tw.finalNorm(), eps, axLast));
             String head = matrix(g, w, tw.lmHead(), opt);
-            g.nodeNamed("Gemm", "logits", List.of(normed, head), Attr.i("transB", 1));
+            publishFloat(g, opt, g.node("Gemm", List.of(normed, head), Attr.i("transB", 1)), "logits");
 
             declareDecoderOutputs(g, opt, layers, hq, hkv, d, vocab);
             Map<String, String> meta = new LinkedHashMap<>(metadata);
@@ -245,8 +254,9 @@ public final class TransformerDecoder {
         OnnxGraph g = GraphOps.newGraph("kvpolicy_embed", out, storedBytes(t, opt), opt);
         try {
             g.input("input_ids", Elem.INT64, "batch", "seq");
-            boolean halfW = opt.keepHalfWeights() && t.dtype() != DType.F32;
-            String x = g.node("Gather", List.of(initializer(g, w, t, halfW), "input_ids"), Attr.i("axis", 0));
+            boolean halfW = opt.computeHalf() || opt.keepHalfWeights() && t.dtype() != DType.F32;
+            String table = opt.computeHalf() ? GraphOps.fp16Initializer(g, w, t, t.name()) : initializer(g, w, t, halfW);
+            String x = g.node("Gather", List.of(table, "input_ids"), Attr.i("axis", 0));
             if (halfW) x = g.node("Cast", List.of(x), Attr.i("to", Elem.FLOAT.onnxType()));
             if (scale != 1f) x = g.op("Mul", x, g.scalarF32("embed_scale", scale));
             g.nodeNamed("Identity", "inputs_embeds", List.of(x));

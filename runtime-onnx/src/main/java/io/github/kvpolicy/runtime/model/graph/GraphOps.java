@@ -20,7 +20,8 @@ import java.util.List;
 
 /**
  * Building blocks shared by every graph builder: weights streamed from a {@link WeightStore} into initializers
- * (F32 copied, F16/BF16 widened in 1 MiB chunks, or kept half with a {@code Cast}), {@code Gemm} against HF
+ * (F32 copied, F16/BF16 widened in 1 MiB chunks, or kept half with a {@code Cast}; FLOAT16 for fp16 compute),
+ * the compute-type casts of {@link Storage}, {@code Gemm} against HF
  * {@code [out, in]} matrices, RMSNorm, LayerNorm, rotary "rotate_half", GELU variants. Stateless and thread-safe;
  * each call adds nodes to the (single-threaded) {@link OnnxGraph} it is given.
  */
@@ -31,39 +32,74 @@ public final class GraphOps {
     private static final int CHUNK = 1 << 18;
 
     /**
-     * How weights are stored in the built graphs.
+     * How weights are stored and in which type the graphs compute.
      *
-     * @param keepHalfWeights       store F16/BF16 matrices as half and widen them with a {@code Cast}
+     * @param keepHalfWeights       store F16/BF16 matrices as half and widen them with a {@code Cast} (fp32 compute)
      * @param externalDataThreshold stored-weight bytes above which a graph's weights go to {@code <graph>.onnx.data}
      * @param kvHalf                the decoder's KV inputs/outputs ({@code past_key/value.*}, {@code present_key/value.*})
-     *                              are FLOAT16, cast to/from FLOAT at the graph boundary (arithmetic stays FLOAT)
+     *                              are FLOAT16; with fp32 compute they are cast to/from FLOAT at the graph boundary
+     * @param computeHalf           2-D weight matrices (and projection biases) are stored FLOAT16 whatever their source
+     *                              type, and projections and attention matmuls run in FLOAT16 (requires {@code kvHalf});
+     *                              the builders keep residual stream, norm statistics, mask and softmax in FLOAT
      */
-    public record Storage(boolean keepHalfWeights, long externalDataThreshold, boolean kvHalf) {
+    public record Storage(boolean keepHalfWeights, long externalDataThreshold, boolean kvHalf, boolean computeHalf) {
+        public Storage {
+            if (computeHalf && !kvHalf) throw new IllegalArgumentException("fp16 compute needs an fp16 KV cache");
+        }
+
         public Storage(boolean keepHalfWeights, long externalDataThreshold) {
-            this(keepHalfWeights, externalDataThreshold, false);
+            this(keepHalfWeights, externalDataThreshold, false, false);
         }
 
         /** The element type of the decoder's KV inputs and outputs. */
         public Elem kvElem() { return kvHalf ? Elem.FLOAT16 : Elem.FLOAT; }
+
+        /** The element type projections and attention matmuls compute in. */
+        public Elem computeElem() { return computeHalf ? Elem.FLOAT16 : Elem.FLOAT; }
+
+        /** Whether K/V cross the graph boundary in another type than the graph computes them in (a Cast each way). */
+        boolean kvCast() { return kvHalf && !computeHalf; }
     }
 
     /**
      * Declares KV input {@code name} ({@code past_key.i}/{@code past_value.i}) with the storage's KV type and returns the
-     * FLOAT value to compute with: the input itself, or (FLOAT16 KV) a {@code Cast} of it named {@code name + ".f32"}.
+     * value to compute with (compute type): the input itself, or (FLOAT16 KV, FLOAT compute) a {@code Cast} of it named
+     * {@code name + ".f32"}.
      */
     public static String kvInput(OnnxGraph g, Storage st, String name, Object... dims) {
         g.input(name, st.kvElem(), dims);
-        return st.kvHalf() ? g.nodeNamed("Cast", name + ".f32", List.of(name), Attr.i("to", Elem.FLOAT.onnxType())) : name;
+        return st.kvCast() ? g.nodeNamed("Cast", name + ".f32", List.of(name), Attr.i("to", Elem.FLOAT.onnxType())) : name;
     }
 
-    /** The name under which the FLOAT value of KV output {@code name} is computed ({@link #kvOutput} publishes it). */
+    /** The name under which the compute-type value of KV input/output {@code name} lives ({@link #kvOutput} publishes outputs). */
     public static String kvValue(Storage st, String name) {
-        return st.kvHalf() ? name + ".f32" : name;
+        return st.kvCast() ? name + ".f32" : name;
     }
 
-    /** For FLOAT16 KV, adds the {@code Cast} from {@link #kvValue} to the output {@code name}; nothing for FLOAT. */
+    /** When K/V are cast at the boundary, adds the {@code Cast} from {@link #kvValue} to the output {@code name}; else nothing. */
     public static void kvOutput(OnnxGraph g, Storage st, String name) {
-        if (st.kvHalf()) g.nodeNamed("Cast", name, List.of(name + ".f32"), Attr.i("to", Elem.FLOAT16.onnxType()));
+        if (st.kvCast()) g.nodeNamed("Cast", name, List.of(name + ".f32"), Attr.i("to", Elem.FLOAT16.onnxType()));
+    }
+
+    /** {@code x} (FLOAT) in the compute type: itself, or a Cast to FLOAT16. */
+    public static String toCompute(OnnxGraph g, Storage st, String x) {
+        return st.computeHalf() ? g.node("Cast", List.of(x), Attr.i("to", Elem.FLOAT16.onnxType())) : x;
+    }
+
+    /** {@code x} (compute type) as FLOAT: itself, or a Cast. */
+    public static String toFloat(OnnxGraph g, Storage st, String x) {
+        return st.computeHalf() ? g.node("Cast", List.of(x), Attr.i("to", Elem.FLOAT.onnxType())) : x;
+    }
+
+    /** A compute-type value published as FLOAT output {@code name} (Identity or Cast). */
+    public static String publishFloat(OnnxGraph g, Storage st, String x, String name) {
+        return st.computeHalf() ? g.nodeNamed("Cast", name, List.of(x), Attr.i("to", Elem.FLOAT.onnxType()))
+                : g.nodeNamed("Identity", name, List.of(x));
+    }
+
+    /** A scalar constant in the compute type. */
+    public static String scalar(OnnxGraph g, Storage st, String prefix, float v) {
+        return st.computeHalf() ? g.scalarF16(prefix, v) : g.scalarF32(prefix, v);
     }
 
     /** A new graph writing to {@code out}, with external data when {@code bytes} exceeds the threshold (any stale side file removed first). */
@@ -78,9 +114,9 @@ public final class GraphOps {
         }
     }
 
-    /** Bytes tensor {@code t} occupies in the graph (half only for 2-D F16/BF16 matrices when kept half). */
+    /** Bytes tensor {@code t} occupies in the graph (half for 2-D matrices with fp16 compute, or F16/BF16 ones kept half). */
     public static long storedBytes(TensorInfo t, Storage st) {
-        boolean half = st.keepHalfWeights() && t.dtype() != DType.F32 && t.shape().length == 2;
+        boolean half = t.shape().length == 2 && (st.computeHalf() || st.keepHalfWeights() && t.dtype() != DType.F32);
         return t.numel() * (half ? 2 : 4);
     }
 
@@ -132,16 +168,23 @@ public final class GraphOps {
         };
     }
 
-    /** y = x·Wᵀ (+ b) with W [out,in] from {@code prefix + ".weight"}; x must be rank 2. */
+    /** y = x·Wᵀ (+ b) with W [out,in] from {@code prefix + ".weight"}, in the compute type; x must be rank 2 (compute type). */
     public static String gemm(OnnxGraph g, WeightStore w, String x, String prefix, boolean bias, Storage st) {
         List<String> in = new ArrayList<>(List.of(x, matrix(g, w, prefix + ".weight", st)));
-        if (bias) in.add(initializer(g, w, w.info(prefix + ".bias"), false));
+        if (bias) {
+            TensorInfo b = w.info(prefix + ".bias");
+            in.add(st.computeHalf() ? fp16Initializer(g, w, b, b.name()) : initializer(g, w, b, false));
+        }
         return g.node("Gemm", in, Attr.i("transB", 1));
     }
 
-    /** A 2-D weight as a float value: the initializer itself, or a Cast of its half-precision copy. */
+    /**
+     * A 2-D weight in the compute type: with fp16 compute its FLOAT16 initializer (converted from any source type);
+     * otherwise the FLOAT initializer itself, or a Cast of its half-precision copy.
+     */
     public static String matrix(OnnxGraph g, WeightStore w, String name, Storage st) {
         TensorInfo t = w.info(name);
+        if (st.computeHalf()) return fp16Initializer(g, w, t, name);
         boolean half = st.keepHalfWeights() && t.dtype() != DType.F32;
         String init = g.has(name) ? name : initializer(g, w, t, half);
         if (!half) return init;
@@ -179,6 +222,39 @@ public final class GraphOps {
                 bb.clear();
                 bb.asFloatBuffer().put(buf, 0, c);
                 out.write(bb.array(), 0, c * 4);
+            }
+        });
+    }
+
+    /**
+     * Adds weight {@code t} as a FLOAT16 initializer named {@code name} (reused when already added): F16 data copied,
+     * F32/BF16 rounded to nearest in 1 MiB chunks. A finite value beyond fp16's range fails the build naming the weight
+     * (it would become infinity).
+     */
+    public static String fp16Initializer(OnnxGraph g, WeightStore w, TensorInfo t, String name) {
+        if (g.has(name)) return name;
+        if (t.dtype() == DType.F16) {
+            MemorySegment seg = w.segment(t.name());
+            return g.initializer(name, Elem.FLOAT16, t.shape(), t.byteSize(), out -> copySegment(seg, out));
+        }
+        long numel = t.numel();
+        return g.initializer(name, Elem.FLOAT16, t.shape(), numel * 2, out -> {
+            float[] buf = new float[(int) Math.min(CHUNK, Math.max(numel, 1))];
+            ByteBuffer bb = ByteBuffer.allocate(buf.length * 2).order(ByteOrder.LITTLE_ENDIAN);
+            for (long from = 0; from < numel; from += buf.length) {
+                int c = (int) Math.min(buf.length, numel - from);
+                w.readFloats(t.name(), from, buf, 0, c);
+                bb.clear();
+                for (int i = 0; i < c; i++) {
+                    float v = buf[i];
+                    short h = Float.floatToFloat16(v);
+                    if (Float.isInfinite(Float.float16ToFloat(h)) && Float.isFinite(v)) {
+                        throw new IllegalArgumentException("weight " + t.name() + " holds " + v + " at element " + (from + i)
+                                + ", beyond fp16's range (±65504); build it with dtype fp32 or fp16-kv");
+                    }
+                    bb.putShort(h);
+                }
+                out.write(bb.array(), 0, c * 2);
             }
         });
     }

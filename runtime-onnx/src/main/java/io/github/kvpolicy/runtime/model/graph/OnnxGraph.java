@@ -203,6 +203,13 @@ public final class OnnxGraph {
         return embedded(fresh(prefix), Elem.FLOAT, dims, bb.array());
     }
 
+    /** A float16 scalar constant ({@code v} rounded to nearest). */
+    public String scalarF16(String prefix, float v) {
+        ByteBuffer bb = ByteBuffer.allocate(2).order(ByteOrder.LITTLE_ENDIAN);
+        bb.putShort(Float.floatToFloat16(v));
+        return embedded(fresh(prefix), Elem.FLOAT16, new long[0], bb.array());
+    }
+
     /** A float32 scalar constant. */
     public String scalarF32(String prefix, float v) {
         return constF32(prefix, new long[0], v);

@@ -38,27 +38,27 @@ public final class ModelBuilder {
      *                              runtime disables it)
      * @param externalDataThreshold stored-weight size in bytes above which weights go to external data
      *                              (must be below 2 GB, the protobuf limit); 0 forces external data
-     * @param kvDtype               element type of the decoder's KV cache inputs/outputs ({@link KvDtype})
+     * @param precision             numeric precision of the decoder and embedding graphs ({@link Precision})
      */
-    public record BuildOptions(boolean keepHalfWeights, long externalDataThreshold, KvDtype kvDtype) {
+    public record BuildOptions(boolean keepHalfWeights, long externalDataThreshold, Precision precision) {
         /**
          * fp32 weights, external data above 64 MiB (measured on small-100m: external data builds 3x faster and
          * ONNX Runtime opens it 2.5x faster than the same weights embedded in the protobuf).
          */
         public static final BuildOptions DEFAULT = new BuildOptions(false, 64L << 20);
 
-        /** fp32 KV cache. */
+        /** fp32 precision. */
         public BuildOptions(boolean keepHalfWeights, long externalDataThreshold) {
-            this(keepHalfWeights, externalDataThreshold, KvDtype.FP32);
+            this(keepHalfWeights, externalDataThreshold, Precision.FP32);
         }
 
         /** These options with KV type {@code t}. */
-        public BuildOptions withKvDtype(KvDtype t) {
+        public BuildOptions withPrecision(Precision t) {
             return new BuildOptions(keepHalfWeights, externalDataThreshold, t);
         }
 
         public BuildOptions {
-            java.util.Objects.requireNonNull(kvDtype, "kvDtype");
+            java.util.Objects.requireNonNull(precision, "precision");
             if (externalDataThreshold < 0 || externalDataThreshold > (1L << 31) - (1L << 24)) {
                 throw new IllegalArgumentException("externalDataThreshold must be in [0, ~2 GB), got " + externalDataThreshold);
             }
@@ -66,29 +66,57 @@ public final class ModelBuilder {
     }
 
     /**
-     * Element type of the decoder's KV cache ({@code past_key/value.*} inputs, {@code present_key/value.*} outputs).
-     * {@code FP16} halves the resident cache; the graph casts K/V to fp32 at its boundary, so every matmul, the
-     * RMSNorm statistics and the softmax run in fp32 and {@code logits}/{@code queries} stay fp32 (the
-     * only numerical change is the rounding of cached K/V to fp16). Recorded as metadata {@code kvpolicy.kv_dtype}.
+     * Numeric precision of the built decoder and embedding graphs (the vision tower is always fp32). Recorded as
+     * decoder metadata {@code kvpolicy.precision} (and {@code kvpolicy.kv_dtype}, the K/V element type).
+     * <ul>
+     * <li>{@code FP32}: weights, activations and the KV cache in fp32 (the CPU default).</li>
+     * <li>{@code FP16_KV} ({@code fp16-kv}): only the KV cache ({@code past_key/value.*}, {@code present_key/value.*})
+     *     is fp16, cast to fp32 at the graph boundary; every matmul, norm and softmax runs in fp32. Halves the
+     *     cache; the only numerical change is the rounding of cached K/V.</li>
+     * <li>{@code FP16}: weight matrices (converted at build time from F32/BF16 sources; a value beyond fp16's range
+     *     fails the build), every projection, the attention matmuls and the KV cache in fp16 — what a GPU runs
+     *     fast. Kept in fp32: the residual stream, RMSNorm statistics, the attention mask and softmax, the MLP's
+     *     GELU (Gemma), the embedding output and the {@code logits}/{@code queries} outputs (so the contract's
+     *     boundary types do not change). On a CPU, ONNX Runtime runs fp16 nodes it has no kernel for through
+     *     inserted casts (correct, not fast).</li>
+     * </ul>
      */
-    public enum KvDtype {
-        FP32, FP16;
+    public enum Precision {
+        FP32("fp32"), FP16_KV("fp16-kv"), FP16("fp16");
 
-        /** {@code fp32}/{@code fp16}. */
-        public String label() { return name().toLowerCase(java.util.Locale.ROOT); }
+        private final String label;
 
-        /** Parses {@code fp32}/{@code fp16} (case-insensitive), failing in one line naming the value. */
-        public static KvDtype parse(String s) {
+        Precision(String label) { this.label = label; }
+
+        /** {@code fp32}, {@code fp16-kv} or {@code fp16}: the configuration value and the build folder suffix. */
+        public String label() { return label; }
+
+        /** Whether the KV cache is fp16. */
+        public boolean kvHalf() { return this != FP32; }
+
+        /** Whether weights and projections are fp16. */
+        public boolean computeHalf() { return this == FP16; }
+
+        /** Parses {@code fp32}, {@code fp16-kv} or {@code fp16} (case-insensitive, a few aliases), failing in one line naming the value. */
+        public static Precision parse(String s) {
             return switch (s == null ? "" : s.trim().toLowerCase(java.util.Locale.ROOT)) {
                 case "fp32", "float32", "f32" -> FP32;
+                case "fp16-kv", "fp16_kv", "kv-fp16" -> FP16_KV;
                 case "fp16", "float16", "f16", "half" -> FP16;
-                default -> throw new IllegalArgumentException("dtype must be fp32 or fp16, got \"" + s + "\"");
+                default -> throw new IllegalArgumentException("dtype must be fp32, fp16-kv or fp16, got \"" + s + "\"");
             };
         }
     }
 
+    /** The storage of the decoder and embedding graphs ({@code precision} applies there). */
     private static GraphOps.Storage storage(BuildOptions opt) {
-        return new GraphOps.Storage(opt.keepHalfWeights(), opt.externalDataThreshold(), opt.kvDtype() == KvDtype.FP16);
+        return new GraphOps.Storage(opt.keepHalfWeights(), opt.externalDataThreshold(), opt.precision().kvHalf(),
+                opt.precision().computeHalf());
+    }
+
+    /** The vision tower's storage: fp32 arithmetic whatever the precision (it runs once per image, at prefill). */
+    private static GraphOps.Storage visionStorage(BuildOptions opt) {
+        return new GraphOps.Storage(opt.keepHalfWeights(), opt.externalDataThreshold(), false, false);
     }
 
     /** The family that builds {@code cfg} (fails naming the architecture and the supported ones). */
@@ -115,7 +143,7 @@ public final class ModelBuilder {
         if (cfg.vision() == null) {
             throw new IllegalArgumentException("model config has no vision_config; cannot build vision.onnx");
         }
-        family(cfg).buildVision(cfg, w, out, storage(opt), baseMetadata(cfg, "vision", opt));
+        family(cfg).buildVision(cfg, w, out, visionStorage(opt), baseMetadata(cfg, "vision", opt));
     }
 
     private static Map<String, String> baseMetadata(ModelConfig cfg, String kind, BuildOptions opt) {
@@ -131,7 +159,11 @@ public final class ModelBuilder {
         m.put("kvpolicy.hidden_size", Integer.toString(cfg.hiddenSize()));
         m.put("kvpolicy.vocab_size", Integer.toString(cfg.vocabSize()));
         m.put("kvpolicy.weights", opt.keepHalfWeights() ? "half-matrices" : "fp32");
-        if (kind.equals("decoder")) m.put("kvpolicy.kv_dtype", opt.kvDtype().label());
+        if (kind.equals("decoder")) {
+            m.put("kvpolicy.precision", opt.precision().label());
+            m.put("kvpolicy.kv_dtype", opt.precision().kvHalf() ? "fp16" : "fp32");
+        }
+        if (kind.equals("embed") && opt.precision().computeHalf()) m.put("kvpolicy.precision", opt.precision().label());
         return m;
     }
 }

@@ -281,10 +281,11 @@ public final class ModelVerifier {
         List<OnnxTensor> own = new ArrayList<>();
         try {
             OnnxTensor[][] past = new OnnxTensor[shape.layers()][3];
+            boolean half = ms.precision().kvHalf();
             for (int i = 0; i < shape.layers(); i++) {
                 long[] kv = {l, shape.kvHeads(), 0, shape.headDim()};
-                past[i][0] = track(own, OnnxTensor.createTensor(ms.env(), FloatBuffer.allocate(0), kv));
-                past[i][1] = track(own, OnnxTensor.createTensor(ms.env(), FloatBuffer.allocate(0), kv));
+                past[i][0] = track(own, emptyKv(ms, kv, half));
+                past[i][1] = track(own, emptyKv(ms, kv, half));
                 past[i][2] = track(own, OnnxTensor.createTensor(ms.env(), FloatBuffer.allocate(0), new long[]{l, shape.kvHeads(), 0}));
             }
             long[] off = null;
@@ -303,6 +304,12 @@ public final class ModelVerifier {
         } finally {
             own.forEach(OnnxTensor::close);
         }
+    }
+
+    /** An empty K/V tensor of the model's KV type. */
+    private static OnnxTensor emptyKv(ModelSessions ms, long[] shape, boolean half) throws OrtException {
+        return half ? OnnxTensor.createTensor(ms.env(), java.nio.ByteBuffer.allocateDirect(0), shape, ai.onnxruntime.OnnxJavaType.FLOAT16)
+                : OnnxTensor.createTensor(ms.env(), FloatBuffer.allocate(0), shape);
     }
 
     private static OnnxTensor track(List<OnnxTensor> own, OnnxTensor t) {

@@ -44,6 +44,39 @@ class HfFamilyReferenceTest {
     @TempDir
     Path tmp;
 
+    /**
+     * The reduced-precision builds of every family against the same float32 transformers reference, through
+     * {@link ModelVerifier} (prompt logits at every position, then 6 greedy steps on the resident decoder). fp16-kv
+     * leaves the prompt logits exact (an empty cache has nothing to round) and moves the step logits by the K/V rounding;
+     * fp16 moves every logit. Measured here (CPU, ONNX Runtime 1.29): fp16-kv step max|Δ| 2.7e-5..3.9e-4, fp16
+     * max|Δ| 2.2e-3..5.2e-3 (|logits| of these fixtures are below 1); greedy tokens agree in all 18 runs.
+     */
+    @ParameterizedTest
+    @ValueSource(strings = {"llama3:fp16-kv", "qwen3:fp16-kv", "gemma3:fp16-kv", "llama3:fp16", "qwen2:fp16", "qwen3:fp16", "llava15:fp16",
+            "smolvlm:fp16", "llava_onevision:fp16", "qwen2_vl:fp16", "qwen2_5_vl:fp16", "gemma3:fp16"})
+    void reducedPrecisionStaysCloseToTransformers(String familyAndDtype) throws Exception {
+        String family = familyAndDtype.split(":")[0];
+        io.github.kvpolicy.runtime.model.onnx.ModelBuilder.Precision precision =
+                io.github.kvpolicy.runtime.model.onnx.ModelBuilder.Precision.parse(familyAndDtype.split(":")[1]);
+        HfFixture fx = new HfFixture(family);
+        Path dir = fx.copyTo(tmp.resolve(family), "model.safetensors");
+        ModelPackage pkg = ModelPackage.open(dir);
+        try (Generator gen = Generator.open(pkg, GeneratorConfig.defaults().withIntraOpThreads(1).withPrecision(precision))) {
+            assertEquals(precision, gen.sessions().precision(), "the generator runs the " + precision.label() + " build");
+            ModelVerifier.Report r = ModelVerifier.verify(gen, pkg.config(), ReferenceFile.read(writeReference(fx, dir)));
+            System.out.printf("%s %s vs transformers fp32: prompt max|Δ| %.3g, steps max|Δ| %s, tokens agree %s%n", family, precision.label(),
+                    r.promptMaxDiff(), Arrays.toString(r.stepMaxDiff()), r.tokensAgree());
+            assertTrue(r.tokensAgree(), "greedy tokens: " + r);
+            if (precision.computeHalf()) {
+                assertTrue(r.maxDiff() < 1e-2, "fp16 max|Δ| " + r.maxDiff());
+                assertTrue(r.promptMaxDiff() > 1e-4, "fp16 arithmetic really ran (an fp32 build differs by ~1e-7): " + r.promptMaxDiff());
+            } else {
+                assertTrue(r.promptMaxDiff() < LOGITS_TOL, "fp16-kv prompt logits (empty cache, nothing rounded): " + r.promptMaxDiff());
+                assertTrue(r.maxDiff() < 1e-3, "fp16-kv max|Δ| " + r.maxDiff());
+            }
+        }
+    }
+
     @ParameterizedTest
     @ValueSource(strings = {"llama3", "qwen2", "qwen3", "llava15", "smolvlm", "llava_onevision", "qwen2_vl", "qwen2_5_vl", "gemma3"})
     void matchesTransformers(String family) throws Exception {

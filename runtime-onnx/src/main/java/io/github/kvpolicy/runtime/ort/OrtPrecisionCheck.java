@@ -9,41 +9,57 @@ import java.util.ArrayList;
 import java.util.List;
 
 /**
- * The fp16-KV decoder against the fp32 one ({@link ModelBuilder.KvDtype}): both builds of one model folder run the
- * resident {@link OrtDecoder} on one device over the same prompt; the fp32 run decodes greedily and the fp16 run is fed
- * the same tokens (teacher forcing), so every step's logits are comparable. Greedy tokens are equal when every fp16
- * argmax equals the fp32 token. Used by {@code OrtKvDtypeCheckTest} (CPU) and by {@link OrtGpuCheck} (CUDA).
+ * A reduced-precision decoder ({@link ModelBuilder.Precision#FP16_KV} or {@link ModelBuilder.Precision#FP16}) against
+ * the fp32 one: both builds of one model folder run the resident {@link OrtDecoder} on one device over the same prompt;
+ * the fp32 run decodes greedily and the other is fed the same tokens (teacher forcing), so every step's logits are
+ * comparable. Greedy tokens are equal when every argmax of the reduced run equals the fp32 token. Used by
+ * {@code OrtPrecisionCheckTest} (CPU) and by {@link OrtGpuCheck} (CUDA).
  */
-public final class OrtKvDtypeCheck {
-    private OrtKvDtypeCheck() {}
+public final class OrtPrecisionCheck {
+    private OrtPrecisionCheck() {}
 
     /**
      * @param tokens32     the fp32 greedy tokens
-     * @param tokens16     the fp16 decoder's argmax at the same steps
-     * @param maxLogitDiff max |fp16 − fp32| over every logit of every step (prefill included)
+     * @param tokens16     the reduced-precision decoder's argmax at the same steps
+     * @param maxLogitDiff max |reduced − fp32| over every logit of every step (prefill included)
+     * @param maxLogit     max |fp32 logit| over the same logits (the scale {@code maxLogitDiff} is relative to)
      * @param kvBytes32    allocated K/V bytes of the fp32 cache at the end (masks excluded)
-     * @param kvBytes16    the same for the fp16 cache
+     * @param kvBytes16    the same for the reduced-precision cache
      */
-    public record Result(List<Long> tokens32, List<Long> tokens16, double maxLogitDiff, long kvBytes32, long kvBytes16) {
+    public record Result(List<Long> tokens32, List<Long> tokens16, double maxLogitDiff, double maxLogit, long kvBytes32, long kvBytes16) {
         public boolean tokensEqual() { return tokens32.equals(tokens16); }
+
+        /** Steps (in order) whose reduced-precision argmax differs from the fp32 token. */
+        public int mismatches() {
+            int n = 0;
+            for (int i = 0; i < tokens32.size(); i++) if (!tokens32.get(i).equals(tokens16.get(i))) n++;
+            return n;
+        }
     }
 
-    /** Builds (or reuses) the fp32 and fp16 graphs of {@code modelDir} and compares them over {@code prompt} and {@code steps} greedy steps. */
-    public static Result compare(Path modelDir, Device device, int cudaDevice, int threads, long[] prompt, int steps) {
+    /**
+     * Builds (or reuses) the fp32 and the {@code precision} graphs of {@code modelDir} and compares them over
+     * {@code prompt} and {@code steps} greedy steps.
+     */
+    public static Result compare(Path modelDir, ModelBuilder.Precision precision, Device device, int cudaDevice, int threads, long[] prompt, int steps) {
+        if (precision == ModelBuilder.Precision.FP32) throw new IllegalArgumentException("compare a reduced precision against fp32, not fp32 itself");
         ModelPackage.BuiltModel b32 = ModelPackage.open(modelDir, ModelBuilder.BuildOptions.DEFAULT).ensureBuilt();
-        ModelPackage.BuiltModel b16 = ModelPackage.open(modelDir, ModelBuilder.BuildOptions.DEFAULT.withKvDtype(ModelBuilder.KvDtype.FP16)).ensureBuilt();
-        if (b32.decoder().getParent().equals(b16.decoder().getParent())) throw new IllegalStateException("fp32 and fp16 builds share " + b32.decoder().getParent());
+        ModelPackage.BuiltModel b16 = ModelPackage.open(modelDir, ModelBuilder.BuildOptions.DEFAULT.withPrecision(precision)).ensureBuilt();
+        if (b32.decoder().getParent().equals(b16.decoder().getParent())) throw new IllegalStateException("fp32 and " + precision.label() + " builds share " + b32.decoder().getParent());
         List<float[]> l32 = new ArrayList<>(), l16 = new ArrayList<>();
         List<Long> t32 = new ArrayList<>(), t16 = new ArrayList<>();
         long[] bytes = new long[2];
         run(b32, device, cudaDevice, threads, prompt, steps, null, l32, t32, bytes, 0);
         run(b16, device, cudaDevice, threads, prompt, steps, t32, l16, t16, bytes, 1);
-        double max = 0;
+        double max = 0, scale = 0;
         for (int i = 0; i < l32.size(); i++) {
             float[] a = l32.get(i), c = l16.get(i);
-            for (int j = 0; j < a.length; j++) max = Math.max(max, Math.abs((double) a[j] - c[j]));
+            for (int j = 0; j < a.length; j++) {
+                max = Math.max(max, Math.abs((double) a[j] - c[j]));
+                scale = Math.max(scale, Math.abs(a[j]));
+            }
         }
-        return new Result(List.copyOf(t32), List.copyOf(t16), max, bytes[0], bytes[1]);
+        return new Result(List.copyOf(t32), List.copyOf(t16), max, scale, bytes[0], bytes[1]);
     }
 
     /** Prefill then {@code steps} steps; feeds {@code forced} when given (else its own argmax); records logits and argmaxes. */
