@@ -7,11 +7,11 @@
 #   scripts/gpu-check.sh run [--device cuda|cpu] [--kit KIT] [--work DIR] [--limit-s 450] [--bench-preset P]
 #                            [--bench-lengths 512,2048] [--bench-steps 24] [--out DIR]
 #       runs io.github.kvpolicy.runtime.bench.GpuCheck (= ort.OrtGpuCheck plus one check): binding self-check, provider
-#       check, the resident decoder against the Java-API path on a random preset and the testbed model, the fp16-KV
-#       resident decoder against the fp32 one on both (steps "fp16 KV tiny"/"fp16 KV testbed": greedy tokens equal,
-#       max |logit diff| <= 1e-2 / 1e-1), a
+#       check, the resident decoder against the Java-API path on a random preset and the testbed model, the fp16-kv
+#       and fp16 resident decoders against the fp32 one on both (steps "fp16-kv tiny", "fp16-kv testbed", "fp16 tiny",
+#       "fp16 testbed": greedy tokens equal, max |logit diff| / max |logit| <= 2e-2 / 1e-1), a
 #       GenerationSession (the production path, with a compaction) on the device against the same request on the CPU,
-#       then the decode benchmark.
+#       then the decode benchmark on the fp32 and the fp16 build (tables bench-DEVICE.md, bench-DEVICE-fp16.md).
 #       --device cpu is the dry run of the same path on a machine without a GPU.
 #
 # On the GPU machine (see /work/shared/gpu/README.md): assemble the bundle, `. /opt/stage/env.sh` (sets JAVA_HOME,

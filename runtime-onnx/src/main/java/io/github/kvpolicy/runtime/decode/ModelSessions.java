@@ -10,6 +10,7 @@ import ai.onnxruntime.OrtProvider;
 import ai.onnxruntime.OrtSession;
 import io.github.kvpolicy.api.ModelShape;
 import io.github.kvpolicy.runtime.model.onnx.ModelBuilder;
+import io.github.kvpolicy.runtime.model.onnx.OnnxHeader;
 
 import java.nio.FloatBuffer;
 import java.nio.LongBuffer;
@@ -98,10 +99,12 @@ public final class ModelSessions implements AutoCloseable {
                         + available + " (build with the 'gpu' Maven profile, which uses com.microsoft.onnxruntime:onnxruntime_gpu, on a machine with CUDA)");
             }
         }
+        // the decoder's metadata and input/output names come from its protobuf header: no ONNX Runtime session (and no
+        // second load of its weights) is made here; the resident decoder opens the one that runs, and decode() opens a
+        // Java-API session only when the host reference path is used
+        OnnxHeader header = OnnxHeader.read(decoderPath);
         List<OrtSession> opened = new ArrayList<>();
         try (OrtSession.SessionOptions opts = options(cuda, cudaDevice, intraOpThreads)) {
-            OrtSession dec = env.createSession(decoderPath.toString(), opts);
-            opened.add(dec);
             OrtSession emb = env.createSession(embedPath.toString(), opts);
             opened.add(emb);
             OrtSession vis = null;
@@ -109,7 +112,7 @@ public final class ModelSessions implements AutoCloseable {
                 vis = env.createSession(visionPath.toString(), opts);
                 opened.add(vis);
             }
-            Map<String, String> meta = dec.getMetadata().getCustomMetadata();
+            Map<String, String> meta = header.metadata();
             String contract = meta.get("kvpolicy.contract");
             if (contract == null) {
                 throw new IllegalStateException(decoderPath + " has no 'kvpolicy.contract' metadata: it was not built for the kvpolicy decoder contract (this runtime knows version " + CONTRACT + ")");
@@ -121,13 +124,11 @@ public final class ModelSessions implements AutoCloseable {
                     intMeta(meta, "kvpolicy.kv_heads", decoderPath), intMeta(meta, "kvpolicy.head_dim", decoderPath));
             int hidden = intMeta(meta, "kvpolicy.hidden_size", decoderPath);
             int vocab = intMeta(meta, "kvpolicy.vocab_size", decoderPath);
-            checkNames(decoderPath, "input", dec.getInputInfo(), expectedInputs(shape.layers()));
-            checkNames(decoderPath, "output", dec.getOutputInfo(), expectedOutputs(shape.layers()));
-            checkNames(embedPath, "input", emb.getInputInfo(), Set.of("input_ids"));
-            if (vis != null) checkNames(visionPath, "input", vis.getInputInfo(), Set.of(pixelValuesInput(vis) ? "pixel_values" : "pixel_attributes"));
-            Map<String, String> inputInfo = new HashMap<>();
-            for (var e : dec.getInputInfo().entrySet()) inputInfo.put(e.getKey(), e.getValue().getInfo().toString());
-            ModelSessions ms = new ModelSessions(env, decoderPath, cuda, cudaDevice, intraOpThreads, dec.getInputNames(), inputInfo, emb, vis, shape, hidden,
+            checkNames(decoderPath, "input", header.inputs().keySet(), expectedInputs(shape.layers()));
+            checkNames(decoderPath, "output", header.outputs().keySet(), expectedOutputs(shape.layers()));
+            checkNames(embedPath, "input", emb.getInputInfo().keySet(), Set.of("input_ids"));
+            if (vis != null) checkNames(visionPath, "input", vis.getInputInfo().keySet(), Set.of(pixelValuesInput(vis) ? "pixel_values" : "pixel_attributes"));
+            ModelSessions ms = new ModelSessions(env, decoderPath, cuda, cudaDevice, intraOpThreads, header.inputs().keySet(), header.inputs(), emb, vis, shape, hidden,
                     vocab, decoderPath.getParent());
             ms.slidingWindow = meta.containsKey("kvpolicy.sliding_window") ? intMeta(meta, "kvpolicy.sliding_window", decoderPath) : 0;
             ms.layerWindows = layerWindows(meta, shape.layers(), decoderPath);
@@ -140,12 +141,10 @@ public final class ModelSessions implements AutoCloseable {
             }
             ms.attentionScale = meta.containsKey("kvpolicy.attention_scale") ? Double.parseDouble(meta.get("kvpolicy.attention_scale").trim()) : 0;
             for (int i = 0; i < shape.layers(); i++) {
-                if (ms.window(i) > 0 && !dec.getInputNames().contains(PAST_POSITION + i)) {
+                if (ms.window(i) > 0 && !header.inputs().containsKey(PAST_POSITION + i)) {
                     throw new IllegalStateException(decoderPath + ": layer " + i + " is a sliding-window layer but the graph lacks the input " + PAST_POSITION + i);
                 }
             }
-            opened.remove(dec);
-            dec.close(); // reopened by decode() only when the host reference path is used
             return ms;
         } catch (OrtException e) {
             closeAll(opened);
@@ -246,12 +245,12 @@ public final class ModelSessions implements AutoCloseable {
         return s;
     }
 
-    private static void checkNames(Path where, String kind, Map<String, NodeInfo> actual, Set<String> expected) {
+    private static void checkNames(Path where, String kind, Set<String> actual, Set<String> expected) {
         Set<String> missing = new HashSet<>(expected);
-        missing.removeAll(actual.keySet());
+        missing.removeAll(actual);
         if (!missing.isEmpty()) {
             throw new IllegalStateException(where + " lacks the " + kind + "s " + new java.util.TreeSet<>(missing) + " of decoder contract " + CONTRACT
-                    + "; it has " + new java.util.TreeSet<>(actual.keySet()));
+                    + "; it has " + new java.util.TreeSet<>(actual));
         }
     }
 
