@@ -9,7 +9,7 @@ import io.github.kvpolicy.runtime.Generator;
 import io.github.kvpolicy.runtime.GeneratorConfig;
 import io.github.kvpolicy.runtime.Sampling;
 import io.github.kvpolicy.runtime.model.ModelPackage;
-import io.github.kvpolicy.runtime.model.json.Json;
+import io.github.kvpolicy.runtime.json.Json;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;

@@ -1,7 +1,7 @@
 package io.github.kvpolicy.runtime.model;
 
 import io.github.kvpolicy.runtime.model.config.ModelConfig;
-import io.github.kvpolicy.runtime.model.json.Json;
+import io.github.kvpolicy.runtime.json.Json;
 import io.github.kvpolicy.runtime.model.cache.OwnedDirectory;
 import io.github.kvpolicy.runtime.model.onnx.ModelBuilder;
 import io.github.kvpolicy.runtime.model.onnx.ModelBuilderVersion;

@@ -1,7 +1,7 @@
 package io.github.kvpolicy.runtime.model;
 
 import io.github.kvpolicy.runtime.model.config.ModelConfig;
-import io.github.kvpolicy.runtime.model.json.Json;
+import io.github.kvpolicy.runtime.json.Json;
 import io.github.kvpolicy.runtime.model.safetensors.DType;
 import io.github.kvpolicy.runtime.model.safetensors.SafetensorsWriter;
 

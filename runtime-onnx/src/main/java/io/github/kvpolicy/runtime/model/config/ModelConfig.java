@@ -1,7 +1,7 @@
 package io.github.kvpolicy.runtime.model.config;
 
 import io.github.kvpolicy.api.ModelShape;
-import io.github.kvpolicy.runtime.model.json.Json;
+import io.github.kvpolicy.runtime.json.Json;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;

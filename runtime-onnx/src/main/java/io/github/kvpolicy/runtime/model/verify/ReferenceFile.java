@@ -1,6 +1,6 @@
 package io.github.kvpolicy.runtime.model.verify;
 
-import io.github.kvpolicy.runtime.model.json.Json;
+import io.github.kvpolicy.runtime.json.Json;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;

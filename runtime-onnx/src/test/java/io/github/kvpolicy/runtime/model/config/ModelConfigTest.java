@@ -2,7 +2,7 @@ package io.github.kvpolicy.runtime.model.config;
 
 import io.github.kvpolicy.api.ModelShape;
 import io.github.kvpolicy.runtime.model.RandomWeights;
-import io.github.kvpolicy.runtime.model.json.Json;
+import io.github.kvpolicy.runtime.json.Json;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 

@@ -17,7 +17,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.function.UnaryOperator;
 
-import io.github.kvpolicy.runtime.model.json.Json;
+import io.github.kvpolicy.runtime.json.Json;
 import io.github.kvpolicy.runtime.model.safetensors.DType;
 import io.github.kvpolicy.runtime.model.safetensors.SafetensorsWriter;
 import io.github.kvpolicy.runtime.model.safetensors.SafetensorsWriter.FloatTensor;

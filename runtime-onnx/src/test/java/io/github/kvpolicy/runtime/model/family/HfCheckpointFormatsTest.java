@@ -7,7 +7,7 @@ import io.github.kvpolicy.runtime.Prompt;
 import io.github.kvpolicy.runtime.GeneratorConfig;
 import io.github.kvpolicy.runtime.model.ModelPackage;
 import io.github.kvpolicy.runtime.model.config.ModelConfig;
-import io.github.kvpolicy.runtime.model.json.Json;
+import io.github.kvpolicy.runtime.json.Json;
 import io.github.kvpolicy.runtime.model.safetensors.DType;
 import io.github.kvpolicy.runtime.model.safetensors.SafetensorsWriter;
 import io.github.kvpolicy.runtime.model.safetensors.SafetensorsWriter.FloatTensor;

@@ -20,7 +20,7 @@ import io.github.kvpolicy.runtime.PolicyAction;
 import io.github.kvpolicy.runtime.Prompt;
 import io.github.kvpolicy.runtime.model.ModelPackage;
 import io.github.kvpolicy.runtime.model.config.ModelConfig;
-import io.github.kvpolicy.runtime.model.json.Json;
+import io.github.kvpolicy.runtime.json.Json;
 import io.github.kvpolicy.runtime.model.verify.ModelVerifier;
 import io.github.kvpolicy.runtime.model.verify.ReferenceFile;
 import org.junit.jupiter.api.Test;

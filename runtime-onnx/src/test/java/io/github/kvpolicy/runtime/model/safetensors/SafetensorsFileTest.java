@@ -72,10 +72,10 @@ class SafetensorsFileTest {
 
     @Test
     void headerNotJson() throws IOException {
-        bad(file("json", "{\"a\": {\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},}", 4), "malformed JSON");
+        bad(file("json", "{\"a\": {\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},}", 4), "malformed JSON at line 1, column 56");
         bad(file("array", "[1,2]", 0), "expected a JSON object");
         bad(file("dup", "{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},"
-                + "\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", 4), "duplicate key \"a\"");
+                + "\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", 4), "malformed JSON at line 1, column 58", "Duplicate field 'a'");
     }
 
     @Test
