@@ -15,7 +15,6 @@ import io.github.kvpolicy.host.config.KvPolicyConfig;
 import io.github.kvpolicy.runtime.GenerationResult;
 import io.github.kvpolicy.runtime.GenerationSession;
 import io.github.kvpolicy.runtime.Generator;
-import io.github.kvpolicy.runtime.GeneratorConfig;
 import io.github.kvpolicy.runtime.model.ModelPackage;
 import io.github.kvpolicy.evaluation.gridvqa.Results;
 import io.github.kvpolicy.evaluation.engine.Contender;
@@ -67,7 +66,7 @@ public final class DemoCommand implements Callable<Integer> {
         GridVqa.Example ex = GridVqa.readExamples(TestbedPaths.evalSet()).stream().filter(e -> e.id().equals(example)).findFirst()
                 .orElseThrow(() -> new IllegalArgumentException("no example '" + example + "' in " + TestbedPaths.evalSet()));
         ModelPackage pkg = ModelPackage.open(modelDir);
-        try (Generator g = Generator.open(pkg, GeneratorConfig.defaults().withIntraOpThreads(1))) {
+        try (Generator g = Generator.open(pkg, ModelSelection.config(cfg.device(), cfg.dtype(), 1))) {
             Evaluation eval = new Evaluation(g, task, registry);
             w.printf("GridVQA testbed (%s) — example %s%n", g.shape(), ex.id());
             w.printf("  image: %d×%d grid, %d objects: %s%n", GridVqa.GRID, GridVqa.GRID, ex.objects().length, describe(ex));

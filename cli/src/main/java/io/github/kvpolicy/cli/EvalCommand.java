@@ -21,7 +21,6 @@ import io.github.kvpolicy.evaluation.metrics.Metrics;
 import io.github.kvpolicy.evaluation.report.Charts;
 import io.github.kvpolicy.host.config.KvPolicyConfig;
 import io.github.kvpolicy.runtime.Generator;
-import io.github.kvpolicy.runtime.GeneratorConfig;
 import io.github.kvpolicy.runtime.model.ModelPackage;
 import io.github.kvpolicy.runtime.policy.PolicyDeclaration;
 import java.io.PrintStream;
@@ -146,7 +145,7 @@ public final class EvalCommand implements Callable<Integer> {
         boolean resuming = resume && Files.exists(out.resolve("results.jsonl"));
         if (!resuming) requireFresh(out, OUTPUTS);
         Files.createDirectories(out);
-        try (Generator g = Generator.open(ModelPackage.open(modelDir), GeneratorConfig.defaults().withIntraOpThreads(threads))) {
+        try (Generator g = Generator.open(ModelPackage.open(modelDir), ModelSelection.config(cfg.device(), cfg.dtype(), threads))) {
             Evaluation eval = new Evaluation(g, task, registry);
             List<Evaluation.Item> items = examples.stream().map(Evaluation.Item::new).toList();
             w.printf("GridVQA: %d examples × %d policies × %d retentions on %s%n", examples.size(), contenders.size(), ratios.size(), modelDir);

@@ -37,7 +37,10 @@ final class ModelSelection {
         return ModelPackage.open(Path.of(model));
     }
 
+    /** The generator configuration for {@code device}, {@code dtype} and {@code threads}; prints its caution, if any, as one line to stderr. */
     static GeneratorConfig config(String device, String dtype, int threads) {
-        return GeneratorConfig.defaults().withDevice(Device.parse(device)).withPrecision(ModelBuilder.Precision.parse(dtype)).withIntraOpThreads(threads);
+        GeneratorConfig c = GeneratorConfig.defaults().withDevice(Device.parse(device)).withPrecision(ModelBuilder.Precision.parse(dtype)).withIntraOpThreads(threads);
+        c.caution().ifPresent(line -> System.err.println("kvpolicy: note: " + line));
+        return c;
     }
 }

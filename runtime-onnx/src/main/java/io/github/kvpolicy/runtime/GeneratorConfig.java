@@ -67,4 +67,18 @@ public record GeneratorConfig(Device device, int cudaDeviceId, int intraOpThread
     public GeneratorConfig withPolicyCallLimit(Duration d) { return new GeneratorConfig(device, cudaDeviceId, intraOpThreads, prefillChunk, decodeReserve, d, precision); }
 
     public GeneratorConfig withPrecision(Precision t) { return new GeneratorConfig(device, cudaDeviceId, intraOpThreads, prefillChunk, decodeReserve, policyCallLimit, t); }
+
+    /**
+     * A one-line caution for a combination that works but is slow, or empty: fp16 arithmetic on the CPU, where ONNX
+     * Runtime 1.29's CPU provider runs fp16 {@code Gemm} with a reference kernel (measured here: a 128×768 by 768×2048
+     * product 2.0 s in fp16 against 5 ms in fp32, a single-token one 18.7 ms against 0.24 ms). Callers that talk to
+     * users (the command line, the benchmark) print it; the library itself never prints.
+     */
+    public java.util.Optional<String> caution() {
+        if (device == Device.CPU && precision.computeHalf()) {
+            return java.util.Optional.of("dtype fp16 runs fp16 matrix products, which ONNX Runtime's CPU provider computes with a slow reference kernel "
+                    + "(~100-400x slower than fp32 here): it is meant for device cuda; on the CPU use fp16-kv (half the KV cache, fp32 arithmetic)");
+        }
+        return java.util.Optional.empty();
+    }
 }

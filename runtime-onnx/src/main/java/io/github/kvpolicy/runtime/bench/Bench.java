@@ -201,6 +201,7 @@ public final class Bench {
                 : ModelPackage.open(pkg.directory(), ModelBuilder.BuildOptions.DEFAULT.withPrecision(o.dtype())).ensureBuilt();
         GeneratorConfig cfg = GeneratorConfig.defaults().withDevice(o.device()).withIntraOpThreads(o.threads()).withPrefillChunk(o.chunk())
                 .withPrecision(o.dtype());
+        cfg.caution().ifPresent(line -> log.accept("note: " + line));
         double rate;
         if (o.copyGBps() > 0) {
             rate = o.copyGBps() * 1e9;

@@ -254,6 +254,15 @@ class OrtPrecisionCheckTest {
                 "fp16-kv keeps fp32 weights and builds");
     }
 
+    @Test
+    void fp16OnTheCpuCarriesACautionAndNothingElseDoes() {
+        io.github.kvpolicy.runtime.GeneratorConfig c = io.github.kvpolicy.runtime.GeneratorConfig.defaults();
+        assertTrue(c.withPrecision(Precision.FP16).caution().orElseThrow().endsWith("on the CPU use fp16-kv (half the KV cache, fp32 arithmetic)"));
+        assertTrue(c.withPrecision(Precision.FP16_KV).caution().isEmpty());
+        assertTrue(c.caution().isEmpty());
+        assertTrue(c.withDevice(Device.CUDA).withPrecision(Precision.FP16).caution().isEmpty());
+    }
+
     private static Path testbedCopy(String name) throws IOException {
         Path src = Path.of("..", "testbed", "model");
         Path dir = Path.of("target", "test-models", name).toAbsolutePath();
