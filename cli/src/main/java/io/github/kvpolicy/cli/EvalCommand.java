@@ -148,7 +148,8 @@ public final class EvalCommand implements Callable<Integer> {
         try (Generator g = Generator.open(ModelPackage.open(modelDir), ModelSelection.config(cfg.device(), cfg.dtype(), threads))) {
             Evaluation eval = new Evaluation(g, task, registry);
             List<Evaluation.Item> items = examples.stream().map(Evaluation.Item::new).toList();
-            w.printf("GridVQA: %d examples × %d policies × %d retentions on %s%n", examples.size(), contenders.size(), ratios.size(), modelDir);
+            w.printf("GridVQA: %d examples × %d policies × %d retentions on %s (precision %s)%n", examples.size(), contenders.size(), ratios.size(), modelDir,
+                    g.sessions().precision().label());
             w.flush();
             long t0 = System.nanoTime();
             Results main;

@@ -57,6 +57,14 @@ class EvalCommandTest {
     }
 
     @Test
+    void theConfiguredPrecisionReachesTheTestbedEvaluation() {
+        // eval used to open the testbed with the default configuration whatever 'dtype' said
+        Path o = dir.resolve("fp16kv");
+        assertEquals(0, eval("--limit", "1", "--policies", "full", "--retentions", "100", "--set", "dtype=fp16-kv", "--out", o.toString()), err.toString());
+        assertTrue(out.toString().contains("(precision fp16-kv)"), out.toString());
+    }
+
+    @Test
     void onTheCommandLine() throws Exception {
         Path o = dir.resolve("unlisted");
         assertEquals(2, eval("--limit", "1", "--policies", "full,h2o", "-p", "snapkv", "--set", "policy.window=8", "--retentions", "10", "--out", o.toString()));

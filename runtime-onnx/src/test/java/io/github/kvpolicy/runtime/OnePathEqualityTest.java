@@ -238,10 +238,7 @@ class OnePathEqualityTest {
             case "testbed" -> {
                 Path tb = Path.of("..", "testbed", "model");
                 Assumptions.assumeTrue(Files.isRegularFile(tb.resolve("model.safetensors")), "the testbed model is not trained here");
-                Path copy = Files.createDirectories(tmp.resolve("testbed"));
-                for (String f : new String[] {"config.json", "model.safetensors", "vocab.json"}) {
-                    Files.copy(tb.resolve(f), copy.resolve(f), StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.COPY_ATTRIBUTES);
-                }
+                Path copy = TestModels.testbedCopy(tmp.resolve("testbed"));
                 ModelPackage pkg = ModelPackage.open(copy);
                 int cells = pkg.config().visionConfig().orElseThrow().numCells();
                 Generator g = Generator.open(pkg, cfg.withPrefillChunk(64));

@@ -27,6 +27,20 @@ public final class TestModels {
         return RandomWeights.preset(name);
     }
 
+    /**
+     * A private copy of the trained testbed model ({@code ../testbed/model}: config, weights, vocabulary) in
+     * {@code dir} (created; files replaced), so builds of it never write into the repository's model folder.
+     */
+    public static Path testbedCopy(Path dir) throws java.io.IOException {
+        Path src = Path.of("..", "testbed", "model");
+        java.nio.file.Files.createDirectories(dir);
+        for (String f : new String[] {"config.json", "model.safetensors", "vocab.json"}) {
+            java.nio.file.Files.copy(src.resolve(f), dir.resolve(f), java.nio.file.StandardCopyOption.REPLACE_EXISTING,
+                    java.nio.file.StandardCopyOption.COPY_ATTRIBUTES);
+        }
+        return dir;
+    }
+
     /** The folder of the model named {@code name} (preset-seed), e.g. {@code tiny-7}. */
     public static Path dir(String name) {
         return Path.of(System.getProperty("kvpolicy.testModels", "target/test-models")).toAbsolutePath().resolve(name);

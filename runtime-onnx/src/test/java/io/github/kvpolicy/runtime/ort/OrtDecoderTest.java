@@ -45,12 +45,7 @@ class OrtDecoderTest {
 
     @Test
     void matchesTheJavaApiPathOnTheTestbedModel() throws IOException {
-        Path src = Path.of("..", "testbed", "model");
-        Path dir = Path.of("target", "test-models", "testbed-copy").toAbsolutePath();
-        Files.createDirectories(dir);
-        for (String f : new String[] {"config.json", "model.safetensors", "vocab.json"}) {
-            Files.copy(src.resolve(f), dir.resolve(f), StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.COPY_ATTRIBUTES);
-        }
+        Path dir = io.github.kvpolicy.runtime.TestModels.testbedCopy(io.github.kvpolicy.runtime.TestModels.dir("testbed-copy"));
         ModelPackage pkg = ModelPackage.open(dir);
         ModelPackage.BuiltModel built = pkg.ensureBuilt();
         int cells = pkg.config().visionConfig().orElseThrow().numCells();

@@ -97,12 +97,7 @@ class OrtPrecisionCheckTest {
 
     @Test
     void fp16KvDecodesLikeFp32OnTheCpuTestbedModel() throws IOException {
-        Path src = Path.of("..", "testbed", "model");
-        Path dir = Path.of("target", "test-models", "testbed-fp16").toAbsolutePath();
-        Files.createDirectories(dir);
-        for (String f : new String[] {"config.json", "model.safetensors", "vocab.json"}) {
-            Files.copy(src.resolve(f), dir.resolve(f), StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.COPY_ATTRIBUTES);
-        }
+        Path dir = testbedCopy("testbed-fp16");
         long[] prompt = new Random(3).longs(20, 4, 54).toArray();
         OrtPrecisionCheck.Result r = OrtPrecisionCheck.compare(dir, Precision.FP16_KV, Device.CPU, 0, 1, prompt, 24);
         System.out.printf("fp16 KV vs fp32, testbed (CPU): max |logit diff| %.3g, tokens equal %s%n", r.maxLogitDiff(), r.tokensEqual());
@@ -264,13 +259,7 @@ class OrtPrecisionCheckTest {
     }
 
     private static Path testbedCopy(String name) throws IOException {
-        Path src = Path.of("..", "testbed", "model");
-        Path dir = Path.of("target", "test-models", name).toAbsolutePath();
-        Files.createDirectories(dir);
-        for (String f : new String[] {"config.json", "model.safetensors", "vocab.json"}) {
-            Files.copy(src.resolve(f), dir.resolve(f), StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.COPY_ATTRIBUTES);
-        }
-        return dir;
+        return TestModels.testbedCopy(TestModels.dir(name));
     }
 
     private static OnnxMl.ModelProto load(Path p) throws IOException {

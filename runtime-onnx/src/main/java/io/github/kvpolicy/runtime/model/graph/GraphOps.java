@@ -213,15 +213,27 @@ public final class GraphOps {
             MemorySegment seg = w.segment(t.name());
             return g.initializer(name, Elem.FLOAT, t.shape(), numel * 4, out -> copySegment(seg, out));
         }
-        return g.initializer(name, Elem.FLOAT, t.shape(), numel * 4, out -> {
+        return converted(g, w, t, name, Elem.FLOAT, (bb, v, index) -> bb.putFloat(v));
+    }
+
+    /** Writes one element {@code v} (element {@code index} of the tensor) to {@code bb}. */
+    @FunctionalInterface
+    private interface Encoder {
+        void put(ByteBuffer bb, float v, long index);
+    }
+
+    /** Adds {@code t} as a {@code type} initializer, read as floats in 1 MiB chunks and encoded element by element. */
+    private static String converted(OnnxGraph g, WeightStore w, TensorInfo t, String name, Elem type, Encoder enc) {
+        long numel = t.numel();
+        return g.initializer(name, type, t.shape(), numel * type.bytes, out -> {
             float[] buf = new float[(int) Math.min(CHUNK, Math.max(numel, 1))];
-            ByteBuffer bb = ByteBuffer.allocate(buf.length * 4).order(ByteOrder.LITTLE_ENDIAN);
+            ByteBuffer bb = ByteBuffer.allocate(buf.length * type.bytes).order(ByteOrder.LITTLE_ENDIAN);
             for (long from = 0; from < numel; from += buf.length) {
                 int c = (int) Math.min(buf.length, numel - from);
                 w.readFloats(t.name(), from, buf, 0, c);
                 bb.clear();
-                bb.asFloatBuffer().put(buf, 0, c);
-                out.write(bb.array(), 0, c * 4);
+                for (int i = 0; i < c; i++) enc.put(bb, buf[i], from + i);
+                out.write(bb.array(), 0, bb.position());
             }
         });
     }
@@ -237,25 +249,13 @@ public final class GraphOps {
             MemorySegment seg = w.segment(t.name());
             return g.initializer(name, Elem.FLOAT16, t.shape(), t.byteSize(), out -> copySegment(seg, out));
         }
-        long numel = t.numel();
-        return g.initializer(name, Elem.FLOAT16, t.shape(), numel * 2, out -> {
-            float[] buf = new float[(int) Math.min(CHUNK, Math.max(numel, 1))];
-            ByteBuffer bb = ByteBuffer.allocate(buf.length * 2).order(ByteOrder.LITTLE_ENDIAN);
-            for (long from = 0; from < numel; from += buf.length) {
-                int c = (int) Math.min(buf.length, numel - from);
-                w.readFloats(t.name(), from, buf, 0, c);
-                bb.clear();
-                for (int i = 0; i < c; i++) {
-                    float v = buf[i];
-                    short h = Float.floatToFloat16(v);
-                    if (Float.isInfinite(Float.float16ToFloat(h)) && Float.isFinite(v)) {
-                        throw new IllegalArgumentException("weight " + t.name() + " holds " + v + " at element " + (from + i)
-                                + ", beyond fp16's range (±65504); build it with dtype fp32 or fp16-kv");
-                    }
-                    bb.putShort(h);
-                }
-                out.write(bb.array(), 0, c * 2);
+        return converted(g, w, t, name, Elem.FLOAT16, (bb, v, index) -> {
+            short h = Float.floatToFloat16(v);
+            if (Float.isInfinite(Float.float16ToFloat(h)) && Float.isFinite(v)) {
+                throw new IllegalArgumentException("weight " + t.name() + " holds " + v + " at element " + index
+                        + ", beyond fp16's range (±65504); build it with dtype fp32 or fp16-kv");
             }
+            bb.putShort(h);
         });
     }
 
