@@ -11,7 +11,9 @@
 #       and fp16 resident decoders against the fp32 one on both (steps "fp16-kv tiny", "fp16-kv testbed", "fp16 tiny",
 #       "fp16 testbed": greedy tokens equal, max |logit diff| / max |logit| <= 2e-2 / 1e-1), a
 #       GenerationSession (the production path, with a compaction) on the device against the same request on the CPU,
-#       then the decode benchmark on the fp32 and the fp16 build (tables bench-DEVICE.md, bench-DEVICE-fp16.md).
+#       the production benchmark grid with each row's bandwidth bound ("bench grid": small-100m fp16, prompts 2048/8192,
+#       batch 1/8, kept 100/10%, on CUDA), then the decode benchmark on the fp32 and the fp16 build (tables
+#       bench-DEVICE.md, bench-DEVICE-fp16.md; the grid's table is in the log).
 #       --device cpu is the dry run of the same path on a machine without a GPU.
 #
 # On the GPU machine (see /work/shared/gpu/README.md): assemble the bundle, `. /opt/stage/env.sh` (sets JAVA_HOME,

@@ -23,13 +23,39 @@ import java.util.Random;
  * model (or the random {@code tiny} preset without {@code --testbed}) with an image + text prompt, compacted to 25%
  * right after prefill by {@link BenchPolicies#sinkAndRecent()}, 24 greedy tokens; compared with the same request on
  * the CPU (which {@code OnePathEqualityTest} proves bit-equal to the host reference path): tokens equal, logits
- * within 2e-3 on CUDA (exactly equal on the CPU). Same flags and exit codes as {@link OrtGpuCheck}.
+ * within 2e-3 on CUDA (exactly equal on the CPU); then the benchmark grid with its bandwidth bound ({@link #grid}). Same
+ * flags and exit codes as {@link OrtGpuCheck}.
  */
 public final class GpuCheck {
     private GpuCheck() {}
 
     public static void main(String[] args) {
-        OrtGpuCheck.run(args, List.of(new OrtGpuCheck.NamedExtra("generation session", GpuCheck::generation)));
+        OrtGpuCheck.run(args, List.of(new OrtGpuCheck.NamedExtra("generation session", GpuCheck::generation),
+                new OrtGpuCheck.NamedExtra("bench grid", GpuCheck::grid)));
+    }
+
+    /**
+     * The production benchmark ({@link Bench}: {@code GenerationSession}s with a compaction after prefill) over a grid,
+     * with each row's bandwidth bound from the device's measured copy rate. On CUDA: {@code small-100m} in fp16, prompts
+     * 2048 and 8192, batch 1 and 8, kept 100% and 10% (sized to fit the check's time limit; the 7B grid is a separate
+     * {@code bench} run, see docs/gpu.md); on the CPU (the dry run and CI) the {@code tiny} preset in fp16-kv. The table
+     * is printed (so it lands in the check's log) and written to {@code work/bench-grid-DEVICE.md}.
+     */
+    static String grid(Device device, Path work, Path testbed) throws IOException {
+        boolean cuda = device == Device.CUDA;
+        Path out = work.resolve("bench-grid-" + device.name().toLowerCase(Locale.ROOT) + ".md");
+        Bench.Options o = cuda
+                ? new Bench.Options("small-100m", 1, work, List.of(2048, 8192), List.of(1, 8), 32, List.of(1.0, 0.1), 2, 1, 512, 0, device, 32, out,
+                        io.github.kvpolicy.runtime.model.onnx.ModelBuilder.Precision.FP16, 0)
+                : new Bench.Options("tiny", 7, work, List.of(32), List.of(1, 2), 4, List.of(1.0, 0.5), 1, 0, 16, 1, device, 8, out,
+                        io.github.kvpolicy.runtime.model.onnx.ModelBuilder.Precision.FP16_KV, 0);
+        Bench.Report r = Bench.run(o, line -> System.out.println("  " + line));
+        System.out.println(r.markdown());
+        Files.writeString(out, r.markdown());
+        double lo = r.ratios().stream().mapToDouble(Bench.RatioRow::boundRatio).min().orElseThrow();
+        double hi = r.ratios().stream().mapToDouble(Bench.RatioRow::boundRatio).max().orElseThrow();
+        return String.format(Locale.ROOT, "%d rows, copy rate %.1f GB/s, step / bound %.2f..%.2f, table in %s", r.ratios().size(),
+                r.copyBytesPerSecond() / 1e9, lo, hi, out);
     }
 
     static String generation(Device device, Path work, Path testbed) throws IOException {

@@ -42,13 +42,16 @@ class OrtGpuCheckTest {
                 "--bench-out", bench.toString());
         assertEquals(0, o.exit(), o.output());
         for (String check : new String[] {"binding", "cross-check tiny", "cross-check testbed", "fp16-kv tiny", "fp16-kv testbed", "fp16 tiny",
-                "fp16 testbed", "generation session", "bench", "bench fp16"}) {
+                "fp16 testbed", "generation session", "bench grid", "bench", "bench fp16"}) {
             assertTrue(o.output().contains("PASS " + check + " ("), check + ":\n" + o.output());
         }
         assertTrue(o.output().contains("gpu-check: ALL PASSED (device cpu)"), o.output());
         assertTrue(Files.readString(bench).contains("| 30 |"));
         Path bench16 = bench.resolveSibling("gpu-check-bench-fp16.md");
         assertTrue(Files.readString(bench16).contains("resident precision fp16"), Files.readString(bench16));
+        Path grid = Path.of("target", "test-models", "bench-grid-cpu.md").toAbsolutePath();
+        assertTrue(Files.readString(grid).contains("÷ copy rate"), Files.readString(grid));
+        assertTrue(o.output().contains("| 32 | 2 | 50% |"), o.output());
     }
 
     @Test
