@@ -188,7 +188,9 @@ public final class Bench {
     public static long stepWeightBytes(io.github.kvpolicy.runtime.model.config.ModelConfig cfg, ModelBuilder.Precision precision) {
         long h = cfg.hiddenSize(), embed = (long) cfg.vocabSize() * h;
         long all = cfg.decoderParamCount() - (cfg.tieWordEmbeddings() ? 0 : embed); // the input embedding is not read whole
-        long norms = (cfg.gemma3() != null ? 4L : 2L) * h * cfg.numLayers() + h + (cfg.qkNorm() ? 2L * cfg.headDim() * cfg.numLayers() : 0);
+        // 1-D norm weights, fp32 in every build: two per layer (Gemma: four, plus its q/k norms), Qwen3's q/k norms, the final norm
+        long perLayerNorms = cfg.gemma3() != null ? 4L * h + 2L * cfg.headDim() : 2L * h + (cfg.qkNorm() ? 2L * cfg.headDim() : 0);
+        long norms = perLayerNorms * cfg.numLayers() + h;
         long matrixElems = all - norms;
         return matrixElems * (precision.computeHalf() ? 2 : 4) + norms * 4;
     }

@@ -1,6 +1,5 @@
 package io.github.kvpolicy.runtime.decode;
 
-import ai.onnxruntime.NodeInfo;
 import ai.onnxruntime.OnnxJavaType;
 import ai.onnxruntime.OnnxTensor;
 import ai.onnxruntime.OnnxValue;
@@ -405,7 +404,7 @@ public final class ModelSessions implements AutoCloseable {
         return decode(b, s, embeds, positionIds, inputMask, queryIndex, logitsIndex, past, null);
     }
 
-    /** The element type of the decoder's KV cache inputs/outputs (metadata {@code kvpolicy.kv_dtype}; fp32 when absent). */
+    /** The build's precision (metadata {@code kvpolicy.precision}; fp32 when absent); its {@code kvHalf()} gives the K/V element type. */
     public ModelBuilder.Precision precision() { return precision; }
 
     /** Whether the decoder takes 3-D rotary positions ({@code rope_offsets} i64 {@code [3, B, S]}, Qwen2-VL M-RoPE). */
