@@ -244,7 +244,7 @@ public final class OrtBench {
         boolean half = dtype.kvHalf();
         int KV = half ? OrtApi.ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT16 : F32;
         OnnxGraph.Elem kvElem = half ? OnnxGraph.Elem.FLOAT16 : OnnxGraph.Elem.FLOAT;
-        try (NativeSession s = NativeSession.openGraph(ResidentGraphs.scatter(1, hkv, d, kvElem), "kv_scatter", device, 0, 1);
+        try (NativeSession s = NativeSession.openGraph(ResidentGraphs.scatter(new int[1], hkv, d, kvElem), "kv_scatter", device, 0, 1);
              NativeTensor k = s.allocate(new long[] {1, hkv, capacity, d}, KV); NativeTensor v = s.allocate(new long[] {1, hkv, capacity, d}, KV);
              NativeTensor m = s.allocate(new long[] {1, hkv, capacity}, F32); NativeTensor kn = s.allocate(new long[] {1, hkv, 1, d}, KV);
              NativeTensor vn = s.allocate(new long[] {1, hkv, 1, d}, KV); Arena arena = Arena.ofConfined()) {

@@ -28,10 +28,11 @@ import java.util.Map;
  * {@code ModelSessions.decode} path is kept as the reference the tests compare against.
  *
  * <p><b>What crosses the host–device boundary per {@link #step}.</b> Up: the new tokens' embeddings, position ids,
- * input mask, query and logits indices (and, for the graphs that take them, M-RoPE offsets, image groups and each
- * sliding-window layer's slot positions {@code B×Hkv×P_i} longs), and per layer the source and destination slots of
- * the real new tokens (6 longs each). Down: the logits ({@code B×V}) and, when asked, the exported queries. The cache
- * itself never moves: each layer's {@code past_key/past_value/past_mask} are bound as inputs from device memory; the
+ * input mask, query and logits indices (and, for the graphs that take them, M-RoPE offsets and image groups), the
+ * positions of the real new tokens, and per layer their source and destination slots (6 longs each) — {@code O(B·S)}
+ * whatever the cache's length ({@link #uploadedBytes} counts it). Down: the logits ({@code B×V}) and, when asked, the exported queries. The cache
+ * itself never moves: each layer's {@code past_key/past_value/past_mask} (and a sliding-window layer's
+ * {@code past_position}, the original position of every slot) are bound as inputs from device memory; the
  * decoder's {@code present_key/present_value} are bound to device buffers; a scatter graph
  * ({@link ResidentGraphs#scatter}) copies the real new tokens into the cache slots on the same device, its outputs
  * bound to the cache's own memory.
@@ -39,7 +40,9 @@ import java.util.Map;
  * <p><b>Cache layout and bookkeeping</b> are exactly {@code KvCache}'s, because both use one {@link SlotTable}: per
  * layer {@code [B, Hkv, capacity, D]} float32 keys/values and {@code [B, Hkv, capacity]} mask, live tokens of (row,
  * head) in slots {@code 0..length-1} in ascending original position, empty slots holding zeros and
- * {@link SlotTable#MASKED}, the same growth rule and compaction capacity. Positions and lengths live on the host.
+ * {@link SlotTable#MASKED}, the same growth rule and compaction capacity. Positions and lengths live on the host
+ * (the bookkeeping); sliding-window layers keep a device copy of their slot positions, written by the same scatter
+ * and gather graphs as the mask, so it always equals {@link SlotTable#pastPositions}.
  * Given the same calls, the tensors the decoder sees are byte-equal to {@code KvCache}'s, so on the CPU the logits
  * are bit-equal to the reference path's.
  *
@@ -64,7 +67,7 @@ public final class OrtDecoder implements KvCacheView, AutoCloseable {
     private final ModelShape shape;
     private final int hidden, vocab, batch;
     private final Sessions sessions;
-    private final NativeSession decoder, scatter, gather, copy, probe;
+    private final NativeSession decoder, scatter, gather, positionGather, copy, probe;
     private final int kvType; // K/V element type (FLOAT or FLOAT16), as Sessions.kvType
     private final NativeBinding decoderBinding, scatterBinding, gatherBinding;
     private final Layer[] layers;
@@ -72,11 +75,14 @@ public final class OrtDecoder implements KvCacheView, AutoCloseable {
     private final Map<Integer, NativeTensor[][]> present = new LinkedHashMap<>();
     // per-layer graph input/output names, made once (bound on every step)
     private final String[] pastKeyNames, pastValueNames, pastMaskNames, presentKeyNames, presentValueNames, queriesNames, pastPositionNames,
-            scatterKNames, scatterVNames, scatterMNames, scatterKnNames, scatterVnNames, scatterDstNames, scatterKoNames, scatterVoNames, scatterMoNames;
+            scatterKNames, scatterVNames, scatterMNames, scatterKnNames, scatterVnNames, scatterDstNames, scatterKoNames, scatterVoNames, scatterMoNames,
+            scatterPpNames, scatterPpoNames;
+    private long uploaded; // bytes of host tensors bound as graph inputs since open
     private boolean closed;
 
     private static final class Layer {
         NativeTensor k, v, mask;
+        NativeTensor pos; // sliding-window layers only: i64 [B, Hkv, capacity], SlotTable#pastPositions on the device
         long version;
         LayerSnapshot snapshot; // host copy for KvCacheView reads; null when stale
     }
@@ -87,7 +93,7 @@ public final class OrtDecoder implements KvCacheView, AutoCloseable {
      * graphs are closed when the opener has called {@link #close} and the last decoder is closed. Thread-safe.
      */
     public static final class Sessions implements AutoCloseable {
-        final NativeSession decoder, scatter, gather, copy, probe;
+        final NativeSession decoder, scatter, gather, positionGather, copy, probe;
         final ModelShape shape;
         final int hidden, vocab;
         final int[] windows;            // per layer 0 or the sliding window W (past_position.{i} is fed when W > 0)
@@ -96,12 +102,13 @@ public final class OrtDecoder implements KvCacheView, AutoCloseable {
         private int refs = 1;
         private boolean ownerClosed;
 
-        Sessions(NativeSession decoder, NativeSession scatter, NativeSession gather, NativeSession copy, NativeSession probe, ModelShape shape,
-                 int hidden, int vocab, int[] windows, boolean ropeOffsets, boolean imageGroup, int kvType) {
+        Sessions(NativeSession decoder, NativeSession scatter, NativeSession gather, NativeSession positionGather, NativeSession copy, NativeSession probe,
+                 ModelShape shape, int hidden, int vocab, int[] windows, boolean ropeOffsets, boolean imageGroup, int kvType) {
             this.kvType = kvType;
             this.decoder = decoder;
             this.scatter = scatter;
             this.gather = gather;
+            this.positionGather = positionGather;
             this.copy = copy;
             this.probe = probe;
             this.shape = shape;
@@ -125,6 +132,7 @@ public final class OrtDecoder implements KvCacheView, AutoCloseable {
             if (refs == 0 || --refs > 0) return;
             probe.close();
             copy.close();
+            if (positionGather != null) positionGather.close();
             gather.close();
             scatter.close();
             decoder.close();
@@ -155,6 +163,7 @@ public final class OrtDecoder implements KvCacheView, AutoCloseable {
         this.decoder = sessions.decoder;
         this.scatter = sessions.scatter;
         this.gather = sessions.gather;
+        this.positionGather = sessions.positionGather;
         this.copy = sessions.copy;
         this.probe = sessions.probe;
         this.kvType = sessions.kvType;
@@ -190,6 +199,8 @@ public final class OrtDecoder implements KvCacheView, AutoCloseable {
         scatterKoNames = names("ko.", nl);
         scatterVoNames = names("vo.", nl);
         scatterMoNames = names("mo.", nl);
+        scatterPpNames = names("pp.", nl);
+        scatterPpoNames = names("ppo.", nl);
     }
 
     private static String[] names(String prefix, int n) {
@@ -215,11 +226,13 @@ public final class OrtDecoder implements KvCacheView, AutoCloseable {
         Elem kv = half ? Elem.FLOAT16 : Elem.FLOAT;
         try {
             NativeSession dec = track(opened, NativeSession.open(model.directory().resolve("decoder.onnx"), device, cudaDevice, intraOpThreads));
-            NativeSession sc = track(opened, NativeSession.openGraph(ResidentGraphs.scatter(shape.layers(), shape.kvHeads(), shape.headDim(), kv), "kv_scatter", device, cudaDevice, 1));
+            NativeSession sc = track(opened, NativeSession.openGraph(ResidentGraphs.scatter(windows, shape.kvHeads(), shape.headDim(), kv), "kv_scatter", device, cudaDevice, 1));
             NativeSession ga = track(opened, NativeSession.openGraph(ResidentGraphs.gather(shape.kvHeads(), shape.headDim(), kv), "kv_gather", device, cudaDevice, 1));
+            NativeSession pg = Arrays.stream(windows).anyMatch(w -> w > 0)
+                    ? track(opened, NativeSession.openGraph(ResidentGraphs.positionGather(shape.kvHeads()), "kv_position_gather", device, cudaDevice, 1)) : null;
             NativeSession co = track(opened, NativeSession.openGraph(ResidentGraphs.copy(shape.kvHeads(), shape.headDim(), kv), "kv_copy", device, cudaDevice, 1));
             NativeSession pr = track(opened, NativeSession.openGraph(ResidentGraphs.probe(shape.kvHeads(), shape.headDim(), kv), "kv_probe", device, cudaDevice, intraOpThreads));
-            return new Sessions(dec, sc, ga, co, pr, shape, model.hiddenSize(), model.vocabSize(), windows, model.takesRopeOffsets(), model.takesImageGroups(),
+            return new Sessions(dec, sc, ga, pg, co, pr, shape, model.hiddenSize(), model.vocabSize(), windows, model.takesRopeOffsets(), model.takesImageGroups(),
                     half ? OrtApi.ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT16 : F32);
         } catch (RuntimeException e) {
             for (int i = opened.size() - 1; i >= 0; i--) opened.get(i).close();
@@ -239,7 +252,7 @@ public final class OrtDecoder implements KvCacheView, AutoCloseable {
         SlotTable table = new SlotTable(sessions.shape.layers(), batch, sessions.shape.kvHeads(), initialCapacity);
         OrtDecoder d = new OrtDecoder(sessions.retain(), batch, table);
         try {
-            for (int l = 0; l < d.layers.length; l++) d.regather(l, null, null, initialCapacity, null, null);
+            for (int l = 0; l < d.layers.length; l++) d.regather(l, null, initialCapacity, null, null);
         } catch (RuntimeException e) {
             d.close();
             throw e;
@@ -419,7 +432,7 @@ public final class OrtDecoder implements KvCacheView, AutoCloseable {
             decoderBinding.run();
             decoderBinding.clear();
             growFor(counts);
-            storeNewTokens(arena, own, counts, pres);
+            storeNewTokens(arena, own, counts, positions, pres);
             for (int l = 0; l < nl; l++) table.append(l, counts, positions);
             FloatBuffer[] queries = null;
             if (w > 0) {
@@ -438,14 +451,14 @@ public final class OrtDecoder implements KvCacheView, AutoCloseable {
         int hkv = shape.kvHeads(), d = shape.headDim(), hq = shape.queryHeads(), nl = layers.length, w = queryIndex.length;
         NativeBinding b = decoderBinding;
         b.clear();
-        b.input("inputs_embeds", host(own, aligned(arena, embeds), new long[] {batch, s, hidden}, F32));
-        b.input("position_ids", host(own, aligned(arena, positionIds), new long[] {batch, s}, I64));
-        b.input("input_mask", host(own, aligned(arena, inputMask), new long[] {batch, s}, F32));
-        b.input("query_index", host(own, aligned(arena, queryIndex), new long[] {w}, I64));
-        b.input("logits_index", host(own, aligned(arena, logitsIndex), new long[] {batch}, I64));
+        b.input("inputs_embeds", upload(own, aligned(arena, embeds), new long[] {batch, s, hidden}, F32));
+        b.input("position_ids", upload(own, aligned(arena, positionIds), new long[] {batch, s}, I64));
+        b.input("input_mask", upload(own, aligned(arena, inputMask), new long[] {batch, s}, F32));
+        b.input("query_index", upload(own, aligned(arena, queryIndex), new long[] {w}, I64));
+        b.input("logits_index", upload(own, aligned(arena, logitsIndex), new long[] {batch}, I64));
         if (sessions.ropeOffsets) {
             long[] off = ropeOffsets != null ? ropeOffsets : new long[3 * batch * s];
-            b.input("rope_offsets", host(own, aligned(arena, off), new long[] {3, batch, s}, I64));
+            b.input("rope_offsets", upload(own, aligned(arena, off), new long[] {3, batch, s}, I64));
         }
         if (sessions.imageGroup) {
             long[] grp = imageGroup;
@@ -453,15 +466,13 @@ public final class OrtDecoder implements KvCacheView, AutoCloseable {
                 grp = new long[batch * s];
                 Arrays.fill(grp, -1);
             }
-            b.input(ModelSessions.IMAGE_GROUP, host(own, aligned(arena, grp), new long[] {batch, s}, I64));
+            b.input(ModelSessions.IMAGE_GROUP, upload(own, aligned(arena, grp), new long[] {batch, s}, I64));
         }
         b.output("logits", host(own, logits, new long[] {batch, vocab}, F32));
         MemorySegment[] q = new MemorySegment[nl];
         for (int l = 0; l < nl; l++) {
             Layer ly = layers[l];
-            if (sessions.windows[l] > 0) {
-                b.input(pastPositionNames[l], host(own, aligned(arena, table.pastPositions(l)), new long[] {batch, hkv, table.capacity(l)}, I64));
-            }
+            if (ly.pos != null) b.input(pastPositionNames[l], ly.pos);
             b.input(pastKeyNames[l], ly.k).input(pastValueNames[l], ly.v).input(pastMaskNames[l], ly.mask);
             b.output(presentKeyNames[l], pres[l][0]).output(presentValueNames[l], pres[l][1]);
             if (w > 0) {
@@ -478,14 +489,14 @@ public final class OrtDecoder implements KvCacheView, AutoCloseable {
             int grown = table.grownCapacity(l, counts);
             if (grown > 0) {
                 int[][][] keep = table.liveSlotLists(l);
-                regather(l, layers[l].k, layers[l].v, grown, keep, null);
+                regather(l, layers[l], grown, keep, null);
                 table.relayout(l, grown, keep);
             }
         }
     }
 
     /** Copies the real new tokens of {@code pres} into their cache slots, in place on the device (padding tokens are not stored); before {@link SlotTable#append}. */
-    private void storeNewTokens(Arena arena, List<NativeTensor> own, int[] counts, NativeTensor[][] pres) {
+    private void storeNewTokens(Arena arena, List<NativeTensor> own, int[] counts, int[][] positions, NativeTensor[][] pres) {
         int hkv = shape.kvHeads(), nl = layers.length;
         int n = 0;
         for (int r = 0; r < batch; r++) n += counts[r] * hkv;
@@ -504,13 +515,20 @@ public final class OrtDecoder implements KvCacheView, AutoCloseable {
         MemorySegment mn = arena.allocate(ValueLayout.JAVA_FLOAT, n); // zeros: the new slots are live
         NativeBinding sb = scatterBinding;
         sb.clear();
-        sb.input("src", host(own, src, new long[] {n, 3}, I64)).input("mn", host(own, mn, new long[] {n}, F32));
+        sb.input("src", upload(own, src, new long[] {n, 3}, I64)).input("mn", upload(own, mn, new long[] {n}, F32));
+        if (positionGather != null) {
+            MemorySegment pn = arena.allocate(ValueLayout.JAVA_LONG, n); // in src's (row, head, i) order
+            long x = 0;
+            for (int r = 0; r < batch; r++) for (int h = 0; h < hkv; h++) for (int i = 0; i < counts[r]; i++) pn.setAtIndex(ValueLayout.JAVA_LONG, x++, positions[r][i]);
+            sb.input("pn", upload(own, pn, new long[] {n}, I64));
+        }
         for (int l = 0; l < nl; l++) {
             Layer ly = layers[l];
             sb.input(scatterKNames[l], ly.k).input(scatterVNames[l], ly.v).input(scatterMNames[l], ly.mask)
                     .input(scatterKnNames[l], pres[l][0]).input(scatterVnNames[l], pres[l][1])
-                    .input(scatterDstNames[l], host(own, destinations(arena, l, counts, n), new long[] {n, 3}, I64));
+                    .input(scatterDstNames[l], upload(own, destinations(arena, l, counts, n), new long[] {n, 3}, I64));
             sb.output(scatterKoNames[l], ly.k).output(scatterVoNames[l], ly.v).output(scatterMoNames[l], ly.mask);
+            if (ly.pos != null) sb.input(scatterPpNames[l], ly.pos).output(scatterPpoNames[l], ly.pos);
         }
         sb.run();
         sb.clear();
@@ -549,6 +567,30 @@ public final class OrtDecoder implements KvCacheView, AutoCloseable {
         return t;
     }
 
+    /** {@link #host} for a graph input: counted in {@link #uploadedBytes}. */
+    private NativeTensor upload(List<NativeTensor> own, MemorySegment data, long[] dims, int type) {
+        NativeTensor t = host(own, data, dims, type);
+        uploaded += elements(dims) * (type == I64 ? 8 : 4);
+        return t;
+    }
+
+    private static long elements(long[] dims) {
+        long n = 1;
+        for (long x : dims) n *= x;
+        return n;
+    }
+
+    /**
+     * Bytes of host memory this decoder has bound as inputs of its graphs since it was opened (what a CUDA decoder
+     * uploads): per {@link #step} {@code O(B·S)} — embeddings, ids, masks, the new tokens' slots and positions —
+     * independent of the cache's length; a re-allocation (growth, {@link #reserve}, {@link #compact}, {@link #copy})
+     * adds its slot map {@code B·Hkv·capacity} × 12 bytes per layer. Probe uploads are the probe's, not counted here.
+     */
+    public long uploadedBytes() {
+        checkOpen();
+        return uploaded;
+    }
+
     /** Device buffers {@code [B, Hkv, s, D]} for {@code present_key/value} of every layer, kept for the last few {@code s}. */
     private NativeTensor[][] presentBuffers(int s) {
         NativeTensor[][] p = present.remove(s);
@@ -579,7 +621,7 @@ public final class OrtDecoder implements KvCacheView, AutoCloseable {
             int cap = table.reservedCapacity(l, extra);
             if (cap > 0) {
                 int[][][] keep = table.liveSlotLists(l);
-                regather(l, layers[l].k, layers[l].v, cap, keep, null);
+                regather(l, layers[l], cap, keep, null);
                 table.relayout(l, cap, keep);
             }
         }
@@ -603,7 +645,7 @@ public final class OrtDecoder implements KvCacheView, AutoCloseable {
         for (int l = 0; l < layers.length; l++) {
             int cap = table.compactedCapacity(keep, l, reserve);
             if (cap >= 0) {
-                regather(l, layers[l].k, layers[l].v, cap, keep[l], null);
+                regather(l, layers[l], cap, keep[l], null);
                 table.relayout(l, cap, keep[l]);
             }
         }
@@ -631,46 +673,55 @@ public final class OrtDecoder implements KvCacheView, AutoCloseable {
                     hidden[r][h] = x;
                 }
             }
-            regather(l, layers[l].k, layers[l].v, table.capacity(l), table.liveSlotLists(l), hidden);
+            regather(l, layers[l], table.capacity(l), table.liveSlotLists(l), hidden);
         }
     }
 
     /**
      * Replaces {@code layer}'s tensors by new ones of {@code capacity} slots holding, in slot {@code i} of (row, head),
-     * old slot {@code keep[r][h][i]} of {@code srcK/srcV} (gathered on the device; the rest zeros and masked), and
-     * frees the old tensors. With {@code srcK == null} the layer is allocated empty and masked. {@code hidden[r][h][i]}
-     * (may be null) masks new slot {@code i} although it holds a token. The slot table is not touched: the caller
-     * records the new layout ({@link SlotTable#relayout}).
+     * old slot {@code keep[r][h][i]} of {@code src}'s K/V (and, on a sliding-window layer, positions) — gathered on the
+     * device; the rest zeros and masked — and frees the old tensors. {@code src} is this decoder's layer or, for
+     * {@link #copy}, the origin's; with {@code src == null} the layer is allocated empty and masked.
+     * {@code hidden[r][h][i]} (may be null) masks new slot {@code i} although it holds a token. The slot table is not
+     * touched: the caller records the new layout ({@link SlotTable#relayout}).
      */
-    private void regather(int layer, NativeTensor srcK, NativeTensor srcV, int capacity, int[][][] keep, boolean[][][] hidden) {
+    private void regather(int layer, Layer src, int capacity, int[][][] keep, boolean[][][] hidden) {
         Layer ly = layers[layer];
         int hkv = shape.kvHeads(), d = shape.headDim();
+        boolean windowed = sessions.windows[layer] > 0;
         long[] kvDims = {batch, hkv, capacity, d}, mDims = {batch, hkv, capacity};
-        NativeTensor nk = null, nv = null, nm = null;
+        NativeTensor nk = null, nv = null, nm = null, np = null;
         List<NativeTensor> own = new ArrayList<>();
         try (Arena arena = Arena.ofConfined()) {
             nk = gather.allocate(kvDims, kvType);
             nv = gather.allocate(kvDims, kvType);
             nm = gather.allocate(mDims, F32);
+            if (windowed) np = positionGather.allocate(mDims, I64);
             MemorySegment idx = arena.allocate(ValueLayout.JAVA_LONG, (long) batch * hkv * capacity);
             MemorySegment mask = arena.allocate(ValueLayout.JAVA_FLOAT, (long) batch * hkv * capacity);
-            fillGather(idx, mask, capacity, srcK == null ? null : keep, hidden);
+            fillGather(idx, mask, capacity, src == null ? null : keep, hidden);
             NativeTensor hostMask = gather.wrapHost(mask, mDims, F32);
             own.add(hostMask);
             NativeTensor hostIdx = gather.wrapHost(idx, new long[] {batch, hkv, capacity, 1}, I64);
             own.add(hostIdx);
-            if (srcK == null) {
-                // first allocation: zero K/V from an empty source is what the gather of nothing yields; run it on a 1-slot dummy
-                NativeTensor z = gather.allocate(new long[] {batch, hkv, 1, d}, kvType);
-                own.add(z);
-                runGather(z, z, hostIdx, hostMask, nk, nv, nm);
+            uploaded += 12L * batch * hkv * capacity;
+            NativeTensor sk, sv, sp;
+            if (src == null) {
+                // first allocation: zero K/V (and positions) from an empty source is what the gather of nothing yields; run it on 1-slot dummies
+                sk = gather.allocate(new long[] {batch, hkv, 1, d}, kvType);
+                own.add(sk);
+                sv = sk;
+                sp = windowed ? positionGather.allocate(new long[] {batch, hkv, 1}, I64) : null;
+                if (sp != null) own.add(sp);
             } else {
-                runGather(srcK, srcV, hostIdx, hostMask, nk, nv, nm);
+                sk = src.k;
+                sv = src.v;
+                sp = src.pos;
             }
+            runGather(sk, sv, hostIdx, hostMask, nk, nv, nm);
+            if (windowed) runPositionGather(sp, hostIdx, hostMask, np);
         } catch (RuntimeException e) {
-            if (nk != null) nk.close();
-            if (nv != null) nv.close();
-            if (nm != null) nm.close();
+            for (NativeTensor t : new NativeTensor[] {nk, nv, nm, np}) if (t != null) t.close();
             throw e;
         } finally {
             for (NativeTensor t : own) t.close();
@@ -680,9 +731,11 @@ public final class OrtDecoder implements KvCacheView, AutoCloseable {
             ly.v.close();
             ly.mask.close();
         }
+        if (ly.pos != null) ly.pos.close();
         ly.k = nk;
         ly.v = nv;
         ly.mask = nm;
+        ly.pos = np;
         ly.snapshot = null;
         ly.version++;
     }
@@ -712,6 +765,13 @@ public final class OrtDecoder implements KvCacheView, AutoCloseable {
         b.clear();
     }
 
+    private void runPositionGather(NativeTensor pos, NativeTensor idx, NativeTensor mask, NativeTensor out) {
+        try (NativeBinding b = positionGather.binding()) {
+            b.input("pos", pos).input("idx", idx).input("mask", mask).output("po", out);
+            b.run();
+        }
+    }
+
     /**
      * An independent copy of this decoder's cache (as {@code KvCache#copy}: same capacities, slots, positions and
      * masks; masked slots hold zeros), made on the device by the gather graph. The copy shares this decoder's
@@ -722,7 +782,7 @@ public final class OrtDecoder implements KvCacheView, AutoCloseable {
         checkOpen();
         OrtDecoder c = new OrtDecoder(sessions.retain(), batch, table.copy());
         try {
-            for (int l = 0; l < layers.length; l++) c.regather(l, layers[l].k, layers[l].v, table.capacity(l), table.liveSlotLists(l), null);
+            for (int l = 0; l < layers.length; l++) c.regather(l, layers[l], table.capacity(l), table.liveSlotLists(l), null);
         } catch (RuntimeException e) {
             c.close();
             throw e;
@@ -776,6 +836,7 @@ public final class OrtDecoder implements KvCacheView, AutoCloseable {
             ly.k.close();
             ly.v.close();
             ly.mask.close();
+            if (ly.pos != null) ly.pos.close();
         }
         decoderBinding.close();
         scatterBinding.close();

@@ -4,6 +4,7 @@ import io.github.kvpolicy.runtime.model.graph.OnnxGraph;
 import io.github.kvpolicy.runtime.model.graph.OnnxGraph.Attr;
 import io.github.kvpolicy.runtime.model.graph.OnnxGraph.Elem;
 
+import java.util.Arrays;
 import java.util.List;
 
 /**
@@ -24,12 +25,16 @@ final class ResidentGraphs {
      * {@code GatherND} of the new tokens. Padding tokens (rows with fewer real tokens than {@code s}) are not in
      * {@code src}, so they are never stored. The runtime binds each output to its cache input's own memory, so only
      * the {@code n} new slots are written (ORT's ScatterND skips its input-to-output copy when both are the same
-     * buffer).
+     * buffer). Layers with {@code windows[i] > 0} (sliding window) also keep their slots' original positions on the
+     * device: input {@code pp.i} i64 {@code [b,h,p_i]}, output {@code ppo.i} = {@code ScatterND} of it with the shared
+     * {@code pn} i64 {@code [n]} (each stored token's position); {@code pn} exists only when some layer has a window.
      */
-    static OnnxGraph scatter(int layers, int kvHeads, int headDim, Elem kv) {
+    static OnnxGraph scatter(int[] windows, int kvHeads, int headDim, Elem kv) {
+        int layers = windows.length;
         OnnxGraph g = new OnnxGraph("kv_scatter", null);
         g.input("src", Elem.INT64, "n", 3);
         g.input("mn", Elem.FLOAT, "n");
+        if (Arrays.stream(windows).anyMatch(w -> w > 0)) g.input("pn", Elem.INT64, "n");
         for (int i = 0; i < layers; i++) {
             String p = "p_" + i;
             g.input("k." + i, kv, "b", kvHeads, p, headDim);
@@ -46,6 +51,11 @@ final class ResidentGraphs {
             g.output("ko." + i, kv, "b", kvHeads, p, headDim);
             g.output("vo." + i, kv, "b", kvHeads, p, headDim);
             g.output("mo." + i, Elem.FLOAT, "b", kvHeads, p);
+            if (windows[i] > 0) {
+                g.input("pp." + i, Elem.INT64, "b", kvHeads, p);
+                g.nodeNamed("ScatterND", "ppo." + i, List.of("pp." + i, "dst." + i, "pn"));
+                g.output("ppo." + i, Elem.INT64, "b", kvHeads, p);
+            }
         }
         return g;
     }
@@ -74,6 +84,24 @@ final class ResidentGraphs {
         g.output("ko", kv, "b", kvHeads, "q", headDim);
         g.output("vo", kv, "b", kvHeads, "q", headDim);
         g.output("mo", Elem.FLOAT, "b", kvHeads, "q");
+        return g;
+    }
+
+    /**
+     * Rewrites one sliding-window layer's slot positions as {@link #gather} rewrites its K/V: inputs {@code pos} i64
+     * {@code [b,h,p]}, {@code idx} and {@code mask} as {@link #gather}; output {@code po} {@code [b,h,q]} = the
+     * gathered positions where the mask is 0 and 0 elsewhere (what {@code SlotTable#pastPositions} holds for an
+     * empty slot).
+     */
+    static OnnxGraph positionGather(int kvHeads) {
+        OnnxGraph g = new OnnxGraph("kv_position_gather", null);
+        g.input("pos", Elem.INT64, "b", kvHeads, "p");
+        g.input("idx", Elem.INT64, "b", kvHeads, "q", 1);
+        g.input("mask", Elem.FLOAT, "b", kvHeads, "q");
+        String live = g.op("Equal", "mask", g.scalarF32("zero_m", 0f));
+        String gp = g.node("GatherND", List.of("pos", "idx"), Attr.i("batch_dims", 2));
+        g.nodeNamed("Where", "po", List.of(live, gp, g.constI64("zero", true, 0)));
+        g.output("po", Elem.INT64, "b", kvHeads, "q");
         return g;
     }
 

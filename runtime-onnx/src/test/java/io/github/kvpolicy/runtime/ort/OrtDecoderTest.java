@@ -213,4 +213,42 @@ class OrtDecoderTest {
         }
     }
 
+
+    /**
+     * What a step uploads does not grow with the cache: on Gemma 3 (sliding-window layers, whose slot positions
+     * were once rebuilt on the host and uploaded every call) the bytes bound from host memory for a one-token step
+     * are the same with 20 and with 220 cached tokens, and are exactly the documented {@code O(B·S)} inputs.
+     */
+    @Test
+    void aStepUploadsTheSameBytesWhateverTheCacheLength() throws IOException {
+        Path dir = Files.createDirectories(TestModels.dir("gemma3-uploads"));
+        for (String f : List.of("config.json", "generation_config.json", "model.safetensors")) {
+            try (var in = OrtDecoderTest.class.getResourceAsStream("/hf/gemma3/" + f)) {
+                Files.copy(in, dir.resolve(f), StandardCopyOption.REPLACE_EXISTING);
+            }
+        }
+        ModelPackage.BuiltModel built = ModelPackage.open(dir).ensureBuilt();
+        try (ModelSessions model = ModelSessions.open(built.decoder().getParent(), false, 0, 1); OrtDecoder ort = OrtDecoder.open(model, DEVICE, 0, 1, 1, 1)) {
+            assertTrue(model.hasWindowedLayers() && model.takesImageGroups(), "Gemma 3 has sliding-window layers and image groups");
+            int layers = model.shape().layers(), hkv = model.shape().kvHeads();
+            long expected = 4L * model.hiddenSize() + 8 + 4 + 8 + 8   // embeds, position id, input mask, logits index, image group
+                    + (24L + 4 + 8) * hkv                              // source slots, mask values, positions of the new K/V heads
+                    + 24L * hkv * layers;                              // destination slots per layer
+            Random r = new Random(11);
+            ort.reserve(240);
+            List<Long> perStep = new ArrayList<>();
+            for (int pos = 0; pos < 221; pos++) {
+                long before = ort.uploadedBytes();
+                long[] id = {3 + r.nextInt(200)};
+                ort.step(1, model.embed(id, 1, 1), new long[] {pos}, new float[1], new long[0], new long[] {0}, new int[] {1}, new int[][] {{pos}});
+                perStep.add(ort.uploadedBytes() - before);
+            }
+            assertEquals(240, ort.capacity(0), "no growth while measuring");
+            assertEquals(expected, perStep.get(20), "bytes uploaded by the step at 20 cached tokens");
+            assertEquals(expected, perStep.get(220), "bytes uploaded by the step at 220 cached tokens");
+            long before = ort.uploadedBytes();
+            ort.reserve(400);
+            assertEquals(12L * hkv * (220 + 1 + 400) * layers, ort.uploadedBytes() - before, "a re-allocation uploads its slot map (i64 index + f32 mask per slot)");
+        }
+    }
 }
