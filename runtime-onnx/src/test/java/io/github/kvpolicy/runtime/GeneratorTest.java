@@ -170,7 +170,7 @@ class GeneratorTest {
                 .extraQueryWindow(QueryWindow.all()).build());
              ReferenceDecoder ref = new ReferenceDecoder(tiny)) {
             ses.prefill();
-            ref.forward(ref.embed(prompt), ReferenceDecoder.range(0, prompt.length), ReferenceDecoder.range(0, prompt.length));
+            ref.forward(ref.embed(prompt), ReferenceDecoder.range(0, prompt.length), null, ReferenceDecoder.range(0, prompt.length));
             ModelShape s = gen.shape();
             assertArrayEquals(IntStream.range(0, 20).toArray(), ses.probe().queryPositions(0));
             // evict a random subset so some keys are missing in some heads

@@ -9,32 +9,40 @@ import io.github.kvpolicy.runtime.model.ModelPackage;
 import java.nio.FloatBuffer;
 import java.nio.LongBuffer;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 
 /**
- * A plain single-row decoding loop written for the tests, independent of the runtime's cache, probe and loop: it runs
- * the contract graphs with raw ONNX Runtime calls and keeps the past as Java lists per (layer, KV head), building
- * every call's {@code past_*} tensors from scratch (padding shorter heads with masked slots). It never compresses
- * unless told to {@link #keepOnly}.
+ * A plain single-row decoding loop written for the tests, independent of the runtime's cache, probe, chunking,
+ * compaction and loop: it runs the contract graphs ({@code decoder.onnx}, {@code embed.onnx}, {@code vision.onnx} of
+ * the grid VLMs) with raw ONNX Runtime Java-API calls (one intra-op thread) and keeps the past as Java lists per
+ * (layer, KV head) of {position, key, value} entries, building every call's {@code past_*} tensors from scratch
+ * (shorter heads padded with masked slots). It feeds {@code rope_offsets} ({@code [3][S]}, M-RoPE models) when the
+ * graph takes them (zeros when the caller passes none) and never drops a key unless told to {@link #keepOnly}.
+ * fp32 builds only (the past is fed as FLOAT). Not thread-safe.
  */
-final class ReferenceDecoder implements AutoCloseable {
+public final class ReferenceDecoder implements AutoCloseable {
     final OrtEnvironment env = OrtEnvironment.getEnvironment();
     final OrtSession decoder, embed, vision;
-    final int layers, hkv, hq, d, hidden, vocab;
-    /** past[l][h]: entries {position, key[], value[]} in position order. */
+    public final int layers, hkv, hq, d, hidden, vocab;
+    final boolean mrope;
+    /** past[l][h]: entries {position (Integer), key float[D], value float[D]} in the order they were added. */
     final List<List<Object[]>>[] past;
     /** The queries exported by the last call: [layer][qHead][w][D]. */
-    float[][][][] lastQueries;
+    public float[][][][] lastQueries;
     /** The present keys of the last call: [layer][kvHead][s][D]. */
-    float[][][][] lastKeys;
+    public float[][][][] lastKeys;
 
     @SuppressWarnings({"unchecked", "rawtypes"})
-    ReferenceDecoder(ModelPackage.BuiltModel m) throws OrtException {
-        decoder = env.createSession(m.decoder().toString());
-        embed = env.createSession(m.embed().toString());
-        vision = m.vision().isPresent() ? env.createSession(m.vision().get().toString()) : null;
+    public ReferenceDecoder(ModelPackage.BuiltModel m) throws OrtException {
+        try (OrtSession.SessionOptions o = new OrtSession.SessionOptions()) {
+            o.setIntraOpNumThreads(1);
+            decoder = env.createSession(m.decoder().toString(), o);
+            embed = env.createSession(m.embed().toString(), o);
+            vision = m.vision().isPresent() ? env.createSession(m.vision().get().toString(), o) : null;
+        }
         Map<String, String> meta = decoder.getMetadata().getCustomMetadata();
         layers = Integer.parseInt(meta.get("kvpolicy.layers"));
         hq = Integer.parseInt(meta.get("kvpolicy.query_heads"));
@@ -42,6 +50,7 @@ final class ReferenceDecoder implements AutoCloseable {
         d = Integer.parseInt(meta.get("kvpolicy.head_dim"));
         hidden = Integer.parseInt(meta.get("kvpolicy.hidden_size"));
         vocab = Integer.parseInt(meta.get("kvpolicy.vocab_size"));
+        mrope = decoder.getInputNames().contains("rope_offsets");
         past = new List[layers];
         for (int l = 0; l < layers; l++) {
             past[l] = new ArrayList<>();
@@ -49,14 +58,17 @@ final class ReferenceDecoder implements AutoCloseable {
         }
     }
 
-    float[] embed(long... ids) throws OrtException {
+    /** {@code inputs_embeds} {@code [S, H]} flattened of text tokens. */
+    public float[] embed(long... ids) throws OrtException {
         try (OnnxTensor t = OnnxTensor.createTensor(env, LongBuffer.wrap(ids), new long[] {1, ids.length});
              OrtSession.Result r = embed.run(Map.of("input_ids", t))) {
             return toArray(((OnnxTensor) r.get(0)).getFloatBuffer());
         }
     }
 
-    float[] vision(long[][] cells) throws OrtException {
+    /** The grid tower's embeddings {@code [cells, H]} flattened of {@code cells[i]} = (colour, shape, …) attributes. */
+    public float[] vision(long[][] cells) throws OrtException {
+        if (vision == null) throw new IllegalStateException("this model has no vision.onnx");
         long[] flat = new long[cells.length * 3];
         for (int i = 0; i < cells.length; i++) System.arraycopy(cells[i], 0, flat, 3 * i, 3);
         try (OnnxTensor t = OnnxTensor.createTensor(env, LongBuffer.wrap(flat), new long[] {1, cells.length, 3});
@@ -65,11 +77,24 @@ final class ReferenceDecoder implements AutoCloseable {
         }
     }
 
+    /** {@link #forward(float[], long[], long[][], long[])} without M-RoPE offsets or exported queries. */
+    public float[] forward(float[] embeds, long[] positions) throws OrtException {
+        return forward(embeds, positions, null, new long[0]);
+    }
+
+    /** {@link #forward(float[], long[], long[][], long[])} without exported queries. */
+    public float[] forward(float[] embeds, long[] positions, long[][] offsets) throws OrtException {
+        return forward(embeds, positions, offsets, new long[0]);
+    }
+
     /**
-     * Runs {@code s} new tokens (embeddings {@code [s, H]}) at {@code positions}, appends their K/V to the past, and
-     * returns the logits of the last one. Exports the queries at {@code queryIndex}.
+     * Runs {@code S} new tokens (embeddings {@code [S, H]}) at {@code positions} with M-RoPE {@code offsets}
+     * ({@code [3][S]}, null for zeros), appends their K/V to the past and returns the logits of the last one; the
+     * present keys and the queries at {@code queryIndex} are left in {@link #lastKeys} / {@link #lastQueries}.
+     *
+     * @throws IllegalArgumentException for offsets given to a graph that takes none
      */
-    float[] forward(float[] embeds, long[] positions, long... queryIndex) throws OrtException {
+    public float[] forward(float[] embeds, long[] positions, long[][] offsets, long[] queryIndex) throws OrtException {
         int s = positions.length;
         Map<String, OnnxTensor> in = new HashMap<>();
         List<OnnxTensor> all = new ArrayList<>();
@@ -79,11 +104,18 @@ final class ReferenceDecoder implements AutoCloseable {
             put(in, all, "input_mask", OnnxTensor.createTensor(env, FloatBuffer.wrap(new float[s]), new long[] {1, s}));
             put(in, all, "query_index", OnnxTensor.createTensor(env, LongBuffer.wrap(queryIndex), new long[] {queryIndex.length}));
             put(in, all, "logits_index", OnnxTensor.createTensor(env, LongBuffer.wrap(new long[] {s - 1}), new long[] {1}));
+            if (mrope) {
+                long[] off = new long[3 * s];
+                if (offsets != null) for (int c = 0; c < 3; c++) System.arraycopy(offsets[c], 0, off, c * s, s);
+                put(in, all, "rope_offsets", OnnxTensor.createTensor(env, LongBuffer.wrap(off), new long[] {3, 1, s}));
+            } else if (offsets != null) {
+                throw new IllegalArgumentException("this decoder takes no rope_offsets");
+            }
             for (int l = 0; l < layers; l++) {
                 int p = 1; // at least one (masked) slot, so no tensor has a zero-length axis
                 for (List<Object[]> h : past[l]) p = Math.max(p, h.size());
                 float[] k = new float[hkv * p * d], v = new float[hkv * p * d], m = new float[hkv * p];
-                java.util.Arrays.fill(m, -1e9f);
+                Arrays.fill(m, -1e9f);
                 for (int h = 0; h < hkv; h++) {
                     List<Object[]> e = past[l].get(h);
                     for (int i = 0; i < e.size(); i++) {
@@ -104,9 +136,8 @@ final class ReferenceDecoder implements AutoCloseable {
                     float[] v = toArray(((OnnxTensor) r.get("present_value." + l).orElseThrow()).getFloatBuffer());
                     for (int h = 0; h < hkv; h++) {
                         for (int t = 0; t < s; t++) {
-                            float[] kk = java.util.Arrays.copyOfRange(k, (h * s + t) * d, (h * s + t + 1) * d);
-                            float[] vv = java.util.Arrays.copyOfRange(v, (h * s + t) * d, (h * s + t + 1) * d);
-                            past[l].get(h).add(new Object[] {(int) positions[t], kk, vv});
+                            float[] kk = Arrays.copyOfRange(k, (h * s + t) * d, (h * s + t + 1) * d);
+                            past[l].get(h).add(new Object[] {(int) positions[t], kk, Arrays.copyOfRange(v, (h * s + t) * d, (h * s + t + 1) * d)});
                             lastKeys[l][h][t] = kk;
                         }
                     }
@@ -114,7 +145,7 @@ final class ReferenceDecoder implements AutoCloseable {
                         float[] q = toArray(((OnnxTensor) r.get("queries." + l).orElseThrow()).getFloatBuffer());
                         for (int h = 0; h < hq; h++)
                             for (int w = 0; w < queryIndex.length; w++)
-                                lastQueries[l][h][w] = java.util.Arrays.copyOfRange(q, (h * queryIndex.length + w) * d, (h * queryIndex.length + w + 1) * d);
+                                lastQueries[l][h][w] = Arrays.copyOfRange(q, (h * queryIndex.length + w) * d, (h * queryIndex.length + w + 1) * d);
                     }
                 }
                 return toArray(((OnnxTensor) r.get("logits").orElseThrow()).getFloatBuffer());
@@ -125,17 +156,28 @@ final class ReferenceDecoder implements AutoCloseable {
     }
 
     /** Keeps only the positions {@code kept[l][h]} (ascending) of each (layer, KV head). */
-    void keepOnly(int[][][] kept) {
+    public void keepOnly(int[][][] kept) {
         for (int l = 0; l < layers; l++) {
             for (int h = 0; h < hkv; h++) {
                 int[] k = kept[l][h];
-                past[l].get(h).removeIf(e -> java.util.Arrays.binarySearch(k, (Integer) e[0]) < 0);
+                past[l].get(h).removeIf(e -> Arrays.binarySearch(k, (Integer) e[0]) < 0);
             }
         }
     }
 
+    /** The cached key of {@code position} in (layer, KV head), or null when it is not cached. */
+    public float[] key(int layer, int kvHead, int position) {
+        for (Object[] e : past[layer].get(kvHead)) if ((Integer) e[0] == position) return (float[]) e[1];
+        return null;
+    }
+
+    /** The cached positions of (layer, KV head), ascending. */
+    public int[] positions(int layer, int kvHead) {
+        return past[layer].get(kvHead).stream().mapToInt(e -> (Integer) e[0]).sorted().toArray();
+    }
+
     /** Greedy argmax, lowest id on ties. */
-    static int argmax(float[] a) {
+    public static int argmax(float[] a) {
         int b = 0;
         for (int i = 1; i < a.length; i++) if (a[i] > a[b]) b = i;
         return b;
@@ -152,7 +194,8 @@ final class ReferenceDecoder implements AutoCloseable {
         all.add(t);
     }
 
-    static long[] range(int from, int to) {
+    /** {@code from, from + 1, …, to − 1}. */
+    public static long[] range(int from, int to) {
         long[] a = new long[to - from];
         for (int i = 0; i < a.length; i++) a[i] = from + i;
         return a;

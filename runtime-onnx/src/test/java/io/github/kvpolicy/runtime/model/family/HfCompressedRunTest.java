@@ -18,6 +18,7 @@ import io.github.kvpolicy.runtime.Generator;
 import io.github.kvpolicy.runtime.GeneratorConfig;
 import io.github.kvpolicy.runtime.PolicyAction;
 import io.github.kvpolicy.runtime.Prompt;
+import io.github.kvpolicy.runtime.ReferenceDecoder;
 import io.github.kvpolicy.runtime.model.ModelPackage;
 import io.github.kvpolicy.runtime.model.config.ModelConfig;
 import io.github.kvpolicy.runtime.json.Json;
@@ -46,7 +47,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * A real per-(layer, KV head) eviction plan run end to end on each HF VLM fixture equals a fresh run on only the kept
  * keys: the {@link Generator} prefills the fixture's prompt (the image as the prompt's image segment, embeddings from
  * {@code vision.onnx}), a policy keeps a seeded random subset of 25% of the visual tokens per (layer, KV head) and
- * evicts the rest, and every decoding step's logits are compared (1e-4) with {@link KeptKeysDecoder},
+ * evicts the rest, and every decoding step's logits are compared (1e-4) with {@link ReferenceDecoder},
  * which runs {@code decoder.onnx} directly on the whole prompt, drops exactly the evicted keys and decodes the same
  * tokens with an explicit past. For M-RoPE families (Qwen2-VL, Qwen2.5-VL) the kept visual keys must be the ones
  * computed at their original 3-D positions (the prompt's {@code rope_offsets}), which are not the 1-D ones. The
@@ -153,8 +154,8 @@ class HfCompressedRunTest {
                 int moved = 0;
                 for (int p : visual) if (offsets[0][p] != 0 || offsets[1][p] != 0 || offsets[2][p] != 0) moved++;
                 assertTrue(moved > visual.length / 2, family + ": only " + moved + " visual tokens have 3-D positions apart from their 1-D one");
-                try (KeptKeysDecoder flat = new KeptKeysDecoder(pkg.ensureBuilt())) {
-                    flat.forward(emb, KeptKeysDecoder.range(0, len), null);
+                try (ReferenceDecoder flat = new ReferenceDecoder(pkg.ensureBuilt())) {
+                    flat.forward(emb, ReferenceDecoder.range(0, len), null);
                     double apart = 0;
                     for (int h = 0; h < s.kvHeads(); h++) {
                         for (int p : o.plan.kept(0, 0, h)) {
@@ -213,9 +214,9 @@ class HfCompressedRunTest {
             for (PolicyAction a : r.actions()) plans.put(a.decodeStep(), a.plan());
 
             double worst = 0, flatWorst = 0;
-            try (KeptKeysDecoder dec = new KeptKeysDecoder(pkg.ensureBuilt()); KeptKeysDecoder flat = new KeptKeysDecoder(pkg.ensureBuilt())) {
-                float[] logits = dec.forward(emb, KeptKeysDecoder.range(0, len), offsets);
-                flat.forward(emb, KeptKeysDecoder.range(0, len), null);
+            try (ReferenceDecoder dec = new ReferenceDecoder(pkg.ensureBuilt()); ReferenceDecoder flat = new ReferenceDecoder(pkg.ensureBuilt())) {
+                float[] logits = dec.forward(emb, ReferenceDecoder.range(0, len), offsets);
+                flat.forward(emb, ReferenceDecoder.range(0, len), null);
                 worst = Math.max(worst, check(logits, r.logits().get(0).get(0), family + ": prefill logits"));
                 for (int t = 0; t + 1 < maxNew; t++) {
                     RetentionPlan plan = plans.get(t);
@@ -280,7 +281,7 @@ class HfCompressedRunTest {
     /**
      * Runs {@code prompt} through the generator with {@code policy} at {@link #KEEP} and checks: one prefill action
      * whose plan evicts something; the prefill logits and every later step's logits equal (1e-4) a
-     * {@link KeptKeysDecoder} run on the whole prompt ({@code emb}, {@code offsets}) that then keeps only the plan's
+     * {@link ReferenceDecoder} run on the whole prompt ({@code emb}, {@code offsets}) that then keeps only the plan's
      * keys; the compacted cache holds exactly the plan's positions with the keys that reference computed for them
      * (original positions, 3-D where M-RoPE); and the compressed logits differ from the uncompressed run's.
      */
@@ -306,8 +307,8 @@ class HfCompressedRunTest {
 
         double worst = 0;
         Map<Integer, float[]>[][] cachedKeys = new Map[s.layers()][s.kvHeads()];
-        try (KeptKeysDecoder ref = new KeptKeysDecoder(built)) {
-            float[] logits = ref.forward(emb, KeptKeysDecoder.range(0, len), offsets);
+        try (ReferenceDecoder ref = new ReferenceDecoder(built)) {
+            float[] logits = ref.forward(emb, ReferenceDecoder.range(0, len), offsets);
             worst = Math.max(worst, check(logits, r.logits().get(0).get(0), what + ": prefill logits"));
             ref.keepOnly(kept);
 
