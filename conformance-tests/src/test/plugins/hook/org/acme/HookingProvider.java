@@ -1,20 +1,11 @@
 package org.acme;
 
-import io.github.kvpolicy.api.CompressionPolicy;
-import io.github.kvpolicy.api.ModelShape;
-import io.github.kvpolicy.api.PolicyContext;
-import io.github.kvpolicy.api.RetentionPlan;
-import io.github.kvpolicy.api.TokenScorer;
-import io.github.kvpolicy.api.TokenScores;
-import io.github.kvpolicy.api.provider.AbstractPolicyProvider;
-import io.github.kvpolicy.api.provider.CreationContext;
-import io.github.kvpolicy.api.provider.PolicyOptions;
-
-/** Registers a shutdown hook that never finishes (broken on purpose). (compiled into a JAR by ValidateChildJvmTest; validate must report it FAIL with the reason and go on). */
-public final class HookingProvider extends AbstractPolicyProvider {
+/** Registers a shutdown hook that never finishes (broken on purpose; the skeleton is {@link LongPromptDefect}). */
+public final class HookingProvider extends LongPromptDefect {
     private static final java.util.concurrent.atomic.AtomicBoolean HOOKED = new java.util.concurrent.atomic.AtomicBoolean();
+
     public HookingProvider() {
-        super("acme-hook", "0.1", "Registers a shutdown hook that never finishes (broken on purpose).");
+        super("acme-hook", "Registers a shutdown hook that never finishes");
         if (!HOOKED.getAndSet(true)) {
             Runtime.getRuntime().addShutdownHook(new Thread(() -> {
                 while (true) {
@@ -28,32 +19,8 @@ public final class HookingProvider extends AbstractPolicyProvider {
         }
     }
 
-    /** Recency scores: a correct policy apart from its defect. */
-    static TokenScores recency(PolicyContext ctx) {
-        TokenScores s = TokenScores.forContext(ctx);
-        ModelShape sh = ctx.shape();
-        for (int r = 0; r < ctx.layout().batchSize(); r++)
-            for (int l = 0; l < sh.layers(); l++)
-                for (int h = 0; h < sh.kvHeads(); h++) {
-                    int[] c = ctx.candidates(r, l, h);
-                    float[] v = new float[c.length];
-                    for (int i = 0; i < c.length; i++) v[i] = c[i];
-                    s.set(r, l, h, v);
-                }
-        return s;
-    }
-
     @Override
-    public CompressionPolicy create(PolicyOptions options, CreationContext context) {
-        return new CompressionPolicy() {
-            @Override public String name() { return "acme-hook"; }
-            @Override public TokenScorer scorer() { return HookingProvider::recency; }
-            @Override public RetentionPlan compress(PolicyContext ctx) {
-                if (ctx.layout().row(0).promptLength() > 100) {
-                    // nothing: this policy is correct; its defect is the shutdown hook
-                }
-                return CompressionPolicy.super.compress(ctx);
-            }
-        };
+    protected void onLongPrompt() {
+        // nothing: the policy is correct; its defect is the shutdown hook
     }
 }

@@ -1,50 +1,15 @@
 package org.acme;
 
-import io.github.kvpolicy.api.CompressionPolicy;
-import io.github.kvpolicy.api.ModelShape;
-import io.github.kvpolicy.api.PolicyContext;
-import io.github.kvpolicy.api.RetentionPlan;
-import io.github.kvpolicy.api.TokenScorer;
-import io.github.kvpolicy.api.TokenScores;
-import io.github.kvpolicy.api.provider.AbstractPolicyProvider;
-import io.github.kvpolicy.api.provider.CreationContext;
-import io.github.kvpolicy.api.provider.PolicyOptions;
-
-/** Allocates until the heap is exhausted on a long prompt (broken on purpose). (compiled into a JAR by ValidateChildJvmTest; validate must report it FAIL with the reason and go on). */
-public final class HoardingProvider extends AbstractPolicyProvider {
+/** Allocates until the heap is exhausted on a long prompt (broken on purpose; the skeleton is {@link LongPromptDefect}). */
+public final class HoardingProvider extends LongPromptDefect {
     public HoardingProvider() {
-        super("acme-oom", "0.1", "Allocates until the heap is exhausted on a long prompt (broken on purpose).");
-
-    }
-
-    /** Recency scores: a correct policy apart from its defect. */
-    static TokenScores recency(PolicyContext ctx) {
-        TokenScores s = TokenScores.forContext(ctx);
-        ModelShape sh = ctx.shape();
-        for (int r = 0; r < ctx.layout().batchSize(); r++)
-            for (int l = 0; l < sh.layers(); l++)
-                for (int h = 0; h < sh.kvHeads(); h++) {
-                    int[] c = ctx.candidates(r, l, h);
-                    float[] v = new float[c.length];
-                    for (int i = 0; i < c.length; i++) v[i] = c[i];
-                    s.set(r, l, h, v);
-                }
-        return s;
+        super("acme-oom", "Allocates until the heap is exhausted on a long prompt");
     }
 
     @Override
-    public CompressionPolicy create(PolicyOptions options, CreationContext context) {
-        return new CompressionPolicy() {
-            @Override public String name() { return "acme-oom"; }
-            @Override public TokenScorer scorer() { return HoardingProvider::recency; }
-            @Override public RetentionPlan compress(PolicyContext ctx) {
-                if (ctx.layout().row(0).promptLength() > 100) {
-                    java.util.List<long[]> hoard = new java.util.ArrayList<>();
-                    while (hoard.size() >= 0) hoard.add(new long[1 << 20]);
-                    throw new AssertionError(hoard.size());
-                }
-                return CompressionPolicy.super.compress(ctx);
-            }
-        };
+    protected void onLongPrompt() {
+        java.util.List<long[]> hoard = new java.util.ArrayList<>();
+        while (hoard.size() >= 0) hoard.add(new long[1 << 20]);
+        throw new AssertionError(hoard.size());
     }
 }

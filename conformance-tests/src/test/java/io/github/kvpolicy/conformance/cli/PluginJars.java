@@ -32,15 +32,22 @@ final class PluginJars {
      * {@code services} is non-null, a services file listing it.
      */
     static Path build(Path sourceRoot, Path work, String jarName, String services) throws IOException {
+        return build(List.of(sourceRoot), work, jarName, services);
+    }
+
+    /** As {@link #build(Path, Path, String, String)} with the sources of several roots compiled together. */
+    static Path build(List<Path> sourceRoots, Path work, String jarName, String services) throws IOException {
         Path classes = Files.createDirectories(work.resolve(jarName + "-classes"));
         List<String> args = new ArrayList<>(List.of("-d", classes.toString(), "--release", "25", "-cp",
                 location(PolicyProvider.class) + java.io.File.pathSeparator + location(SyntheticCache.class)));
-        try (Stream<Path> s = Files.walk(sourceRoot)) {
-            s.filter(p -> p.toString().endsWith(".java")).forEach(p -> args.add(p.toString()));
+        for (Path root : sourceRoots) {
+            try (Stream<Path> s = Files.walk(root)) {
+                s.filter(p -> p.toString().endsWith(".java")).forEach(p -> args.add(p.toString()));
+            }
         }
         JavaCompiler javac = ToolProvider.getSystemJavaCompiler();
         int rc = javac.run(null, null, null, args.toArray(String[]::new));
-        if (rc != 0) throw new IllegalStateException("javac failed for " + sourceRoot);
+        if (rc != 0) throw new IllegalStateException("javac failed for " + sourceRoots);
         Path jar = work.resolve(jarName);
         try (JarOutputStream out = new JarOutputStream(Files.newOutputStream(jar)); Stream<Path> s = Files.walk(classes)) {
             for (Path p : s.filter(Files::isRegularFile).sorted().toList()) {

@@ -34,11 +34,11 @@ class ValidateChildJvmTest {
         Path example = PluginJars.exampleProject();
         String services = Files.readString(example.resolve("src/main/resources/META-INF/services/io.github.kvpolicy.api.provider.PolicyProvider")).trim();
         jars = List.of(
-                PluginJars.build(Path.of("src/test/plugins/exit"), work, "acme-exit.jar", "org.acme.ExitingProvider"),
-                PluginJars.build(Path.of("src/test/plugins/halt"), work, "acme-halt.jar", "org.acme.HaltingProvider"),
-                PluginJars.build(Path.of("src/test/plugins/loop"), work, "acme-loop.jar", "org.acme.LoopingProvider"),
-                PluginJars.build(Path.of("src/test/plugins/oom"), work, "acme-oom.jar", "org.acme.HoardingProvider"),
-                PluginJars.build(Path.of("src/test/plugins/hook"), work, "acme-hook.jar", "org.acme.HookingProvider"),
+                broken("exit", "org.acme.ExitingProvider"),
+                broken("halt", "org.acme.HaltingProvider"),
+                broken("loop", "org.acme.LoopingProvider"),
+                broken("oom", "org.acme.HoardingProvider"),
+                broken("hook", "org.acme.HookingProvider"),
                 PluginJars.build(example.resolve("src/main/java"), work, "example-keynorm.jar", services));
         String[] args = new String[jars.size() + 11];
         for (int i = 0; i < jars.size(); i++) args[i] = jars.get(i).toString();
@@ -50,6 +50,11 @@ class ValidateChildJvmTest {
         seconds = (System.nanoTime() - t0) / 1_000_000_000L;
         run = new ValidateCommandTest.Run(status, bytes.toString(StandardCharsets.UTF_8));
         System.out.println(run.output()); // the whole report, in the surefire output file
+    }
+
+    /** The JAR of a plugin broken on purpose: its provider compiled with the shared {@code LongPromptDefect} skeleton. */
+    private static Path broken(String dir, String provider) throws IOException {
+        return PluginJars.build(List.of(Path.of("src/test/plugins", dir), Path.of("src/test/plugins/common")), work, "acme-" + dir + ".jar", provider);
     }
 
     /** The verdict block of {@code jar} in the summary: its "JAR …: PASSED|FAILED" line and the indented lines after it. */
