@@ -1,6 +1,5 @@
 package io.github.kvpolicy.runtime.ort;
 
-import io.github.kvpolicy.api.AttentionMap;
 import io.github.kvpolicy.api.AttentionProbe;
 import io.github.kvpolicy.api.AttentionQuery;
 import io.github.kvpolicy.api.HeadMapping;
@@ -8,14 +7,12 @@ import io.github.kvpolicy.api.ModelShape;
 import io.github.kvpolicy.api.Reduction;
 import io.github.kvpolicy.runtime.cache.SlotTable;
 import io.github.kvpolicy.runtime.probe.CpuAttentionProbe;
+import io.github.kvpolicy.runtime.probe.LayerwiseProbe;
 import io.github.kvpolicy.runtime.probe.QueryStore;
-import io.github.kvpolicy.runtime.probe.ResolvedQuery;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
-import java.util.Arrays;
-import java.util.stream.IntStream;
 
 /**
  * {@link AttentionProbe} over an {@link OrtDecoder}'s device-resident cache, with the semantics of
@@ -29,12 +26,10 @@ import java.util.stream.IntStream;
  * <p>The queries come from a host {@link QueryStore} (the runtime keeps them there today). Thread-safe as long as the
  * decoder and the store are not mutated during a call: each call uses its own IO binding.
  */
-public final class OrtAttentionProbe implements AttentionProbe {
+public final class OrtAttentionProbe extends LayerwiseProbe {
     private static final int F32 = OrtApi.ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT, I64 = OrtApi.ONNX_TENSOR_ELEMENT_DATA_TYPE_INT64;
 
     private final OrtDecoder decoder;
-    private final QueryStore queries;
-    private final CpuAttentionProbe.Masking masking;
 
     /** A probe with plain causal attention scaled by 1/√D. */
     public OrtAttentionProbe(OrtDecoder decoder, QueryStore queries) {
@@ -43,35 +38,12 @@ public final class OrtAttentionProbe implements AttentionProbe {
 
     /** A probe for a model whose attention is not plain causal (Gemma 3: scale, windows, image spans). */
     public OrtAttentionProbe(OrtDecoder decoder, QueryStore queries, CpuAttentionProbe.Masking masking) {
-        if (decoder.batchSize() != queries.batchSize()) {
-            throw new IllegalArgumentException("decoder has " + decoder.batchSize() + " rows, query store " + queries.batchSize());
-        }
+        super(decoder, queries, masking);
         this.decoder = decoder;
-        this.queries = queries;
-        this.masking = java.util.Objects.requireNonNull(masking, "masking");
     }
 
     @Override
-    public int[] queryPositions(int row) {
-        checkRow(row);
-        return queries.positions(row);
-    }
-
-    @Override
-    public AttentionMap attention(AttentionQuery query) {
-        int row = query.row();
-        checkRow(row);
-        ModelShape s = decoder.shape();
-        ResolvedQuery rq = ResolvedQuery.of(query, s, queries);
-        int[] layers = rq.layers(), qpos = rq.qpos(), qidx = rq.qidx();
-        int[] keys = query.keys();
-        int outHeads = rq.outHeads();
-        float[][][] out = new float[layers.length][outHeads][keys.length];
-        for (int li = 0; li < layers.length; li++) layer(row, layers[li], qpos, qidx, keys, query.reduction(), query.heads(), out[li]);
-        return new AttentionMap(layers, keys, out);
-    }
-
-    private void layer(int row, int layer, int[] qpos, int[] qidx, int[] keys, Reduction reduction, HeadMapping mapping, float[][] out) {
+    protected void layer(int row, int layer, int[] qpos, int[] qidx, int[] keys, Reduction reduction, HeadMapping mapping, float[][] out) {
         ModelShape s = decoder.shape();
         int d = s.headDim(), group = s.groupSize(), hq = s.queryHeads(), hkv = s.kvHeads(), w = qpos.length;
         float scale = (float) (masking.scale() > 0 ? masking.scale() : 1.0 / Math.sqrt(d));
@@ -171,9 +143,5 @@ public final class OrtAttentionProbe implements AttentionProbe {
                 }
             }
         }
-    }
-
-    private void checkRow(int row) {
-        if (row < 0 || row >= decoder.batchSize()) throw new IllegalArgumentException("row " + row + " does not exist: the batch has rows 0.." + (decoder.batchSize() - 1));
     }
 }

@@ -1,7 +1,5 @@
 package io.github.kvpolicy.runtime.probe;
 
-import io.github.kvpolicy.api.AttentionMap;
-import io.github.kvpolicy.api.AttentionProbe;
 import io.github.kvpolicy.api.AttentionQuery;
 import io.github.kvpolicy.api.HeadMapping;
 import io.github.kvpolicy.api.KvCacheView;
@@ -33,16 +31,13 @@ import java.util.stream.IntStream;
  * <p>Thread-safe as long as the cache and the query store are not mutated during a call (the runtime never does
  * during a policy call).
  */
-public final class CpuAttentionProbe implements AttentionProbe {
+public final class CpuAttentionProbe extends LayerwiseProbe {
     private static final long PARALLEL_THRESHOLD = 1L << 20; // multiply-adds
 
     /** The inner score loop: {@link #AXPY} (default, vectorised) or {@link #DOT} (one dot product per key; for comparison). */
     public enum Kernel { AXPY, DOT }
 
-    private final KvCacheView cache;
-    private final QueryStore queries;
     private final Kernel kernel;
-    private final Masking masking;
 
     /**
      * Which keys a query sees beyond causality, and the score scale. Immutable.
@@ -96,40 +91,22 @@ public final class CpuAttentionProbe implements AttentionProbe {
 
     /** A probe for a model with {@code masking} (see {@link Masking}). */
     public CpuAttentionProbe(KvCacheView cache, QueryStore queries, Kernel kernel, Masking masking) {
-        if (cache.batchSize() != queries.batchSize()) {
-            throw new IllegalArgumentException("cache has " + cache.batchSize() + " rows, query store " + queries.batchSize());
-        }
-        this.cache = cache;
-        this.queries = queries;
+        super(cache, queries, masking);
         this.kernel = kernel;
-        this.masking = java.util.Objects.requireNonNull(masking, "masking");
     }
 
+    /** Layers in parallel (common fork-join pool) when the work is large. */
     @Override
-    public int[] queryPositions(int row) {
-        checkRow(row);
-        return queries.positions(row);
-    }
-
-    @Override
-    public AttentionMap attention(AttentionQuery query) {
-        int row = query.row();
-        checkRow(row);
+    protected void computeLayers(int row, int[] layers, int[] qpos, int[] qidx, int[] keys, Reduction reduction, HeadMapping mapping, float[][][] out) {
         ModelShape s = cache.shape();
-        ResolvedQuery rq = ResolvedQuery.of(query, s, queries);
-        int[] layers = rq.layers(), qpos = rq.qpos(), qidx = rq.qidx();
-        int[] keys = query.keys();
-        int outHeads = rq.outHeads();
-        float[][][] out = new float[layers.length][outHeads][keys.length];
         long work = (long) layers.length * s.queryHeads() * qpos.length * keys.length * s.headDim();
-        int[] ls = layers;
         IntStream idx = IntStream.range(0, layers.length);
         if (work >= PARALLEL_THRESHOLD && layers.length > 1) idx = idx.parallel();
-        idx.forEach(li -> layer(row, ls[li], qpos, qidx, keys, query.reduction(), query.heads(), out[li]));
-        return new AttentionMap(layers, keys, out);
+        idx.forEach(li -> layer(row, layers[li], qpos, qidx, keys, reduction, mapping, out[li]));
     }
 
-    private void layer(int row, int layer, int[] qpos, int[] qidx, int[] keys, Reduction reduction, HeadMapping mapping, float[][] out) {
+    @Override
+    protected void layer(int row, int layer, int[] qpos, int[] qidx, int[] keys, Reduction reduction, HeadMapping mapping, float[][] out) {
         ModelShape s = cache.shape();
         int d = s.headDim(), group = s.groupSize(), hq = s.queryHeads();
         float scale = (float) (masking.scale() > 0 ? masking.scale() : 1.0 / Math.sqrt(d));
@@ -255,10 +232,6 @@ public final class CpuAttentionProbe implements AttentionProbe {
             else hi = mid;
         }
         return lo;
-    }
-
-    private void checkRow(int row) {
-        if (row < 0 || row >= cache.batchSize()) throw new IllegalArgumentException("row " + row + " does not exist: the batch has rows 0.." + (cache.batchSize() - 1));
     }
 
     /** Ranges like {@code [0..9, 15, 20..22]}. */
