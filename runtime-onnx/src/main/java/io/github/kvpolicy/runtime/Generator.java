@@ -120,6 +120,11 @@ public final class Generator implements AutoCloseable {
 
     public GeneratorConfig config() { return config; }
 
+    /** Device memory held by ONNX Runtime for this model's resident graphs now (weights, activations, every open session's KV cache); empty without allocator statistics. */
+    public java.util.Optional<io.github.kvpolicy.runtime.ort.OrtDecoder.DeviceMemory> deviceMemory() {
+        return resident.memory();
+    }
+
     /** The sessions (for direct graph calls, e.g. references in tests). */
     public ModelSessions sessions() { return model; }
 

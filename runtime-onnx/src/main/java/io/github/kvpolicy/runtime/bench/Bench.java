@@ -9,6 +9,7 @@ import io.github.kvpolicy.api.Reduction;
 import io.github.kvpolicy.host.cli.Flags;
 import io.github.kvpolicy.runtime.ort.CopyRate;
 import io.github.kvpolicy.runtime.ort.Device;
+import io.github.kvpolicy.runtime.ort.OrtDecoder;
 import io.github.kvpolicy.runtime.GenerationRequest;
 import io.github.kvpolicy.runtime.GenerationResult;
 import io.github.kvpolicy.runtime.GenerationSession;
@@ -130,7 +131,7 @@ public final class Bench {
      * @param boundMs the step's bandwidth bound: (weight bytes + live KV bytes at the middle of decoding) ÷ copy rate
      */
     public record RatioRow(int prompt, int batch, double ratio, double prefillMs, double decodeMsPerToken, double policyMs, double compactionMs,
-                           long allocatedBefore, long allocatedAfter, long liveBefore, long liveAfter, int keptPerHead, double boundMs) {
+                           long allocatedBefore, long allocatedAfter, long liveBefore, long liveAfter, int keptPerHead, double boundMs, long deviceInUse) {
         /** Measured step time over its bound (≥ 1 up to measurement noise). */
         public double boundRatio() { return decodeMsPerToken / boundMs; }
     }
@@ -142,7 +143,8 @@ public final class Bench {
      * @param stepWeightBytes    the weight bytes one decoding step reads
      */
     public record Report(Options options, ModelShape shape, long params, double copyBytesPerSecond, long stepWeightBytes, List<RatioRow> ratios,
-                         double probePolicyMs, double probeCompactionMs, double probeAxpyMs, double probeDotMs, String markdown) {
+                         double probePolicyMs, double probeCompactionMs, double probeAxpyMs, double probeDotMs, OrtDecoder.DeviceMemory deviceMemory,
+                         String markdown) {
         /** The prefill time of the first prompt length and batch. */
         public double prefillMs() { return ratios.getFirst().prefillMs(); }
     }
@@ -235,7 +237,16 @@ public final class Bench {
                         for (double ratio : o.ratios()) {
                             GenerationRequest.Builder rb = GenerationRequest.builder();
                             for (Prompt pr : prompts) rb.row(pr);
-                            GenerationResult res = g.generate(rb.maxNewTokens(o.decode() + 1).policy(BenchPolicies.sinkAndRecent(), Budget.ratio(ratio)).build());
+                            long[] inUse = {-1};
+                            GenerationResult res;
+                            try (GenerationSession s = g.newSession(rb.maxNewTokens(o.decode() + 1).policy(BenchPolicies.sinkAndRecent(), Budget.ratio(ratio)).build())) {
+                                s.prefill();
+                                int mid = o.decode() / 2 + 1; // tokens of row 0 (the first comes from prefill): the middle of decoding
+                                int[] seen = {0};
+                                res = s.runToEnd((row, token) -> {
+                                    if (row == 0 && ++seen[0] == mid) inUse[0] = g.deviceMemory().map(OrtDecoder.DeviceMemory::inUse).orElse(-1L);
+                                });
+                            }
                             Timings t = res.timings();
                             PolicyAction a = res.actions().getFirst();
                             log.accept(String.format(Locale.ROOT, "%s ratio %.2f: prefill %.0f ms, decode median %.2f ms/step, policy %.2f ms, compaction %.2f ms",
@@ -243,7 +254,7 @@ public final class Bench {
                             if (!measured) continue;
                             perRatio.computeIfAbsent(ratio, k -> new ArrayList<>()).add(new double[] {t.medianDecodeMs(), a.policyMs(), a.compactionMs(), t.prefillMs()});
                             bytes.put(ratio, new long[] {a.memory().allocatedBefore(), a.memory().allocatedAfter(), a.memory().liveBefore(), a.memory().liveAfter(),
-                                    a.plan().keptCount(0, 0, 0)});
+                                    a.plan().keptCount(0, 0, 0), inUse[0]});
                         }
                         if (first) probeOnce(g, o, prompts.getFirst(), tag, measured, log, probePolicy, axpy, dot);
                     }
@@ -253,14 +264,15 @@ public final class Bench {
                         long liveMid = b[3] + kvBytesPerToken * batch * (o.decode() / 2);
                         double bound = (weightBytes + liveMid) / rate * 1e3;
                         rows.add(new RatioRow(promptLength, batch, e.getKey(), median(e.getValue(), 3), median(e.getValue(), 0), median(e.getValue(), 1),
-                                median(e.getValue(), 2), b[0], b[1], b[2], b[3], (int) b[4], bound));
+                                median(e.getValue(), 2), b[0], b[1], b[2], b[3], (int) b[4], bound, b[5]));
                     }
                 }
             }
             long params = built.config().decoderParamCount();
             double ppm = median(probePolicy, 0), pcm = median(probePolicy, 1);
-            String md = markdown(o, shape, params, rate, weightBytes, rows, ppm, pcm, Timings.median(axpy), Timings.median(dot));
-            return new Report(o, shape, params, rate, weightBytes, rows, ppm, pcm, Timings.median(axpy), Timings.median(dot), md);
+            OrtDecoder.DeviceMemory mem = g.deviceMemory().orElse(null);
+            String md = markdown(o, shape, params, rate, weightBytes, rows, ppm, pcm, Timings.median(axpy), Timings.median(dot), mem);
+            return new Report(o, shape, params, rate, weightBytes, rows, ppm, pcm, Timings.median(axpy), Timings.median(dot), mem, md);
         }
     }
 
@@ -303,7 +315,7 @@ public final class Bench {
     }
 
     private static String markdown(Options o, ModelShape s, long params, double rate, long weightBytes, List<RatioRow> rows, double ppm, double pcm,
-                                   double axpy, double dot) {
+                                   double axpy, double dot, OrtDecoder.DeviceMemory mem) {
         StringBuilder sb = new StringBuilder();
         sb.append(String.format(Locale.ROOT, "Model: random `%s` (%s, %.1fM decoder parameters), prompts of %s tokens (chunks of %d), batch %s, %d decoded tokens, "
                         + "device %s, precision %s, intra-op threads %s; medians of %d repetitions after %d warm-up.%n%n",
@@ -312,13 +324,18 @@ public final class Bench {
         sb.append(String.format(Locale.ROOT, "Bound per step = (%.1f MB of weights read per step + live KV bytes at the middle of decoding) ÷ copy rate %.1f GB/s "
                         + "(read + write, %s).%n%n", weightBytes / 1e6, rate / 1e9, o.copyGBps() > 0 ? "given with --copy-gbps" : "measured on the device"));
         sb.append("| prompt | batch | kept | tokens per (layer, head) | prefill ms | decode ms/step | bound ms | step / bound | policy ms | compaction ms "
-                + "| (policy+compaction) / prefill | KV allocated before → after | KV live before → after |\n");
-        sb.append("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+                + "| (policy+compaction) / prefill | KV allocated before → after | KV live before → after | device memory in use |\n");
+        sb.append("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
         for (RatioRow r : rows) {
-            sb.append(String.format(Locale.ROOT, "| %d | %d | %.0f%% | %d | %.0f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f%% | %s → %s | %s → %s |%n", r.prompt(), r.batch(),
+            sb.append(String.format(Locale.ROOT, "| %d | %d | %.0f%% | %d | %.0f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f%% | %s → %s | %s → %s | %s |%n", r.prompt(), r.batch(),
                     r.ratio() * 100, r.keptPerHead(), r.prefillMs(), r.decodeMsPerToken(), r.boundMs(), r.boundRatio(), r.policyMs(), r.compactionMs(),
-                    100 * (r.policyMs() + r.compactionMs()) / r.prefillMs(), mib(r.allocatedBefore()), mib(r.allocatedAfter()), mib(r.liveBefore()), mib(r.liveAfter())));
+                    100 * (r.policyMs() + r.compactionMs()) / r.prefillMs(), mib(r.allocatedBefore()), mib(r.allocatedAfter()), mib(r.liveBefore()), mib(r.liveAfter()),
+                    r.deviceInUse() < 0 ? "n/a" : mib(r.deviceInUse())));
         }
+        sb.append(mem == null ? String.format(Locale.ROOT, "%nDevice memory: the allocators keep no statistics (n/a).%n")
+                : String.format(Locale.ROOT, "%nDevice memory (ONNX Runtime's arenas of the decoder and helper graphs, measured at the middle of each row's decoding; "
+                        + "weights are counted where ORT places initializers in the arena): at the end %s in use, %s reserved; sum of the arenas' peaks %s.%n",
+                mib(mem.inUse()), mib(mem.reserved()), mib(mem.peakInUse())));
         double small = o.ratios().stream().mapToDouble(Double::doubleValue).min().orElse(0.1);
         double prefill0 = rows.getFirst().prefillMs();
         sb.append(String.format(Locale.ROOT, "%nProbe-based policy (mean attention of the last %d queries over all %d keys, every layer, KV_MEAN; top-k to %.0f%%; "

@@ -125,6 +125,14 @@ public final class NativeSession implements AutoCloseable {
         return new NativeTensor(api, v, shape, elementType, device == Device.CPU);
     }
 
+    /**
+     * The statistics of the session's device allocator (the one {@link #allocate} uses) for {@code keys}
+     * ({@link OrtApi#AllocatorGetStats}); empty when the allocator keeps none.
+     */
+    public java.util.Map<String, Long> allocatorStats(String... keys) {
+        return api.AllocatorGetStats(deviceAllocator, keys);
+    }
+
     /** A CPU tensor over {@code data} (caller-owned; must outlive the tensor), read from its start. */
     public NativeTensor wrapHost(MemorySegment data, long[] shape, int elementType) {
         long bytes = NativeTensor.elementBytes(elementType);

@@ -36,7 +36,9 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
  * index is fixed from the release that added it. The indices below were read from {@code onnxruntime_c_api.h}
  * (struct order) and cross-checked against the calls in ONNX Runtime 1.29's own JNI library
  * ({@code libonnxruntime4j_jni.so}, which uses slots 7, 9, 10, 24, 48, 49, 51, 78, 92, 95, 96, 100, 130, 145, 205,
- * 206, 208 with the same meaning); {@link #selfCheck()} verifies at run time what can be verified without a model
+ * 206, 208 with the same meaning); the allocator-statistics slots (297 {@code GetKeyValue}, 300
+ * {@code ReleaseKeyValuePairs}, 319 {@code AllocatorGetStats}) are checked by a test that allocates a tensor and sees
+ * {@code InUse} and {@code NumAllocs} move by exactly it; {@link #selfCheck()} verifies at run time what can be verified without a model
  * (version string, the API version, status round trip, memory-info names); the tests exercise every other slot
  * except the three CUDA provider-option slots past {@code CreateCUDAProviderOptions}, which need the GPU library.
  *
@@ -76,7 +78,8 @@ public final class OrtApi {
             ReleaseAllocator, RunWithBinding, CreateIoBinding, ReleaseIoBinding, BindInput, BindOutput,
             BindOutputToDevice, GetBoundOutputValues, ClearBoundInputs, ClearBoundOutputs, AllocatorFree,
             SynchronizeBoundOutputs, SessionOptionsAppendExecutionProvider_CUDA_V2, CreateCUDAProviderOptions,
-            UpdateCUDAProviderOptions, ReleaseCUDAProviderOptions, GetAllocatorWithDefaultOptions, SynchronizeBoundInputs;
+            UpdateCUDAProviderOptions, ReleaseCUDAProviderOptions, GetAllocatorWithDefaultOptions, SynchronizeBoundInputs,
+            GetKeyValue, ReleaseKeyValuePairs, AllocatorGetStats;
 
     private OrtApi(MemorySegment apiBase) {
         MemorySegment base = apiBase.reinterpret(2 * PTR.byteSize());
@@ -140,6 +143,9 @@ public final class OrtApi {
         CreateCUDAProviderOptions = slot(205, s.appendArgumentLayouts(PTR));
         UpdateCUDAProviderOptions = slot(206, s.appendArgumentLayouts(PTR, PTR, PTR, JAVA_LONG));
         ReleaseCUDAProviderOptions = slot(208, release);
+        GetKeyValue = slot(297, FunctionDescriptor.of(PTR, PTR, PTR));
+        ReleaseKeyValuePairs = slot(300, release);
+        AllocatorGetStats = slot(319, s.appendArgumentLayouts(PTR, PTR));
     }
 
     private MethodHandle slot(int index, FunctionDescriptor fd) {
@@ -410,6 +416,37 @@ public final class OrtApi {
             return read(o);
         } catch (Throwable t) {
             throw rethrow(t);
+        }
+    }
+
+    /**
+     * The statistics of {@code allocator} ({@code AllocatorGetStats}: for ORT's arena allocators {@code InUse},
+     * {@code MaxInUse}, {@code TotalAllocated}, {@code Limit}, {@code NumAllocs}, … in bytes or counts) for the
+     * {@code keys} asked; a key the allocator does not report is absent (a non-arena allocator reports none).
+     */
+    public java.util.Map<String, Long> AllocatorGetStats(MemorySegment allocator, String... keys) {
+        java.util.Map<String, Long> m = new java.util.LinkedHashMap<>();
+        MemorySegment kvps = MemorySegment.NULL;
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment o = out(a);
+            check((MemorySegment) AllocatorGetStats.invokeExact(allocator, o), "AllocatorGetStats");
+            kvps = read(o);
+            if (kvps.equals(MemorySegment.NULL)) return m;
+            for (String k : keys) {
+                MemorySegment v = (MemorySegment) GetKeyValue.invokeExact(kvps, a.allocateFrom(k));
+                if (v.equals(MemorySegment.NULL)) continue;
+                String text = v.reinterpret(Long.MAX_VALUE).getString(0);
+                try {
+                    m.put(k, Long.parseLong(text.trim()));
+                } catch (NumberFormatException e) {
+                    throw new IllegalStateException("allocator statistic " + k + " is not a number: '" + text + "'");
+                }
+            }
+            return m;
+        } catch (Throwable t) {
+            throw rethrow(t);
+        } finally {
+            release(ReleaseKeyValuePairs, kvps);
         }
     }
 

@@ -122,6 +122,27 @@ public final class OrtDecoder implements KvCacheView, AutoCloseable {
         /** The device the graphs run on. */
         public Device device() { return decoder.device(); }
 
+        /**
+         * What ONNX Runtime's allocators of these graphs hold on their device now, summed over the decoder and the
+         * helper graphs (each session has its own arena: the decoder's holds its weights when ORT places initializers
+         * there, its activations and the {@code present_*} buffers; the gather graph's holds the KV cache), or empty
+         * when the allocators keep no statistics (a non-arena allocator).
+         */
+        public java.util.Optional<DeviceMemory> memory() {
+            long inUse = 0, peak = 0, reserved = 0;
+            boolean any = false;
+            for (NativeSession s : new NativeSession[] {decoder, scatter, gather, positionGather, copy, probe}) {
+                if (s == null) continue;
+                Map<String, Long> st = s.allocatorStats("InUse", "MaxInUse", "TotalAllocated");
+                if (!st.containsKey("InUse")) continue;
+                any = true;
+                inUse += st.get("InUse");
+                peak += st.getOrDefault("MaxInUse", 0L);
+                reserved += st.getOrDefault("TotalAllocated", 0L);
+            }
+            return any ? java.util.Optional.of(new DeviceMemory(inUse, peak, reserved)) : java.util.Optional.empty();
+        }
+
         synchronized Sessions retain() {
             if (refs == 0) throw new IllegalStateException("the ORT decoder's sessions were closed");
             refs++;
@@ -148,6 +169,15 @@ public final class OrtDecoder implements KvCacheView, AutoCloseable {
             release();
         }
     }
+
+    /**
+     * Device memory held by ONNX Runtime's arenas of one model's graphs ({@link Sessions#memory}), in bytes.
+     *
+     * @param inUse     allocated to live tensors now
+     * @param peakInUse the sum of each arena's peak since it was opened (≥ the true simultaneous peak)
+     * @param reserved  what the arenas have taken from the device (≥ {@code inUse}; an arena keeps freed chunks)
+     */
+    public record DeviceMemory(long inUse, long peakInUse, long reserved) {}
 
     /** The outputs of one {@link #step}: logits {@code [B, V]} and, if asked, per layer the queries {@code [B, Hq, W, D]} (heap copies). */
     public record StepOutputs(float[] logits, FloatBuffer[] queries) {}

@@ -24,6 +24,12 @@ class BenchSmokeTest {
         assertEquals(all.liveBefore(), all.liveAfter());
         assertTrue(r.prefillMs() > 0 && quarter.decodeMsPerToken() > 0 && r.probePolicyMs() > 0);
         assertTrue(r.markdown().contains("| 25% | 16 |"), r.markdown());
+        // device memory from ORT's arenas (CPU arenas here): in the middle of decoding they hold at least the live cache
+        assertNotNull(r.deviceMemory(), "the CPU arenas keep statistics");
+        System.out.println(r.markdown());
+        for (Bench.RatioRow row : r.ratios()) assertTrue(row.deviceInUse() >= row.allocatedAfter(), row.toString());
+        assertTrue(all.deviceInUse() - quarter.deviceInUse() >= all.allocatedAfter() - quarter.allocatedAfter(), "keeping 25% needs less device memory");
+        assertTrue(r.deviceMemory().reserved() >= r.deviceMemory().inUse() && r.deviceMemory().peakInUse() >= r.deviceMemory().inUse(), r.deviceMemory().toString());
     }
 
     @Test

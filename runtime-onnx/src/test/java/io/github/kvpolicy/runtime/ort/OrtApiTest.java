@@ -9,6 +9,7 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Map;
 
 import static org.junit.jupiter.api.Assertions.*;
 
@@ -59,6 +60,28 @@ class OrtApiTest {
                     for (NativeTensor t : outs) t.close();
                 }
             }
+        }
+    }
+
+    /** {@code AllocatorGetStats} (slots 297, 300, 319): the session's arena counts a tensor it allocates while it lives. */
+    @Test
+    void allocatorStatisticsCountWhatTheSessionAllocates() {
+        try (NativeSession s = addSession()) {
+            Map<String, Long> before = s.allocatorStats("InUse", "MaxInUse", "NumAllocs", "NoSuchStatistic");
+            assertTrue(before.containsKey("InUse") && before.containsKey("MaxInUse") && before.containsKey("NumAllocs"), before::toString);
+            assertFalse(before.containsKey("NoSuchStatistic"), "an unknown key is absent");
+            long bytes = 4L << 20;
+            Map<String, Long> during;
+            try (NativeTensor t = s.allocate(new long[] {bytes / 4}, F32)) {
+                during = s.allocatorStats("InUse", "MaxInUse", "NumAllocs");
+            }
+            Map<String, Long> after = s.allocatorStats("InUse", "MaxInUse");
+            long grew = during.get("InUse") - before.get("InUse");
+            assertTrue(grew >= bytes && grew < bytes + (1 << 20), "in use grew by the tensor (arena rounding aside): " + grew);
+            assertEquals(before.get("NumAllocs") + 1, during.get("NumAllocs"));
+            assertTrue(during.get("MaxInUse") >= during.get("InUse"));
+            assertEquals(before.get("InUse"), after.get("InUse"), "freed with the tensor");
+            assertEquals(during.get("MaxInUse"), after.get("MaxInUse"), "the peak stays");
         }
     }
 
