@@ -180,10 +180,14 @@ class OnePathEqualityTest {
         return new CpuAttentionProbe.Masking(ms.attentionScale(), w, groups);
     }
 
-    /** A fork taken mid-decoding (no policy) continues with the same logits, token for token, as the session it was forked from. */
-    @Test
-    void aForkContinuesExactlyLikeItsOrigin() throws IOException {
-        Case c = open("tiny-vlm");
+    /**
+     * A fork taken mid-decoding (no policy) continues with the same logits, token for token, as the session it was
+     * forked from; on Gemma 3 the copy includes the sliding-window layers' device-resident slot positions.
+     */
+    @ParameterizedTest
+    @ValueSource(strings = {"tiny-vlm", "gemma3"})
+    void aForkContinuesExactlyLikeItsOrigin(String model) throws IOException {
+        Case c = open(model);
         try (Generator gen = c.gen()) {
             GenerationRequest req = GenerationRequest.builder().row(c.rows().getFirst()).maxNewTokens(16).recordLogits(true).build();
             try (GenerationSession s = gen.newSession(req)) {
