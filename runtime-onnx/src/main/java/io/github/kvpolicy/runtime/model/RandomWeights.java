@@ -34,6 +34,8 @@ public final class RandomWeights {
     /** Standard deviation of random matrices. */
     public static final double STD = 0.02;
     private static final int CHUNK = 1 << 18;
+    /** Tensors generated at once (each streams through its own 1 MiB buffers). */
+    private static final int THREADS = Runtime.getRuntime().availableProcessors();
 
     private RandomWeights() {}
 
@@ -136,12 +138,8 @@ public final class RandomWeights {
                 String fname = shards.size() == 1 ? "model.safetensors"
                         : String.format("model-%05d-of-%05d.safetensors", i + 1, shards.size());
                 Path f = dir.resolve(fname);
-                try (SafetensorsWriter w = SafetensorsWriter.create(f, shards.get(i), meta)) {
-                    for (SafetensorsWriter.Spec s : shards.get(i)) {
-                        fill(w, s, seed);
-                        weightMap.put(s.name(), fname);
-                    }
-                }
+                SafetensorsWriter.writeParallel(f, shards.get(i), meta, (s, sink) -> fill(sink, s, seed), THREADS);
+                for (SafetensorsWriter.Spec s : shards.get(i)) weightMap.put(s.name(), fname);
                 files.add(f);
             }
             if (shards.size() > 1) {
@@ -159,7 +157,8 @@ public final class RandomWeights {
         }
     }
 
-    private static void fill(SafetensorsWriter w, SafetensorsWriter.Spec s, long seed) {
+    /** Every tensor's values come from its own generator (seed, name), so filling tensors in parallel gives the same bytes. */
+    private static void fill(SafetensorsWriter.FloatSink w, SafetensorsWriter.Spec s, long seed) {
         String n = s.name();
         long numel = s.numel();
         boolean ones = n.endsWith("layernorm.weight") || n.equals("model.norm.weight");
@@ -170,7 +169,7 @@ public final class RandomWeights {
             for (int i = 0; i < c; i++) {
                 buf[i] = ones ? 1f : (float) (rnd.nextGaussian() * STD);
             }
-            w.writeFloats(n, buf, 0, c);
+            w.write(buf, 0, c);
             done += c;
         }
     }

@@ -62,6 +62,144 @@ public final class SafetensorsWriter implements AutoCloseable {
 
     /** Creates (or replaces) {@code path} and writes the header for {@code specs} in that order. */
     public static SafetensorsWriter create(Path path, List<Spec> specs, Map<String, String> metadata) {
+        byte[] head = header(path, specs, metadata);
+        try {
+            if (path.getParent() != null) Files.createDirectories(path.getParent());
+            OutputStream os = new BufferedOutputStream(Files.newOutputStream(path), 1 << 20);
+            os.write(head);
+            SafetensorsWriter w = new SafetensorsWriter(path, os, List.copyOf(specs));
+            w.advance();
+            return w;
+        } catch (IOException e) {
+            throw new UncheckedIOException(path + ": cannot write safetensors file", e);
+        }
+    }
+
+    /** The values of one tensor, written in order into a sink (a tensor's generator for {@link #writeParallel}). */
+    @FunctionalInterface
+    public interface TensorSource {
+        /** Writes all {@code spec.numel()} values of {@code spec} into {@code sink}, in order. */
+        void fill(Spec spec, FloatSink sink);
+    }
+
+    /** Receives a tensor's values in order. */
+    @FunctionalInterface
+    public interface FloatSink {
+        void write(float[] src, int off, int len);
+    }
+
+    /**
+     * Writes {@code path} (created or replaced) as {@link #create} + {@link #writeFloats} would, byte for byte, but
+     * with up to {@code threads} tensors filled at once: the header fixes every tensor's offset, and each tensor is
+     * converted and written at its offset by the thread that fills it (positional writes, bounded buffers per thread).
+     * {@code source} must be safe to call from several threads for different tensors. On any failure (a source
+     * throws, writes too few or too many values, I/O) the partial file is deleted and the first error is thrown.
+     */
+    public static void writeParallel(Path path, List<Spec> specs, Map<String, String> metadata, TensorSource source, int threads) {
+        if (threads < 1) throw new IllegalArgumentException("threads must be >= 1, got " + threads);
+        byte[] head = header(path, specs, metadata);
+        long[] offsets = new long[specs.size()];
+        long end = head.length;
+        for (int i = 0; i < specs.size(); i++) {
+            offsets[i] = end;
+            end += specs.get(i).numel() * specs.get(i).dtype().bytes();
+        }
+        boolean ok = false;
+        java.util.concurrent.ExecutorService pool = null;
+        try {
+            if (path.getParent() != null) Files.createDirectories(path.getParent());
+            try (java.nio.channels.FileChannel ch = java.nio.channels.FileChannel.open(path, java.nio.file.StandardOpenOption.CREATE,
+                    java.nio.file.StandardOpenOption.TRUNCATE_EXISTING, java.nio.file.StandardOpenOption.WRITE)) {
+                writeFully(ch, ByteBuffer.wrap(head), 0);
+                // largest tensors first, so the last ones to finish are small
+                List<Integer> order = new ArrayList<>();
+                for (int i = 0; i < specs.size(); i++) order.add(i);
+                order.sort((a, b) -> Long.compare(specs.get(b).numel() * specs.get(b).dtype().bytes(), specs.get(a).numel() * specs.get(a).dtype().bytes()));
+                pool = java.util.concurrent.Executors.newFixedThreadPool(Math.min(threads, Math.max(1, specs.size())), r -> {
+                    Thread t = new Thread(r, "safetensors-writer");
+                    t.setDaemon(true);
+                    return t;
+                });
+                List<java.util.concurrent.Future<?>> done = new ArrayList<>();
+                for (int i : order) {
+                    Spec sp = specs.get(i);
+                    long at = offsets[i];
+                    done.add(pool.submit(() -> { writeTensor(path, ch, sp, at, source); return null; }));
+                }
+                for (java.util.concurrent.Future<?> f : done) {
+                    try {
+                        f.get();
+                    } catch (java.util.concurrent.ExecutionException e) {
+                        Throwable c = e.getCause();
+                        if (c instanceof RuntimeException re) throw re;
+                        if (c instanceof Error er) throw er;
+                        throw new IllegalStateException(c);
+                    }
+                }
+                if (ch.size() != end) throw new IllegalStateException(path + ": wrote " + ch.size() + " bytes, expected " + end);
+                ok = true;
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException(path + ": interrupted while writing", e);
+        } catch (IOException e) {
+            throw new UncheckedIOException(path + ": cannot write safetensors file", e);
+        } finally {
+            if (pool != null) pool.shutdownNow();
+            if (!ok) {
+                try {
+                    Files.deleteIfExists(path);
+                } catch (IOException ignored) {
+                    // best effort
+                }
+            }
+        }
+    }
+
+    /** One tensor of {@link #writeParallel}: its values converted to its dtype and written from {@code at}. */
+    private static void writeTensor(Path path, java.nio.channels.FileChannel ch, Spec spec, long at, TensorSource source) throws IOException {
+        ByteBuffer b = ByteBuffer.allocate(1 << 20).order(ByteOrder.LITTLE_ENDIAN);
+        long[] pos = {at};
+        long[] count = {0};
+        long numel = spec.numel();
+        source.fill(spec, (src, off, len) -> {
+            if (count[0] + len > numel) throw new IllegalStateException(path + ": more than " + numel + " values for tensor \"" + spec.name() + "\"");
+            try {
+                for (int i = 0; i < len; i++) {
+                    if (b.remaining() < 4) {
+                        b.flip();
+                        pos[0] += writeFully(ch, b, pos[0]);
+                        b.clear();
+                    }
+                    put(b, spec.dtype(), src[off + i]);
+                }
+            } catch (IOException e) {
+                throw new UncheckedIOException(path + ": write failed", e);
+            }
+            count[0] += len;
+        });
+        b.flip();
+        writeFully(ch, b, pos[0]);
+        if (count[0] != numel) throw new IllegalStateException(path + ": tensor \"" + spec.name() + "\" got " + count[0] + " of its " + numel + " values");
+    }
+
+    private static int writeFully(java.nio.channels.FileChannel ch, ByteBuffer b, long at) throws IOException {
+        int n = b.remaining();
+        long p = at;
+        while (b.hasRemaining()) p += ch.write(b, p);
+        return n;
+    }
+
+    private static void put(ByteBuffer b, DType dtype, float f) {
+        switch (dtype) {
+            case F32 -> b.putFloat(f);
+            case F16 -> b.putShort(Float.floatToFloat16(f));
+            case BF16 -> b.putShort(DType.floatToBf16(f));
+        }
+    }
+
+    /** The 8-byte length, the JSON header and its padding to a multiple of 8 bytes. */
+    private static byte[] header(Path path, List<Spec> specs, Map<String, String> metadata) {
         Map<String, Object> header = new LinkedHashMap<>();
         if (metadata != null && !metadata.isEmpty()) {
             header.put("__metadata__", new LinkedHashMap<>(metadata));
@@ -87,19 +225,10 @@ public final class SafetensorsWriter implements AutoCloseable {
         }
         byte[] hb = Json.write(header).getBytes(StandardCharsets.UTF_8);
         int pad = (8 - hb.length % 8) % 8;
-        try {
-            if (path.getParent() != null) Files.createDirectories(path.getParent());
-            OutputStream os = new BufferedOutputStream(Files.newOutputStream(path), 1 << 20);
-            ByteBuffer len = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putLong(hb.length + pad);
-            os.write(len.array());
-            os.write(hb);
-            for (int i = 0; i < pad; i++) os.write(' ');
-            SafetensorsWriter w = new SafetensorsWriter(path, os, List.copyOf(specs));
-            w.advance();
-            return w;
-        } catch (IOException e) {
-            throw new UncheckedIOException(path + ": cannot write safetensors file", e);
-        }
+        ByteBuffer out = ByteBuffer.allocate(8 + hb.length + pad).order(ByteOrder.LITTLE_ENDIAN);
+        out.putLong(hb.length + pad).put(hb);
+        for (int i = 0; i < pad; i++) out.put((byte) ' ');
+        return out.array();
     }
 
     /** Writes small in-memory tensors (sorted by name) to {@code path}, all stored as {@code dtype}. */
@@ -171,12 +300,7 @@ public final class SafetensorsWriter implements AutoCloseable {
         try {
             for (int i = 0; i < n; i++) {
                 if (buf.remaining() < 4) flushBuf();
-                float f = src[off + i];
-                switch (dtype) {
-                    case F32 -> buf.putFloat(f);
-                    case F16 -> buf.putShort(Float.floatToFloat16(f));
-                    case BF16 -> buf.putShort(DType.floatToBf16(f));
-                }
+                put(buf, dtype, src[off + i]);
             }
         } catch (IOException e) {
             failed = true;

@@ -154,6 +154,49 @@ class SafetensorsFileTest {
         }
     }
 
+    /**
+     * The parallel writer gives the streaming writer's bytes exactly, whatever the thread count (every dtype, a tensor
+     * larger than one 1 MiB buffer, an empty one); a source that writes too few or too many values fails naming the
+     * tensor, and the partial file is gone.
+     */
+    @Test
+    void parallelWriterIsByteEqualToTheStreamingWriter() throws IOException {
+        java.util.Random r = new java.util.Random(5);
+        List<SafetensorsWriter.Spec> specs = new java.util.ArrayList<>();
+        Map<String, float[]> values = new LinkedHashMap<>();
+        DType[] types = DType.values();
+        for (int i = 0; i < 9; i++) {
+            long[] shape = i == 3 ? new long[] {0, 4} : i == 5 ? new long[] {700, 1000} : new long[] {1 + r.nextInt(40), 1 + r.nextInt(70)};
+            SafetensorsWriter.Spec sp = new SafetensorsWriter.Spec("t" + i, types[i % types.length], shape);
+            specs.add(sp);
+            float[] v = new float[(int) sp.numel()];
+            for (int j = 0; j < v.length; j++) v[j] = (float) r.nextGaussian();
+            values.put(sp.name(), v);
+        }
+        Path seq = tmp.resolve("seq.safetensors");
+        try (SafetensorsWriter w = SafetensorsWriter.create(seq, specs, Map.of("format", "pt"))) {
+            for (SafetensorsWriter.Spec sp : specs) w.writeFloats(sp.name(), values.get(sp.name()), 0, values.get(sp.name()).length);
+        }
+        SafetensorsWriter.TensorSource source = (sp, sink) -> {
+            float[] v = values.get(sp.name());
+            for (int o = 0; o < v.length; o += 777) sink.write(v, o, Math.min(777, v.length - o)); // uneven chunks
+        };
+        for (int threads : new int[] {1, 3, 8}) {
+            Path par = tmp.resolve("par-" + threads + ".safetensors");
+            SafetensorsWriter.writeParallel(par, specs, Map.of("format", "pt"), source, threads);
+            assertArrayEquals(Files.readAllBytes(seq), Files.readAllBytes(par), threads + " threads");
+        }
+        Path bad = tmp.resolve("bad.safetensors");
+        IllegalStateException few = assertThrows(IllegalStateException.class, () -> SafetensorsWriter.writeParallel(bad, specs, null,
+                (sp, sink) -> sink.write(values.get(sp.name()), 0, Math.max(0, values.get(sp.name()).length - (sp.name().equals("t5") ? 1 : 0))), 3));
+        assertTrue(few.getMessage().contains("tensor \"t5\" got 699999 of its 700000 values"), few.getMessage());
+        assertTrue(Files.notExists(bad), "the partial file is deleted");
+        IllegalStateException many = assertThrows(IllegalStateException.class, () -> SafetensorsWriter.writeParallel(bad, specs, null,
+                (sp, sink) -> { sink.write(values.get(sp.name()), 0, values.get(sp.name()).length); if (sp.name().equals("t2")) sink.write(new float[1], 0, 1); }, 2));
+        assertTrue(many.getMessage().contains("more than") && many.getMessage().contains("\"t2\""), many.getMessage());
+        assertTrue(Files.notExists(bad));
+    }
+
     @Test
     void bf16RoundsToNearestEven() {
         // 1 + 2^-8 is exactly halfway between bf16 1.0 and 1.0078125; ties go to even (1.0)
