@@ -600,7 +600,7 @@ public final class OrtDecoder implements KvCacheView, AutoCloseable {
     /** {@link #host} for a graph input: counted in {@link #uploadedBytes}. */
     private NativeTensor upload(List<NativeTensor> own, MemorySegment data, long[] dims, int type) {
         NativeTensor t = host(own, data, dims, type);
-        uploaded += elements(dims) * (type == I64 ? 8 : 4);
+        uploaded += elements(dims) * NativeTensor.elementBytes(type);
         return t;
     }
 
@@ -730,11 +730,8 @@ public final class OrtDecoder implements KvCacheView, AutoCloseable {
             MemorySegment idx = arena.allocate(ValueLayout.JAVA_LONG, (long) batch * hkv * capacity);
             MemorySegment mask = arena.allocate(ValueLayout.JAVA_FLOAT, (long) batch * hkv * capacity);
             fillGather(idx, mask, capacity, src == null ? null : keep, hidden);
-            NativeTensor hostMask = gather.wrapHost(mask, mDims, F32);
-            own.add(hostMask);
-            NativeTensor hostIdx = gather.wrapHost(idx, new long[] {batch, hkv, capacity, 1}, I64);
-            own.add(hostIdx);
-            uploaded += 12L * batch * hkv * capacity;
+            NativeTensor hostMask = upload(own, mask, mDims, F32);
+            NativeTensor hostIdx = upload(own, idx, new long[] {batch, hkv, capacity, 1}, I64);
             NativeTensor sk, sv, sp;
             if (src == null) {
                 // first allocation: zero K/V (and positions) from an empty source is what the gather of nothing yields; run it on 1-slot dummies
